@@ -1,0 +1,28 @@
+# The two set-up commands of README.md. Each installs what it needs (virtual env in .venv, Python
+# packages, npm packages for the local chain) and is safe to run again: installs are redone only
+# when pyproject.toml or package-lock.json change.
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := .make
+
+.PHONY: demo test bench setup
+
+demo: setup
+	$(VENV)/bin/liqtk demo --out out/demo
+
+test: setup
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+bench: setup
+	$(PY) bench/run.py
+
+setup: $(STAMP)/python $(STAMP)/node
+
+$(STAMP)/python: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/node: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(STAMP) && touch $@

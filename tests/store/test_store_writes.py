@@ -1,0 +1,173 @@
+"""The write protocol: idempotent chunks, reorg rewind, runs, and the typed readers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from toolkit.errors import StoreError, StoreLockedError
+from toolkit.store import schema
+from toolkit.store.db import Store
+from storework import CHAIN_ID, DEPLOYMENT, PROTOCOL, block_hash, commit, make_blocks, make_rows
+
+KEY = {"chain_id": CHAIN_ID, "protocol": PROTOCOL, "deployment": DEPLOYMENT}
+
+
+def test_commit_is_idempotent(store: Store) -> None:
+    with store.writer() as writer:
+        assert commit(writer, 0, 9, 3) == 30
+        before = store.liquidations_table()
+        assert commit(writer, 0, 9, 3) == 0
+        assert store.liquidations_table().equals(before)
+        assert commit(writer, 10, 19, 3) == 30
+    checkpoint = store.checkpoint(**KEY)
+    assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (0, 19, block_hash(19))
+    assert store.block_hashes(CHAIN_ID, [0, 19, 20]) == {0: block_hash(0), 19: block_hash(19)}
+
+
+def test_recommit_replaces_the_chunk_and_counts_only_new_keys(store: Store) -> None:
+    with store.writer() as writer:
+        commit(writer, 0, 9, 3)
+        rows = make_rows(0, 9, 3)[:-1]  # one row gone, one new row, one duplicated
+        rows += [{**rows[0], "tx_hash": "0xnew"}, rows[1]]
+        added = writer.commit_chunk(**KEY, first_block=0, chunk_start=0, chunk_end=9, rows=rows, blocks=[],
+                                    last_block_hash=block_hash(9), run_id="r")
+    stored = store.liquidations()
+    assert added == 1
+    assert len(stored) == 30 and "0xnew" in set(stored["tx_hash"])
+    assert make_rows(0, 9, 3)[-1]["tx_hash"] not in set(stored["tx_hash"])
+
+
+def test_commit_keeps_other_deployments_and_blocks_outside_the_chunk(store: Store) -> None:
+    with store.writer() as writer:
+        commit(writer, 0, 19, 2)
+        commit(writer, 0, 19, 2, deployment="prime")
+        assert commit(writer, 5, 9, 0) == 0  # the chunk [5, 9] of core now has no liquidation
+    counts = store.liquidations().groupby("deployment").size().to_dict()
+    assert counts == {"core": 30, "prime": 40}
+    assert store.checkpoint(**KEY).first_block == 0
+
+
+def test_commit_validates_rows(store: Store) -> None:
+    with store.writer() as writer:
+        commit(writer, 0, 9, 1)
+        snapshot = store.liquidations_table()
+        bad_block = make_rows(10, 20, 1)
+        with pytest.raises(ValueError, match="not in chunk"):
+            writer.commit_chunk(**KEY, first_block=0, chunk_start=10, chunk_end=19, rows=bad_block, blocks=[],
+                                last_block_hash=None, run_id=None)
+        with pytest.raises(ValueError, match="not in chunk"):
+            writer.commit_chunk(**{**KEY, "deployment": "other"}, first_block=0, chunk_start=10, chunk_end=20,
+                                rows=bad_block, blocks=[], last_block_hash=None, run_id=None)
+        with pytest.raises(ValueError, match="unknown column"):
+            writer.commit_chunk(**KEY, first_block=0, chunk_start=10, chunk_end=20,
+                                rows=[{**bad_block[0], "blocknumber": 1}], blocks=[], last_block_hash=None, run_id=None)
+        with pytest.raises(ValueError, match="naive datetime"):
+            writer.commit_chunk(**KEY, first_block=0, chunk_start=10, chunk_end=20,
+                                rows=[{**bad_block[0], "block_timestamp": datetime(2024, 1, 1)}], blocks=[],
+                                last_block_hash=None, run_id=None)
+        with pytest.raises(TypeError, match="debt_repaid_raw"):
+            writer.commit_chunk(**KEY, first_block=0, chunk_start=10, chunk_end=20,
+                                rows=[{**bad_block[0], "debt_repaid_raw": 10**30}], blocks=[],
+                                last_block_hash=None, run_id=None)
+        with pytest.raises(StoreError, match="pull from block 10"):
+            commit(writer, 11, 20, 1)
+    assert store.liquidations_table().equals(snapshot)
+    assert store.checkpoint(**KEY).last_block == 9
+
+
+def test_timestamps_from_unix_seconds_and_aware_datetimes(store: Store) -> None:
+    rows = make_rows(5, 6, 1)
+    rows[1]["block_timestamp"] = datetime(2024, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))
+    with store.writer() as writer:
+        writer.commit_chunk(**KEY, first_block=5, chunk_start=5, chunk_end=6, rows=rows, blocks=make_blocks([5]),
+                            last_block_hash=None, run_id=None)
+    stamps = list(store.liquidations()["block_timestamp"])
+    assert stamps == [pd.Timestamp(1_700_000_060, unit="s", tz="UTC"), pd.Timestamp("2024-01-01T00:00:00Z")]
+
+
+def test_rewind_repairs_a_reorg(store: Store) -> None:
+    with store.writer() as writer:
+        commit(writer, 0, 19, 2, first_block=0)
+        commit(writer, 0, 19, 1, deployment="prime")
+        writer.commit_chunk(**{**KEY, "deployment": "spark"}, first_block=0, chunk_start=0, chunk_end=17, rows=[],
+                            blocks=make_blocks([17]), last_block_hash=block_hash(17), run_id=None)
+        assert writer.rewind(**KEY, to_block=14, to_block_hash=block_hash(14)) == 10
+        assert store.liquidations(deployment=DEPLOYMENT)["block_number"].max() == 14
+        assert len(store.liquidations(deployment="prime")) == 20
+        # blocks 15-19 are still referenced by prime's rows
+        assert set(store.block_hashes(CHAIN_ID, range(15, 20))) == set(range(15, 20))
+        checkpoint = store.checkpoint(**KEY)
+        assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (0, 14, block_hash(14))
+        commit(writer, 15, 19, 2, fork="b")  # the new branch
+        writer.rewind(chain_id=CHAIN_ID, protocol=PROTOCOL, deployment="prime", to_block=9, to_block_hash=None)
+        writer.rewind(**KEY, to_block=9, to_block_hash=block_hash(9))
+        # no row references 10-19 any more; 17 is spark's checkpoint block
+        assert set(store.block_hashes(CHAIN_ID, range(10, 20))) == {17}
+        assert writer.rewind(**KEY, to_block=-1, to_block_hash=None) == 20
+    assert store.checkpoint(**KEY) is None
+    assert store.liquidations(deployment=DEPLOYMENT).empty
+
+
+def test_runs_and_status(store: Store) -> None:
+    with store.writer() as writer:
+        writer.start_run("run-1", "pull", '{"to": "finalized"}', "https://node.example:8443/***", CHAIN_ID, PROTOCOL,
+                         DEPLOYMENT, 0, 19, "anvil/v1.7.1", "0.1.0", None)
+        commit(writer, 0, 19, 2, run_id="run-1")
+        writer.finish_run("run-1", "ok", 40, '{"chunks": 1}', None)
+        time.sleep(0.01)
+        writer.start_run("run-2", "pull", "{}", None, CHAIN_ID, PROTOCOL, "prime", None, None, None, "0.1.0", None)
+        with pytest.raises(ValueError, match="no run"):
+            writer.finish_run("run-x", "ok", 0, None, None)
+    runs = store.runs(limit=5)
+    assert [r["run_id"] for r in runs] == ["run-2", "run-1"]
+    assert runs[1]["status"] == "ok" and runs[1]["rows_added"] == 40 and runs[1]["finished_at"].tzinfo is not None
+    assert runs[0]["status"] == "running" and runs[0]["finished_at"] is None
+    assert store.status() == [
+        {"chain_id": 1, "protocol": PROTOCOL, "deployment": "core", "rows": 40, "first_liquidation_block": 0,
+         "last_liquidation_block": 19, "first_block": 0, "last_block": 19, "last_block_hash": block_hash(19),
+         "last_run_id": "run-1", "last_run_status": "ok", "last_run_finished_at": runs[1]["finished_at"]},
+        {"chain_id": 1, "protocol": PROTOCOL, "deployment": "prime", "rows": 0, "first_liquidation_block": None,
+         "last_liquidation_block": None, "first_block": None, "last_block": None, "last_block_hash": None,
+         "last_run_id": "run-2", "last_run_status": "running", "last_run_finished_at": None},
+    ]
+
+
+def test_liquidations_frame_is_typed_filtered_and_ordered(store: Store) -> None:
+    rows = make_rows(0, 9, 3)
+    with store.writer() as writer:
+        writer.commit_chunk(**KEY, first_block=0, chunk_start=0, chunk_end=9, rows=rows[::-1], blocks=[],
+                            last_block_hash=None, run_id=None)
+    frame = store.liquidations(chain_id=CHAIN_ID, protocol=PROTOCOL, from_block=2, to_block=4)
+    assert list(frame.columns) == [c.name for c in schema.LIQUIDATION_COLUMNS]
+    assert list(zip(frame["block_number"], frame["log_index"])) == [(b, i) for b in (2, 3, 4) for i in (0, 2, 4)]
+    dtypes = {c.sql_type: str(frame[c.name].dtype) for c in schema.LIQUIDATION_COLUMNS}
+    assert dtypes == {"BIGINT": "Int64", "INTEGER": "Int64", "DOUBLE": "float64", "VARCHAR": "str",
+                      "BOOLEAN": "boolean", "TIMESTAMPTZ": "datetime64[us, UTC]"}
+    assert frame["collateral_seized_raw"].iloc[0] == str(2**200)
+    assert frame["debt_decimals"].iloc[0] == 6 and pd.isna(frame["ltv_bps"].iloc[0])
+    assert store.liquidations(deployment="nothing").empty
+
+
+def test_large_chunk_is_fast(store: Store) -> None:
+    rows = make_rows(0, 999, 100)
+    started = time.monotonic()
+    with store.writer() as writer:
+        assert writer.commit_chunk(**KEY, first_block=0, chunk_start=0, chunk_end=999, rows=rows, blocks=[],
+                                   last_block_hash=None, run_id=None) == 100_000
+    assert time.monotonic() - started < 20  # about 2 s here; row-by-row inserts take minutes
+    assert store.status()[0]["rows"] == 100_000
+
+
+def test_one_writer_per_process_too(store: Store) -> None:
+    with store.writer() as writer:
+        with pytest.raises(StoreLockedError):
+            with store.writer():
+                pass
+        commit(writer, 0, 0, 1)
+    with pytest.raises(RuntimeError, match="has ended"):
+        commit(writer, 1, 1, 1)
+    assert store.checkpoint(**KEY).updated_at <= datetime.now(UTC)

@@ -1,0 +1,117 @@
+"""Block headers (number, hash, parent hash, timestamp) and the upper bound of a read.
+
+Headers are fetched with batched ``eth_getBlockByNumber(hex, false)`` and kept in memory: log
+timestamps cannot be taken from ``eth_getLogs`` across providers (anvil adds ``blockTimestamp``, most
+nodes do not; engineering.md §2.6), and hashes are needed to detect reorgs on resume (§2.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.chain.errors import Fatal, RpcError
+from toolkit.chain.rpc import RpcClient
+from toolkit.errors import UserInputError
+
+#: Block tags accepted as the end of a read. ``finalized``/``safe`` need a post-merge node.
+BLOCK_TAGS = ("finalized", "safe", "latest")
+
+
+class UnsupportedBlockTag(RpcError):
+    """The node does not know the ``finalized``/``safe`` tag (pre-merge clients, some L2 nodes)."""
+
+
+class BlockNotFound(RpcError):
+    """The node returned ``null`` for a block number it should have."""
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """What the toolkit keeps of a block. ``timestamp`` is in seconds since the Unix epoch (UTC)."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+    @classmethod
+    def from_json(cls, block: Mapping[str, Any]) -> "BlockHeader":
+        """From an ``eth_getBlockByNumber`` result (hex quantities)."""
+        return cls(
+            number=int(block["number"], 16),
+            hash=block["hash"],
+            parent_hash=block["parentHash"],
+            timestamp=int(block["timestamp"], 16),
+        )
+
+
+class BlockHeaders:
+    """Fetch and cache block headers of one endpoint.
+
+    :param client: the endpoint.
+    :param batch_size: ``eth_getBlockByNumber`` calls per JSON-RPC batch.
+    """
+
+    def __init__(self, client: RpcClient, *, batch_size: int = 100) -> None:
+        self._client = client
+        self._batch_size = batch_size
+        self._cache: dict[int, BlockHeader] = {}
+
+    async def get(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """Headers of the given block numbers (fetched once, then served from memory).
+
+        :raises BlockNotFound: the node does not have one of the blocks.
+        """
+        wanted = sorted(set(numbers))
+        missing = [n for n in wanted if n not in self._cache]
+        pieces = [missing[i:i + self._batch_size] for i in range(0, len(missing), self._batch_size)]
+        for piece, blocks in zip(pieces, await asyncio.gather(*(self._fetch(p) for p in pieces))):
+            for number, block in zip(piece, blocks):
+                if block is None:
+                    raise BlockNotFound(f"{self._client.redacted_url} has no block {number}; "
+                                        "the node may still be syncing or behind a load balancer")
+                self._cache[number] = BlockHeader.from_json(block)
+        return {n: self._cache[n] for n in wanted}
+
+    async def _fetch(self, numbers: list[int]) -> list[Any]:
+        return await self._client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+
+    async def resolve_bound(self, to: str | int, confirmations: int = 0) -> int:
+        """The last block (inclusive) of a read ending at ``to``.
+
+        :param to: ``"finalized"``, ``"safe"``, ``"latest"`` or a block number (``"123"`` accepted).
+        :param confirmations: blocks to stay behind the head; applies to ``"latest"`` only
+            (``latest − confirmations``).
+        :raises UnsupportedBlockTag: the node does not know ``finalized``/``safe``.
+        :raises UserInputError: unknown tag, negative numbers, or a block beyond the node's head.
+        """
+        if confirmations < 0:
+            raise UserInputError(f"--confirmations must be >= 0, got {confirmations}")
+        if isinstance(to, str) and to.strip().isdigit():
+            to = int(to)
+        head = int(await self._client.call("eth_blockNumber"), 16)
+        if isinstance(to, int):
+            if to < 0 or to > head:
+                raise UserInputError(f"block {to} is outside the node's chain (head is {head})")
+            return to
+        if to == "latest":
+            return max(0, head - confirmations)
+        if to not in BLOCK_TAGS:
+            raise UserInputError(f"--to must be one of {', '.join(BLOCK_TAGS)} or a block number, got {to!r}")
+        try:
+            block = await self._client.call("eth_getBlockByNumber", [to, False])
+        except Fatal as error:
+            # Pre-merge geth: "'finalized' tag not supported on pre-merge network"; others answer
+            # -32602 "invalid block tag"/"unknown block" — any non-retryable answer means the same here.
+            raise UnsupportedBlockTag(
+                f"{self._client.redacted_url} does not support the '{to}' block tag ({error}); "
+                "use --to latest --confirmations 64") from None
+        if block is None:
+            raise UnsupportedBlockTag(
+                f"{self._client.redacted_url} has no '{to}' block; use --to latest --confirmations 64")
+        header = BlockHeader.from_json(block)
+        self._cache[header.number] = header
+        return header.number

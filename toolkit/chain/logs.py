@@ -1,0 +1,237 @@
+"""Read ``eth_getLogs`` over a block range in contiguous, ordered chunks, splitting to fit the provider.
+
+Ranges are **half-open** ``[start, end)`` everywhere (dlt's cursor convention, engineering.md §1.6), so
+chained reads neither overlap nor leave gaps; the JSON-RPC ``toBlock`` sent is ``end - 1``.
+
+Splitting (engineering.md §2.2, ponder's ``getLogsRetryHelper.ts`` and ethereum-etl's AIMD batching):
+
+* :class:`~toolkit.chain.errors.RangeTooLarge` with a hint — a suggested ``[a, b]`` (Infura, Alchemy)
+  or a stated limit (QuickNode "limited to a 10,000 range", reth "max block range 5000", …) — retries
+  with that many blocks at once; without a usable hint it bisects.
+* :class:`~toolkit.chain.errors.TooManyResults` bisects; "more than 10000 results" also teaches the
+  provider's result cap.
+* A result of exactly ``result_cap`` logs is taken as silently truncated (ethers-io/ethers.js#1389,
+  vechain/vechain-sdk-js#1049) and split.
+* A range of ``min_span`` blocks (one block by default) that still fails raises
+  :class:`LogRangeUnsplittable` — a single block can hold more logs than the provider returns
+  (zeta-chain/node#3265) — so splitting always terminates.
+
+The working span is remembered per endpoint (redacted URL + chain id) for the life of the process and
+doubled after ``grow_after`` clean chunks, never above ``max_span`` or a hard limit the provider stated.
+
+Up to ``concurrency`` ranges are fetched at once; chunks are yielded strictly in block order, so a caller
+that commits each chunk keeps a contiguous checkpoint (eth_defi ``read_events_concurrent``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.chain.errors import (
+    LogQueryTooLarge,
+    RangeTooLarge,
+    ReorgDetected,
+    RpcError,
+    TooManyResults,
+)
+from toolkit.chain.rpc import RpcClient
+from toolkit.errors import UserInputError
+
+
+class LogRangeUnsplittable(RpcError):
+    """The provider refuses (or truncates) ``eth_getLogs`` even for the smallest range allowed."""
+
+
+class InconsistentLogs(RpcError):
+    """The provider returned a log outside the requested block range."""
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which logs to read: any of ``addresses`` (empty: all) with any of ``topics0`` (empty: all)."""
+
+    addresses: tuple[str, ...] = ()
+    topics0: tuple[str, ...] = ()
+
+    def params(self, start: int, end: int) -> dict[str, Any]:
+        """The ``eth_getLogs`` filter object for the half-open block range ``[start, end)``."""
+        params: dict[str, Any] = {"fromBlock": hex(start), "toBlock": hex(end - 1)}
+        if self.addresses:
+            params["address"] = list(self.addresses)
+        if self.topics0:
+            params["topics"] = [list(self.topics0)]
+        return params
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """The logs of blocks ``[start, end)``, as the node returned them, sorted by (block, log index)."""
+
+    start: int
+    end: int
+    logs: list[dict[str, Any]]
+
+
+@dataclass
+class _EndpointLimits:
+    """What one endpoint has taught us about ``eth_getLogs`` (shared by all readers in the process)."""
+
+    #: Blocks per request that currently works.
+    span: int
+    #: Hard blocks-per-request limit stated by the provider; growth stops there.
+    ceiling: int | None = None
+    #: Most logs one response holds (a result this long is treated as truncated).
+    result_cap: int | None = None
+    #: Successful requests since the span last changed.
+    clean: int = 0
+
+
+#: (redacted URL, chain id) -> limits learned from that endpoint.
+_LIMITS: dict[tuple[str, int], _EndpointLimits] = {}
+
+
+def reset_endpoint_limits() -> None:
+    """Forget every learned span and result cap (a new provider plan, or between tests)."""
+    _LIMITS.clear()
+
+
+def _block(log: dict[str, Any]) -> int:
+    return int(log["blockNumber"], 16)
+
+
+class LogReader:
+    """Adaptive, concurrent ``eth_getLogs`` reader.
+
+    :param client: the endpoint.
+    :param initial_span: blocks per request for an endpoint not seen before in this process.
+    :param min_span: smallest range (blocks) it splits to before giving up.
+    :param max_span: largest range (blocks) it grows to.
+    :param result_cap: a known provider result cap (a response with exactly this many logs is split);
+        learned from "more than N results" messages when not given.
+    :param concurrency: ranges fetched at once (each is one request at a time).
+    :param grow_after: clean requests before the span doubles (ethereum-etl's cooldown, by count).
+    """
+
+    def __init__(
+        self,
+        client: RpcClient,
+        *,
+        initial_span: int = 2000,
+        min_span: int = 1,
+        max_span: int = 100_000,
+        result_cap: int | None = None,
+        concurrency: int = 4,
+        grow_after: int = 8,
+    ) -> None:
+        if not 1 <= min_span <= initial_span <= max_span:
+            raise UserInputError(f"need 1 <= min_span <= initial_span <= max_span, got "
+                                 f"{min_span}, {initial_span}, {max_span}")
+        self._client = client
+        self._initial_span = initial_span
+        self._min_span = min_span
+        self._max_span = max_span
+        self._result_cap = result_cap
+        self._concurrency = max(1, concurrency)
+        self._grow_after = grow_after
+
+    async def _limits(self) -> _EndpointLimits:
+        key = (self._client.redacted_url, await self._client.chain_id())
+        limits = _LIMITS.setdefault(key, _EndpointLimits(span=self._initial_span))
+        limits.span = min(limits.span, self._max_span)
+        if self._result_cap is not None:
+            limits.result_cap = self._result_cap
+        return limits
+
+    async def iter_chunks(self, flt: LogFilter, start: int, end: int) -> AsyncIterator[LogChunk]:
+        """Yield :class:`LogChunk` s covering ``[start, end)`` exactly, contiguous and in block order.
+
+        :raises ReorgDetected: a log came back with ``removed: true``.
+        :raises LogRangeUnsplittable: even ``min_span`` blocks are too many for the provider.
+        :raises RpcError: any other failure after the client's retries.
+        """
+        if start < 0 or end < start:
+            raise UserInputError(f"invalid block range [{start}, {end})")
+        limits = await self._limits()
+        tasks: deque[asyncio.Task[list[LogChunk]]] = deque()
+        cursor = start
+        try:
+            while tasks or cursor < end:
+                while cursor < end and len(tasks) < self._concurrency:
+                    stop = min(end, cursor + limits.span)
+                    tasks.append(asyncio.create_task(self._read_range(flt, cursor, stop, limits)))
+                    cursor = stop
+                for chunk in await tasks.popleft():
+                    yield chunk
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read_range(self, flt: LogFilter, start: int, end: int, limits: _EndpointLimits) -> list[LogChunk]:
+        """Read ``[start, end)`` as one or more requests; the span only shrinks inside one range."""
+        chunks: list[LogChunk] = []
+        cursor = start
+        span = end - start
+        while cursor < end:
+            # Adopt a smaller span another range has learned meanwhile; never grow inside one range,
+            # so every failure strictly shrinks the next request and the loop ends.
+            span = min(span, limits.span)
+            size = min(span, end - cursor)
+            try:
+                logs = await self._get_logs(flt, cursor, cursor + size, limits)
+            except LogQueryTooLarge as error:
+                span = self._smaller_span(size, error, cursor, limits)
+                continue
+            chunks.append(LogChunk(cursor, cursor + size, logs))
+            cursor += size
+            self._note_success(size, limits)
+        return chunks
+
+    async def _get_logs(self, flt: LogFilter, start: int, end: int, limits: _EndpointLimits) -> list[dict[str, Any]]:
+        logs = await self._client.call("eth_getLogs", [flt.params(start, end)])
+        if limits.result_cap is not None and len(logs) >= limits.result_cap:
+            raise TooManyResults(
+                f"eth_getLogs at {self._client.redacted_url} returned {len(logs)} logs for blocks "
+                f"[{start}, {end}), the provider's result cap; assuming the result was cut off",
+                result_limit=limits.result_cap)
+        for log in logs:
+            if log.get("removed"):
+                raise ReorgDetected(
+                    f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
+                    f"{_block(log)}, tx {log.get('transactionHash')}): the chain reorganised while "
+                    "reading; read up to a finalized block or re-run from before that block")
+            if not start <= _block(log) < end:
+                raise InconsistentLogs(
+                    f"eth_getLogs at {self._client.redacted_url} returned a log of block {_block(log)} "
+                    f"for the range [{start}, {end}); the provider is inconsistent, try another endpoint")
+        return sorted(logs, key=lambda log: (_block(log), int(log["logIndex"], 16)))
+
+    def _smaller_span(self, size: int, error: LogQueryTooLarge, start: int, limits: _EndpointLimits) -> int:
+        """The next span to try after ``size`` blocks failed; teaches ``limits``; raises at the floor."""
+        if error.result_limit is not None:
+            limits.result_cap = error.result_limit
+        if size <= self._min_span:
+            what = "block" if size == 1 else f"{size} blocks"
+            raise LogRangeUnsplittable(
+                f"eth_getLogs cannot be split further: {what} from {start} still fails ({error}); "
+                "narrow the filter (fewer addresses or events) or use a provider without this limit")
+        hinted = error.hinted_span if isinstance(error, RangeTooLarge) else None
+        if isinstance(error, RangeTooLarge) and error.max_span is not None:
+            limits.ceiling = min(error.max_span, limits.ceiling or error.max_span)
+        new = hinted if hinted is not None and hinted < size else size // 2
+        new = max(self._min_span, new)
+        limits.span = min(limits.span, new)
+        limits.clean = 0
+        return new
+
+    def _note_success(self, size: int, limits: _EndpointLimits) -> None:
+        if size < limits.span:
+            return
+        limits.clean += 1
+        if limits.clean >= self._grow_after:
+            limits.clean = 0
+            limits.span = min(limits.span * 2, limits.ceiling or self._max_span, self._max_span)

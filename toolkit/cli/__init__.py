@@ -1,0 +1,64 @@
+"""``liqtk``: the command line, thin over the library.
+
+Exit codes (README.md, "Exit codes"): 0 new rows stored / command succeeded, 1 failed,
+2 invalid input, 3 nothing new, 4 partial (committed chunks kept, the next run resumes),
+5 store locked by another process.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from toolkit.cli import output
+from toolkit.errors import ToolkitError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NOTHING_NEW, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+
+app = typer.Typer(
+    name="liqtk",
+    help="DeFi lending liquidations from any Ethereum node, next to centralized liquidation engines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from toolkit.cli import chain_commands, devchain_commands, store_commands
+
+    for module in (chain_commands, store_commands, devchain_commands):
+        module.register(app)
+    try:
+        from toolkit.cli.cex import cex_app
+    except ImportError:  # the centralized-engine commands are optional at import time
+        return
+    app.add_typer(cex_app, name="cex")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``liqtk`` console script."""
+    _register()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        output.error(exc.format_message().replace("\n", " "), EXIT_INPUT)
+        code = EXIT_INPUT
+    except click.exceptions.Abort:
+        output.error("aborted", EXIT_FAILED)
+        code = EXIT_FAILED
+    except ToolkitError as exc:
+        output.error(str(exc), exc.exit_code)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        output.error("interrupted; committed chunks are kept and the next run resumes", EXIT_PARTIAL)
+        code = EXIT_PARTIAL
+    except Exception as exc:  # an unexpected failure still ends in one clean line
+        output.error(f"internal error ({type(exc).__name__}): {exc}; rerun with LIQTK_DEBUG=1 for a traceback",
+                     EXIT_FAILED)
+        if __import__("os").environ.get("LIQTK_DEBUG"):
+            raise
+        code = EXIT_FAILED
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,89 @@
+"""What the CLI prints: a progress bar for people, JSON lines for cron (``--quiet``).
+
+Logs and errors go to stderr; a command's result goes to stdout. Every line passes through
+:func:`toolkit.redact.scrub` for each RPC URL the command was given, as a last line of defence
+against secrets in third-party error texts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from toolkit.redact import scrub
+
+_state: dict[str, Any] = {"quiet": False, "secrets": []}
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_stdout = Console(highlight=False, soft_wrap=True)
+
+
+def configure(*, quiet: bool = False, rpc_urls: list[str | None] | None = None) -> None:
+    """Set the output mode and the URLs whose secrets must never be printed."""
+    _state["quiet"] = quiet
+    _state["secrets"] = [u for u in (rpc_urls or []) if u]
+
+
+def is_quiet() -> bool:
+    return bool(_state["quiet"])
+
+
+def clean(text: str) -> str:
+    for url in _state["secrets"]:
+        text = scrub(text, url)
+    return text
+
+
+def log(event: str, **fields: Any) -> None:
+    """One log event: a JSON line on stderr with ``--quiet``, a dim text line otherwise."""
+    if is_quiet():
+        record = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, **fields}
+        sys.stderr.write(clean(json.dumps(record, default=str)) + "\n")
+        sys.stderr.flush()
+    else:
+        details = " ".join(f"{k}={v}" for k, v in fields.items())
+        _stderr.print(clean(f"[dim]{event}[/dim] {details}".rstrip()))
+
+
+def error(message: str, exit_code: int) -> None:
+    """The one line a failing command prints."""
+    if is_quiet():
+        log("error", message=message, exit_code=exit_code)
+    else:
+        sys.stderr.write(clean(f"error: {message}") + "\n")
+
+
+def result(text_or_record: str | dict[str, Any]) -> None:
+    """A command's result on stdout (records as JSON with ``--quiet``)."""
+    if isinstance(text_or_record, dict):
+        sys.stdout.write(clean(json.dumps(text_or_record, default=str, sort_keys=True)) + "\n")
+    else:
+        _stdout.print(clean(text_or_record))
+
+
+def table(renderable: Any) -> None:
+    _stdout.print(renderable)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Any]:
+    """A ``progress(done, total, rows)`` callback; silent with ``--quiet`` (chunk events are logged)."""
+    if is_quiet():
+        def report(done: int, total: int, rows: int) -> None:
+            log("progress", blocks_done=done, blocks_total=total, rows_added=rows)
+        yield report
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("blocks, {task.fields[rows]} rows"), TimeElapsedColumn(),
+                  console=_stderr, transient=False) as bar:
+        task = bar.add_task(description, total=None, rows=0)
+
+        def report(done: int, total: int, rows: int) -> None:
+            bar.update(task, completed=done, total=total, rows=rows)
+        yield report

@@ -1,0 +1,107 @@
+"""Raw logs to normalized rows without a node (``liqtk decode``).
+
+Input: an ``eth_getLogs`` result array, a JSON-RPC response wrapping one, JSON lines of log
+objects, or ``eth_getTransactionReceipt`` results (their ``logs`` are expanded). Each log is matched
+to a deployment of the registry by its emitter and topic0 (``--protocol`` forces a protocol for
+forks and unknown emitters) and decoded by that protocol's adapter. State columns stay null.
+
+A malformed or unknown log never stops the run: it yields an error record
+``{"error": reason, "input": position, ...}`` and the next log is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from toolkit.abi import LogDecodeError, event_catalogue
+from toolkit.errors import UserInputError
+from toolkit.protocols import adapter_for, registry
+from toolkit.protocols.registry import Deployment
+from toolkit.store.schema import LIQUIDATION_COLUMNS
+
+
+def iter_input_logs(text: str) -> Iterator[tuple[str, Any]]:
+    """``(position, item)`` for every log in ``text``; unparseable lines come back as an Exception."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = None
+    else:
+        yield from _expand("$", document)
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield f"line {number}", LogDecodeError(f"not JSON ({exc.msg})")
+            continue
+        yield from _expand(f"line {number}", item)
+
+
+def _expand(position: str, item: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(item, list):
+        for k, element in enumerate(item):
+            yield from _expand(f"{position}[{k}]", element)
+    elif isinstance(item, dict) and "result" in item and ("jsonrpc" in item or "id" in item):
+        yield from _expand(f"{position}.result", item["result"])
+    elif isinstance(item, dict) and isinstance(item.get("receipt"), dict):
+        yield from _expand(f"{position}.receipt", item["receipt"])
+    elif isinstance(item, dict) and isinstance(item.get("logs"), list):
+        for k, log in enumerate(item["logs"]):
+            yield f"{position}.logs[{k}]", log
+    else:
+        yield position, item
+
+
+def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None) -> Deployment:
+    emitter = str(log.get("address", "")).lower()
+    topics = log.get("topics") or []
+    topic0 = str(topics[0]).lower() if topics else None
+    candidates = [d for d in registry().deployments
+                  if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
+    for deployment in candidates:
+        if emitter in deployment.emitters and topic0 in adapter_for(deployment).topics0(deployment):
+            return deployment
+    if protocol is not None:
+        deployment = candidates[0] if candidates else registry().find(chain or "ethereum", protocol)[0]
+        return deployment.with_pool(emitter) if emitter not in deployment.emitters else deployment
+    known = event_catalogue().get(topic0 or "")
+    if known is not None:
+        path, spec = known
+        raise LogDecodeError(
+            f"{spec.name} from {emitter} (abis/{path}) is a known event, but no registered deployment "
+            "with an adapter emits it; pass --protocol to decode it as that protocol"
+        )
+    raise LogDecodeError(
+        f"unknown emitter {emitter or '(none)'} with topic0 {topic0 or '(none)'}: no registered deployment "
+        "emits it; pass --protocol to decode it as that protocol"
+    )
+
+
+def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = None) -> Iterator[dict[str, Any]]:
+    """Normalized rows (all schema columns, state columns null) and error records for ``text``."""
+    if protocol is not None and protocol not in registry().protocols():
+        raise UserInputError(
+            f"unknown protocol {protocol!r}; known protocols: {', '.join(registry().protocols())}"
+        )
+    if chain is not None:
+        registry().chain(chain)
+    empty = {c.name: None for c in LIQUIDATION_COLUMNS}
+    for position, log in iter_input_logs(text):
+        try:
+            if isinstance(log, Exception):
+                raise log
+            if not isinstance(log, dict):
+                raise LogDecodeError("not a log object")
+            deployment = _deployment_for(log, protocol, chain)
+            yield {**empty, **adapter_for(deployment).decode(log, deployment)}
+        except LogDecodeError as exc:
+            record: dict[str, Any] = {"error": str(exc), "input": position}
+            if isinstance(log, dict):
+                record.update(tx_hash=log.get("transactionHash"), log_index=log.get("logIndex"))
+            yield record
+

@@ -1,0 +1,156 @@
+"""The devchain: a fresh anvil node with real Aave v3 and Aave v2 markets deployed on it.
+
+:meth:`Devchain.start` starts anvil with a fixed genesis timestamp and a fixed 12-second block
+interval, then deploys, from anvil's default account 0 and always in the same order: the three
+tokens (WETH, WBTC, USDC), the Aave v3 market, then the Aave v2 market. Contract addresses depend
+only on the deployer and its nonce, so they are identical on every fresh start; with the fixed
+timestamps, block hashes and interest accrual are reproducible too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from toolkit.devchain.aave_v2 import AaveV2Market, deploy_aave_v2
+from toolkit.devchain.aave_v3 import deploy_aave_v3
+from toolkit.devchain.anvil import AnvilNode, start_anvil
+from toolkit.devchain.assets import TOKEN_SPECS, TOKENS_BY_SYMBOL, deploy_tokens, to_raw
+from toolkit.devchain.chain import Chain
+from toolkit.devchain.market import AaveMarket
+from toolkit.errors import UserInputError
+
+#: Timestamp of the genesis block: 2025-01-01T00:00:00Z.
+GENESIS_TIMESTAMP = 1_735_689_600
+#: Seconds between consecutive blocks (mainnet slot time).
+BLOCK_TIME = 12
+#: anvil default account that deploys and administers everything (owner, ACL and pool admin).
+DEPLOYER_INDEX = 0
+#: anvil default account that receives reserve-factor interest and liquidation protocol fees.
+TREASURY_INDEX = 9
+
+
+class Devchain:
+    """A running local chain with Aave v3 (:attr:`v3`) and Aave v2 (:attr:`v2`); stop it when done.
+
+    Use :meth:`start`, then either ``with`` or :meth:`stop`::
+
+        with Devchain.start() as devchain:
+            run_demo_scenario(devchain)
+            print(devchain.url)
+    """
+
+    def __init__(self, node: AnvilNode, chain: Chain, tokens: dict[str, Contract],
+                 v3: AaveMarket, v2: AaveV2Market) -> None:
+        self.node = node
+        self.chain = chain
+        self.tokens = tokens
+        self.v3 = v3
+        self.v2 = v2
+        self._feed_states: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def start(cls, port: int | None = None) -> Devchain:
+        """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3 and Aave v2."""
+        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP)])
+        try:
+            chain = Chain(node.url, deployer_index=DEPLOYER_INDEX)
+            chain.set_block_timestamp_interval(BLOCK_TIME)
+            tokens = deploy_tokens(chain)
+            treasury = chain.accounts[TREASURY_INDEX]
+            v3 = deploy_aave_v3(chain, tokens, treasury)
+            v2 = deploy_aave_v2(chain, tokens, treasury)
+        except BaseException:
+            node.stop()
+            raise
+        return cls(node, chain, tokens, v3, v2)
+
+    def stop(self) -> None:
+        """Stop the anvil node (by PID)."""
+        self.node.stop()
+
+    def __enter__(self) -> Devchain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- identity -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """JSON-RPC URL of the node, ``http://127.0.0.1:<port>``."""
+        return self.node.url
+
+    @property
+    def chain_id(self) -> int:
+        return self.node.chain_id
+
+    @property
+    def markets(self) -> dict[str, AaveMarket]:
+        """The markets by name: ``{"aave_v3": ..., "aave_v2": ...}``."""
+        return {self.v3.name: self.v3, self.v2.name: self.v2}
+
+    @property
+    def accounts(self) -> list[ChecksumAddress]:
+        """anvil's default (unlocked) accounts; index 0 is the deployer, 9 the treasury."""
+        return self.chain.accounts
+
+    def addresses(self) -> dict[str, Any]:
+        """Every deployed address, JSON-able: tokens, libraries and one entry per market."""
+        return {
+            "chainId": self.chain_id,
+            "deployer": self.chain.deployer,
+            "tokens": {
+                spec.symbol: {"address": self.tokens[spec.symbol].address, "decimals": spec.decimals}
+                for spec in TOKEN_SPECS
+            },
+            "libraries": self.chain.libraries(),
+            **{name: market.addresses() for name, market in self.markets.items()},
+        }
+
+    # -- tokens and node control ----------------------------------------------------------------
+
+    def token(self, symbol: str) -> Contract:
+        """The MintableERC20 deployed for ``symbol``."""
+        try:
+            return self.tokens[symbol]
+        except KeyError:
+            known = ", ".join(self.tokens)
+            raise UserInputError(f"unknown token {symbol!r}; known: {known}") from None
+
+    def to_raw(self, symbol: str, amount: Decimal | int | str) -> int:
+        """Human amount of ``symbol`` (``"1.5"``) -> exact raw integer (``1.5 * 10**decimals``)."""
+        self.token(symbol)
+        return to_raw(amount, TOKENS_BY_SYMBOL[symbol].decimals)
+
+    def fund(self, account: str, symbol: str, amount: int) -> TxReceipt:
+        """Mint ``amount`` raw units of ``symbol`` to ``account`` (MintableERC20 ``mint``)."""
+        return self.chain.transact(self.token(symbol).functions.mint(account, amount), account)
+
+    def balance(self, account: str, symbol: str) -> int:
+        """Token balance of ``account`` (raw units)."""
+        return self.token(symbol).functions.balanceOf(account).call()
+
+    def mine(self, blocks: int = 1) -> int:
+        """Mine ``blocks`` empty blocks; return the head block number."""
+        return self.chain.mine(blocks)
+
+    def snapshot(self) -> str:
+        """``evm_snapshot``: returns an id for :meth:`revert`.
+
+        Also remembers the markets' price-feed histories, which :meth:`revert` restores.
+        """
+        snapshot_id = self.chain.snapshot()
+        self._feed_states[snapshot_id] = {name: m.feed_state() for name, m in self.markets.items()}
+        return snapshot_id
+
+    def revert(self, snapshot_id: str) -> None:
+        """``evm_revert`` to a snapshot taken with :meth:`snapshot` (usable once)."""
+        self.chain.revert(snapshot_id)
+        for name, state in self._feed_states.pop(snapshot_id).items():
+            self.markets[name].restore_feed_state(state)

@@ -1,0 +1,348 @@
+"""A misbehaving JSON-RPC provider in front of a local node, for tests and benchmarks.
+
+:class:`FaultProxy` is an aiohttp server on ``127.0.0.1`` (free port, background thread) that forwards
+JSON-RPC requests — single or batch — unchanged to an upstream node on a loopback address and injects
+the faults real providers produce, with their real wording (shared/reference/engineering.md §2.1):
+
+* ``eth_getLogs`` ranges longer than ``range_limit`` blocks are rejected with the message, JSON-RPC code
+  and HTTP status of a chosen provider (:data:`PROVIDER_TEMPLATES`);
+* ``eth_getLogs`` results are silently cut to ``result_cap`` logs (ethers-io/ethers.js#1389);
+* batches longer than ``batch_limit`` get geth's answer, one ``-32600 "batch too large"`` item
+  (go-ethereum rpc/handler.go ``respondWithBatchTooLarge``);
+* random faults, drawn per HTTP request from a seeded generator: HTTP 429 with ``Retry-After``,
+  Infura's ``-32005`` rate limit inside HTTP 200 with ``data.rate.backoff_seconds``, 502/503, slow
+  responses (client timeouts), connection resets and truncated JSON.
+
+It counts the HTTP requests and JSON-RPC calls it saw and every fault it injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import socket
+import struct
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from toolkit.errors import ToolkitError
+
+
+@dataclass(frozen=True)
+class RangeLimitTemplate:
+    """How one provider rejects an ``eth_getLogs`` range.
+
+    ``message`` and string values of ``data`` are ``str.format`` templates with the fields ``limit``
+    (blocks allowed), ``span`` (blocks asked), ``a``/``b`` (suggested first/last block, ``0x`` hex)
+    and ``A``/``B`` (the same with upper-case digits, as Infura writes them).
+    """
+
+    http_status: int
+    code: int
+    message: str
+    source: str
+    data: dict[str, Any] | None = None
+
+
+#: Provider range-limit errors, verbatim from engineering.md §2.1 (its "source" column). Where the
+#: catalogue records no JSON-RPC code ("–"), -32000 (geth's generic server error) is used.
+PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
+    "infura": RangeLimitTemplate(
+        200, -32005, "query returned more than 10000 results. Try with this block range [{A}, {B}].",
+        "ethers-io/ethers.js#4703", data={"from": "{A}", "to": "{B}", "limit": 10000}),
+    "infura_range": RangeLimitTemplate(200, -32602, "range {span} exceeds limit of {limit}", "INFURA/infura#237"),
+    "alchemy": RangeLimitTemplate(
+        200, -32602,
+        "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no "
+        "limit on the response size, or you can request any block range with a cap of 10K logs in the "
+        "response. Based on your parameters and the response size limit, this block range should work: "
+        "[{a}, {b}]", "ethers-io/ethers.js#4703"),
+    "alchemy_free": RangeLimitTemplate(
+        200, -32600,
+        "You can make eth_getLogs requests with up to a {limit} block range. Based on your parameters, "
+        "this block range should work: [{a}, {b}]", "risc0/risc0-ethereum#656"),
+    "quicknode": RangeLimitTemplate(413, -32614, "eth_getLogs is limited to a {limit:,} range", "eternalsafe/wallet#57"),
+    "ankr": RangeLimitTemplate(200, -32600, "block range is too wide", "ponder getLogsRetryHelper.ts"),
+    "ankr_2025": RangeLimitTemplate(200, -32602, "maximum [from, to] blocks distance: {limit}", "ponder-sh/ponder#1940"),
+    "bsc": RangeLimitTemplate(200, -32000, "exceed maximum block range: {limit}", "eth_defi/balances.py:100"),
+    "publicnode": RangeLimitTemplate(200, -32000, "maximum block range: {limit}", "ponder getLogsRetryHelper.ts"),
+    "reth": RangeLimitTemplate(200, -32602, "query exceeds max block range {limit}", "paradigmxyz/reth#8558"),
+    "tenderly": RangeLimitTemplate(
+        200, -32602, "invalid params", "bobanetwork/boba_legacy#827",
+        data={"payload": "range {span} is bigger than range limit {limit}"}),
+    "chainstack": RangeLimitTemplate(200, -32000, "Block range limit exceeded.", "ponder getLogsRetryHelper.ts"),
+    "cloudflare": RangeLimitTemplate(200, -32000, "Max range: {limit}", "ponder getLogsRetryHelper.ts"),
+    "drpc": RangeLimitTemplate(200, -32000, "exceeded max allowed range", "eth_defi cctp/events.py:287"),
+}
+
+#: Infura's rate limit inside HTTP 200 (github.com/gochain/web3/issues/180, MetaMask/eth-json-rpc-infura#33).
+_INFURA_RATE_LIMIT = "daily request count exceeded, request rate limited"
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What the proxy injects. Probabilities are per HTTP request and should sum to at most 1.
+
+    :param seed: seed of the fault draws.
+    :param provider: key of :data:`PROVIDER_TEMPLATES` used for range-limit errors.
+    :param range_limit: most blocks one ``eth_getLogs`` may span (``None``: no limit).
+    :param result_cap: ``eth_getLogs`` results are cut to this many logs, silently.
+    :param batch_limit: most calls one JSON-RPC batch may hold.
+    :param http_429: probability of HTTP 429 with ``Retry-After: retry_after`` (seconds, integer).
+    :param rpc_rate_limit: probability of Infura ``-32005`` in HTTP 200 with ``backoff_seconds``.
+    :param http_5xx: probability of HTTP 502 or 503.
+    :param slow: probability of answering only after ``slow_seconds``.
+    :param reset: probability of resetting the TCP connection instead of answering.
+    :param malformed: probability of a truncated JSON body in HTTP 200.
+    :param max_faults: stop drawing random faults after this many (``None``: no limit).
+    """
+
+    seed: int = 0
+    provider: str = "infura"
+    range_limit: int | None = None
+    result_cap: int | None = None
+    batch_limit: int | None = None
+    http_429: float = 0.0
+    retry_after: int = 1
+    rpc_rate_limit: float = 0.0
+    backoff_seconds: float = 0.5
+    http_5xx: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 2.0
+    reset: float = 0.0
+    malformed: float = 0.0
+    max_faults: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.provider not in PROVIDER_TEMPLATES:
+            raise ValueError(f"unknown provider template {self.provider!r}; one of {sorted(PROVIDER_TEMPLATES)}")
+
+
+@dataclass
+class ProxyStats:
+    """What the proxy saw and did."""
+
+    #: HTTP requests received.
+    requests: int = 0
+    #: JSON-RPC calls in them (batch items count one each).
+    rpc_calls: int = 0
+    #: Faults injected, by kind (``range_limit``, ``truncated``, ``http_429``, ``rpc_rate_limit``, …).
+    faults: Counter[str] = field(default_factory=Counter)
+
+
+def _require_loopback(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ToolkitError(f"the fault proxy only forwards to loopback addresses, not {host!r}")
+
+
+class FaultProxy:
+    """JSON-RPC proxy with injected faults; ``with FaultProxy(node.url, FaultConfig(...)) as proxy:``.
+
+    :param upstream: URL of the real node (loopback only).
+    :param config: faults to inject.
+    """
+
+    def __init__(self, upstream: str, config: FaultConfig | None = None) -> None:
+        _require_loopback(upstream)
+        self.upstream = upstream
+        self.config = config or FaultConfig()
+        self.stats = ProxyStats()
+        self._rng = random.Random(self.config.seed)
+        self._random_faults = 0
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``; any path is accepted (to test URLs with keys)."""
+        if self._port is None:
+            raise ToolkitError("the fault proxy is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self) -> "FaultProxy":
+        """Start serving in a background thread; returns when the port is open."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(self._open())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._close())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="fault-proxy", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "FaultProxy":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _open(self) -> None:
+        self._session = aiohttp.ClientSession()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    # ---------------------------------------------------------------- faults
+
+    def _draw(self) -> str | None:
+        """The random fault for this HTTP request, if any."""
+        c = self.config
+        x = self._rng.random()
+        if c.max_faults is not None and self._random_faults >= c.max_faults:
+            return None
+        for kind, p in (("http_429", c.http_429), ("rpc_rate_limit", c.rpc_rate_limit), ("http_5xx", c.http_5xx),
+                        ("slow", c.slow), ("reset", c.reset), ("malformed", c.malformed)):
+            if x < p:
+                self._random_faults += 1
+                return kind
+            x -= p
+        return None
+
+    def _range_error(self, item: Any) -> dict[str, Any] | None:
+        """The provider's range-limit error for an over-long ``eth_getLogs`` request, else ``None``."""
+        limit = self.config.range_limit
+        if limit is None or not isinstance(item, dict) or item.get("method") != "eth_getLogs":
+            return None
+        try:
+            flt = item["params"][0]
+            first, last = int(flt["fromBlock"], 16), int(flt["toBlock"], 16)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None  # tags or blockHash: the range is not known here
+        span = last - first + 1
+        if span <= limit:
+            return None
+        template = PROVIDER_TEMPLATES[self.config.provider]
+        end = first + limit - 1
+        fields = {"limit": limit, "span": span, "a": f"0x{first:x}", "b": f"0x{end:x}",
+                  "A": f"0x{first:X}", "B": f"0x{end:X}"}
+        error: dict[str, Any] = {"code": template.code, "message": template.message.format(**fields)}
+        if template.data is not None:
+            error["data"] = {k: v.format(**fields) if isinstance(v, str) else v for k, v in template.data.items()}
+        return error
+
+    @staticmethod
+    def _reset(request: web.Request) -> None:
+        """Close the connection with an RST (SO_LINGER 0): the client sees "connection reset by peer"."""
+        transport = request.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.close()
+
+    def _rate_limit_error(self) -> dict[str, Any]:
+        return {"code": -32005, "message": _INFURA_RATE_LIMIT,
+                "data": {"rate": {"allowed_rps": 1, "backoff_seconds": self.config.backoff_seconds,
+                                  "current_rps": 2}}}
+
+    # ---------------------------------------------------------------- request handling
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        items = payload if isinstance(payload, list) else [payload] if isinstance(payload, dict) else []
+        self.stats.requests += 1
+        self.stats.rpc_calls += len(items)
+
+        fault = self._draw()
+        if fault is not None:
+            self.stats.faults[fault] += 1
+        if fault == "reset":
+            self._reset(request)
+            return web.Response(status=500)
+        if fault == "slow":
+            await asyncio.sleep(self.config.slow_seconds)
+        if fault == "http_429":
+            return web.Response(status=429, text="Too Many Requests",
+                                headers={"Retry-After": str(self.config.retry_after)})
+        if fault == "http_5xx":
+            return web.Response(status=self._rng.choice((502, 503)), text="upstream unavailable")
+        if fault == "malformed":
+            return web.Response(status=200, body=b'{"jsonrpc": "2.0", "id": 1, "result": [{"address": "0x',
+                                content_type="application/json")
+        if fault == "rpc_rate_limit":
+            errors = [{"jsonrpc": "2.0", "id": i.get("id") if isinstance(i, dict) else None,
+                       "error": self._rate_limit_error()} for i in items]
+            return web.json_response(errors if isinstance(payload, list) else errors[0])
+
+        if isinstance(payload, list) and self.config.batch_limit is not None and len(payload) > self.config.batch_limit:
+            self.stats.faults["batch_too_large"] += 1
+            first_id = next((i.get("id") for i in items if isinstance(i, dict)), None)
+            return web.json_response([{"jsonrpc": "2.0", "id": first_id,
+                                       "error": {"code": -32600, "message": "batch too large"}}])
+
+        range_errors = {id(i): e for i in items if (e := self._range_error(i)) is not None}
+        if isinstance(payload, dict) and range_errors:
+            self.stats.faults["range_limit"] += 1
+            template = PROVIDER_TEMPLATES[self.config.provider]
+            return web.json_response({"jsonrpc": "2.0", "id": payload.get("id"), "error": range_errors[id(payload)]},
+                                     status=template.http_status)
+        async with self._session.post(self.upstream, data=body,
+                                      headers={"Content-Type": "application/json"}) as upstream:
+            status, raw = upstream.status, await upstream.read()
+        get_logs_ids = {i.get("id") for i in items if isinstance(i, dict) and i.get("method") == "eth_getLogs"}
+        if status != 200 or not get_logs_ids or (not range_errors and self.config.result_cap is None):
+            return web.Response(status=status, body=raw, content_type="application/json")
+
+        response = json.loads(raw)
+        by_id = {i.get("id"): range_errors[id(i)] for i in items if id(i) in range_errors}
+        for item in response if isinstance(response, list) else [response]:
+            if item.get("id") in by_id:
+                self.stats.faults["range_limit"] += 1
+                item.pop("result", None)
+                item["error"] = by_id[item["id"]]
+            elif item.get("id") in get_logs_ids and isinstance(item.get("result"), list) \
+                    and self.config.result_cap is not None and len(item["result"]) > self.config.result_cap:
+                self.stats.faults["truncated"] += 1
+                item["result"] = item["result"][: self.config.result_cap]
+        return web.json_response(response)

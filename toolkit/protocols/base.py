@@ -1,0 +1,119 @@
+"""What every protocol adapter provides, and the pieces they share.
+
+An adapter turns raw ``eth_getLogs`` entries into rows of the normalized ``liquidations`` table
+(:mod:`toolkit.store.schema`) in two steps, as cryo splits *extract* from *transform*:
+
+1. :meth:`Adapter.decode` -- pure, no node: the columns that come from the log itself
+   (:data:`toolkit.store.schema.DECODE_COLUMNS`); ``liqtk decode`` stops here.
+2. :meth:`Adapter.enrich` -- ``eth_call`` reads at the block before the liquidation: parameters,
+   oracle prices, health factor, and the values derived from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from toolkit.abi import FunctionSpec, LogDecodeError
+from toolkit.protocols.registry import Deployment
+
+
+class StateCaller(Protocol):
+    """The part of :class:`toolkit.chain.calls.StateReader` adapters use."""
+
+    async def call_many(self, calls: list[tuple[int, str, bytes]]) -> list[bytes | Exception]:
+        """``eth_call`` each ``(block, to, calldata)``; a revert comes back as an Exception item."""
+
+
+class Adapter(Protocol):
+    """The interface of ``toolkit.protocols.<family>`` adapters."""
+
+    family: str
+
+    def topics0(self, deployment: Deployment) -> tuple[str, ...]:
+        """topic0 values of the liquidation events to request with ``eth_getLogs``."""
+
+    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+        """One normalized row (decode columns only); :class:`LogDecodeError` with the reason if malformed."""
+
+    async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
+        """Fill the state columns of ``rows`` in place."""
+
+
+def log_int(log: dict[str, Any], key: str) -> int:
+    """An integer field of a log, given as a JSON-RPC hex quantity or as an int (fixtures)."""
+    value = log.get(key)
+    if isinstance(value, bool) or value is None:
+        raise LogDecodeError(f"log has no {key}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.startswith("0x") else int(value)
+        except ValueError:
+            raise LogDecodeError(f"log field {key} is not a number: {value[:20]!r}") from None
+    raise LogDecodeError(f"log field {key} has type {type(value).__name__}")
+
+
+def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+    """The identity columns every row carries (chain, block, transaction, log position, emitter)."""
+    if not isinstance(log, dict):
+        raise LogDecodeError("log is not a JSON object")
+    for key in ("address", "transactionHash", "topics", "data"):
+        if key not in log:
+            raise LogDecodeError(f"log has no {key}")
+    if log.get("removed") is True:
+        raise LogDecodeError("log is marked removed (reorganized away)")
+    return {
+        "chain_id": deployment.chain.chain_id,
+        "protocol": deployment.protocol,
+        "deployment": deployment.name,
+        "emitter": str(log["address"]).lower(),
+        "market_id": deployment.contracts["pool"].lower(),
+        "block_number": log_int(log, "blockNumber"),
+        "block_hash": str(log["blockHash"]).lower() if log.get("blockHash") else None,
+        "tx_hash": str(log["transactionHash"]).lower(),
+        "tx_index": log_int(log, "transactionIndex"),
+        "log_index": log_int(log, "logIndex"),
+    }
+
+
+@dataclass(frozen=True)
+class Call:
+    """One typed ``eth_call``: function ``fn`` of contract ``to`` with ``args`` at ``block``."""
+
+    block: int
+    to: str
+    fn: FunctionSpec
+    args: tuple[Any, ...] = ()
+
+
+class CallFailed(Exception):
+    """A single ``eth_call`` reverted or returned data that does not decode."""
+
+
+async def read_calls(state: StateCaller, calls: dict[Hashable, Call]) -> dict[Hashable, tuple[Any, ...] | CallFailed]:
+    """Run typed calls (batched by the state reader, across blocks) and decode their outputs.
+
+    A reverting call yields a :class:`CallFailed` for its key; errors that concern the node as a
+    whole (unreachable, no archive state) propagate.
+    """
+    keys = list(calls)
+    raw = await state.call_many([(calls[k].block, calls[k].to, calls[k].fn.encode(*calls[k].args)) for k in keys])
+    results: dict[Hashable, tuple[Any, ...] | CallFailed] = {}
+    for key, answer in zip(keys, raw):
+        call = calls[key]
+        if isinstance(answer, Exception):
+            results[key] = CallFailed(f"{call.fn.name} on {call.to} reverted at block {call.block}")
+            continue
+        try:
+            results[key] = call.fn.decode_output(answer)
+        except Exception:  # eth-abi raises several types for short or malformed return data
+            results[key] = CallFailed(f"{call.fn.name} on {call.to} returned undecodable data at block {call.block}")
+    return results
+
+
+def distinct(values: Sequence[Hashable]) -> list[Hashable]:
+    """Unique values in first-seen order."""
+    return list(dict.fromkeys(values))

@@ -1,0 +1,86 @@
+"""The column contract in Arrow terms: types, tables built from rows, and pandas frames.
+
+Rows travel from the protocol adapters to DuckDB as one :class:`pyarrow.Table` per chunk (DuckDB
+scans Arrow tables directly, which is far faster than row-by-row inserts) and come back from DuckDB
+as Arrow before they become pandas frames, so every conversion goes through the types defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from toolkit.store.schema import Column
+
+#: Arrow type of each DuckDB type used in :mod:`toolkit.store.schema`. TIMESTAMPTZ is microseconds,
+#: UTC (DuckDB's own resolution).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+}
+
+#: pandas dtypes of a frame read from the store: nullable integers and booleans; float64, ``str``
+#: and ``datetime64[us, UTC]`` come from pyarrow's defaults.
+_PANDAS_TYPES: dict[pa.DataType, Any] = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
+    """Arrow schema of a table with these columns, in this order."""
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.sql_type]) for c in columns])
+
+
+def utc_timestamp(value: Any) -> datetime | None:
+    """A TIMESTAMPTZ value from a timezone-aware :class:`datetime` or from Unix seconds (int or float).
+
+    Adapters take block timestamps from JSON-RPC, where they are Unix seconds. A naive datetime is
+    refused: it would silently be read as UTC.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} for a TIMESTAMPTZ column; give it a timezone")
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    raise TypeError(f"{type(value).__name__} for a TIMESTAMPTZ column; give a datetime or Unix seconds")
+
+
+def rows_to_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Build a table with exactly ``columns`` from dicts keyed by column names.
+
+    A missing key is NULL; an unknown key raises :class:`ValueError` (a misspelled column would
+    otherwise be dropped without a trace). TIMESTAMPTZ values go through :func:`utc_timestamp`.
+    """
+    names = {c.name for c in columns}
+    unknown = set().union(*(row.keys() for row in rows)) - names
+    if unknown:
+        raise ValueError(f"unknown column(s) {sorted(unknown)}; see toolkit.store.schema")
+    arrays = []
+    for column in columns:
+        values: Iterable[Any] = (row.get(column.name) for row in rows)
+        if column.sql_type == "TIMESTAMPTZ":
+            values = map(utc_timestamp, values)
+        try:
+            arrays.append(pa.array(list(values), type=ARROW_TYPES[column.sql_type]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise TypeError(f"column {column.name} ({column.sql_type}): {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """pandas frame of a store table: integers as ``Int64``, booleans as ``boolean``, doubles as
+    ``float64``, timestamps as ``datetime64[us, UTC]``, strings (raw amounts included) as ``str``."""
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get)

@@ -1,0 +1,506 @@
+"""The store: one DuckDB file of liquidations, blocks, checkpoints and runs.
+
+Concurrency design
+------------------
+DuckDB lets *one* process open a database file read-write, or any number of processes open it
+read-only -- never both at the same time: it takes an ``fcntl`` lock on the file itself and a
+second process gets ``IO Error: Could not set lock on file ...``. The store turns that into two rules:
+
+1. **One writer**, enforced by us and not by DuckDB: :meth:`Store.writer` takes an exclusive
+   ``flock`` on ``<store>.lock`` for the whole pull and writes its PID into the file, so a second
+   pull fails at once with :class:`~toolkit.errors.StoreLockedError` naming that PID (or waits up
+   to ``wait`` seconds). The kernel drops the lock when the process dies, even by SIGKILL.
+2. **Short DuckDB connections.** The writer opens the database for each commit (open, one
+   transaction, close -- about 10 ms) and readers open it read-only for each read. Between two
+   commits the file is free, so a reader (``liqtk status``, a notebook, an export) gets in; when the
+   file is momentarily held by the other side, both retry with short randomized sleeps for a
+   bounded time (:attr:`Store.read_timeout`, :attr:`Store.write_timeout`). A read-only connection
+   sees the last committed state; a chunk is one transaction, so readers see whole chunks only.
+   A notebook that keeps a connection open blocks the writer: use :meth:`Store.reader`, which closes.
+
+Crash safety comes from DuckDB's write-ahead log: a transaction is in the WAL when COMMIT returns,
+and a WAL with an incomplete transaction is replayed without it at the next open. A new store is
+built in a temporary file and renamed into place, so a store file always has its tables.
+
+Write protocol (engineering.md §2.6, dlt's "state next to the data"): each chunk of blocks
+``[chunk_start, chunk_end]`` (inclusive) is one transaction that replaces the deployment's
+liquidations in that range, upserts the blocks seen, and moves the checkpoint -- so re-running a
+chunk is idempotent and a crash leaves the chunk fully in or fully out.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+import toolkit
+from toolkit.errors import StoreError, StoreLockedError
+from toolkit.store import schema
+from toolkit.store.arrow import rows_to_table, to_pandas
+
+#: Bytes before the first data block of a DuckDB file (one main header and two database headers
+#: of 4 KiB each, duckdb ``Storage::FILE_HEADER_SIZE``). Used to detect truncated files.
+_DUCKDB_HEADER_BYTES = 3 * 4096
+#: DuckDB messages meaning "another process (or connection) has the file open right now".
+_BUSY = re.compile(r"Could not set lock on file|different configuration than existing connections")
+#: Sleeps between retries while the file is busy: doubled from the first to the last, randomized ±50 %.
+_FIRST_SLEEP, _LAST_SLEEP = 0.005, 0.05
+
+_LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
+_ORDER = ", ".join(schema.LIQUIDATION_ORDER)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far one deployment has been pulled: every log in ``[first_block, last_block]`` is stored."""
+
+    chain_id: int
+    protocol: str
+    deployment: str
+    #: First block of the stored range.
+    first_block: int
+    #: Last block (inclusive) whose logs are all stored.
+    last_block: int
+    #: Hash of ``last_block`` when it was stored (compared with the node to detect reorgs).
+    last_block_hash: str | None
+    #: Run that wrote this checkpoint.
+    run_id: str | None
+    #: When it was written (UTC).
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LiquidationFilter:
+    """Which liquidations to read; every field is optional, block bounds are inclusive."""
+
+    chain_id: int | None = None
+    protocol: str | None = None
+    deployment: str | None = None
+    from_block: int | None = None
+    to_block: int | None = None
+
+    def as_dict(self) -> dict[str, int | str]:
+        """The filters that are set (recorded in export manifests)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def where(self, *, blocks: bool = True) -> tuple[str, list[int | str]]:
+        """``WHERE`` clause (empty when nothing is set) and its parameters, for a table with
+        ``chain_id``, ``protocol``, ``deployment`` and, when ``blocks``, ``block_number`` columns."""
+        conditions: list[str] = []
+        params: list[int | str] = []
+        for key, condition in (("chain_id", "chain_id = ?"), ("protocol", "protocol = ?"),
+                               ("deployment", "deployment = ?"), ("from_block", "block_number >= ?"),
+                               ("to_block", "block_number <= ?")):
+            value = getattr(self, key)
+            if value is not None and (blocks or not key.endswith("_block")):
+                conditions.append(condition)
+                params.append(value)
+        return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+    def select_sql(self) -> tuple[str, list[int | str]]:
+        """``SELECT`` of the matching liquidations in canonical order (schema.LIQUIDATION_ORDER), with its parameters."""
+        where, params = self.where()
+        return f"SELECT {_LIQUIDATION_NAMES} FROM liquidations {where} ORDER BY {_ORDER}", params
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _not_ours(path: Path, reason: str) -> StoreError:
+    return StoreError(f"{path} is not a liquidation-toolkit store ({reason}); pass another --store")
+
+
+class Store:
+    """A liquidation-toolkit store at ``path`` (a DuckDB file), validated when constructed.
+
+    * an existing file is checked read-only and never modified: it must be a complete DuckDB
+      database with a ``store_meta`` table of schema version :data:`~toolkit.store.schema.SCHEMA_VERSION`,
+      else :class:`~toolkit.errors.StoreError`;
+    * a missing file is created (parent directories included) when ``create`` is true, else
+      :class:`~toolkit.errors.StoreError`.
+
+    ``read_timeout`` / ``write_timeout``: seconds a read / a commit waits for the other side to
+    close the file (see the module docstring) before :class:`~toolkit.errors.StoreError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 read_timeout: float = 10.0, write_timeout: float = 60.0) -> None:
+        self.path = Path(path).expanduser().absolute()
+        #: ``<store>.lock``: the single-writer lock; holds the writer's PID.
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        if not self.path.exists() and not self.path.is_symlink():
+            if not create:
+                raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
+            self._create()
+        self._validate()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        """Create the store under the write lock: build it in a temporary file, then rename it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store {self.path}: {exc.strerror or exc}; pass another --store") from exc
+        with _WriteLock(self.lock_path, self.path, wait=self.write_timeout):
+            if self.path.exists():
+                return  # another process created it while we waited for the lock
+            for stale in self.path.parent.glob(f".{self.path.name}.creating-*"):
+                stale.unlink()  # left by a process killed while creating; nobody else creates now
+            tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
+            try:
+                with duckdb.connect(str(tmp)) as con:
+                    con.begin()
+                    for table in schema.TABLES:
+                        con.execute(schema.create_table_sql(table))
+                    con.execute("INSERT INTO store_meta VALUES (?, current_timestamp, ?)",
+                                [schema.SCHEMA_VERSION, toolkit.__version__])
+                    con.commit()
+                os.replace(tmp, self.path)
+            except (duckdb.Error, OSError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(f"cannot create store {self.path}: {_first_line(exc)}; pass another --store") from exc
+
+    def _validate(self) -> None:
+        """Check, read-only, that the file is a complete store of our schema version."""
+        if not self.path.is_file():
+            raise _not_ours(self.path, "not a regular file")
+        try:
+            size = self.path.stat().st_size
+            with self.reader() as con:
+                block_size, total_blocks = con.execute(
+                    "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+                ).fetchone()
+                if size < _DUCKDB_HEADER_BYTES + total_blocks * block_size:
+                    raise _not_ours(self.path, f"truncated: {size} bytes, DuckDB expects "
+                                               f"{_DUCKDB_HEADER_BYTES + total_blocks * block_size}")
+                has_meta = con.execute(
+                    "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                    "AND schema_name = 'main' AND table_name = 'store_meta'").fetchone()[0]
+                if not has_meta:
+                    raise _not_ours(self.path, "a DuckDB database without a store_meta table")
+                version = con.execute("SELECT max(schema_version) FROM store_meta").fetchone()[0]
+        except StoreError:
+            raise
+        except (duckdb.Error, OSError) as exc:
+            raise _not_ours(self.path, _first_line(exc)) from exc
+        if version != schema.SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {version}, this liquidation-toolkit reads "
+                             f"version {schema.SCHEMA_VERSION}; use a matching toolkit version or pass another --store")
+
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open a DuckDB connection (session time zone UTC), retrying while another process holds the file."""
+        timeout = self.read_timeout if read_only else self.write_timeout
+        deadline = time.monotonic() + timeout
+        sleep = _FIRST_SLEEP
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not _BUSY.search(str(exc)):
+                    raise
+                if time.monotonic() + sleep > deadline:
+                    holder = re.search(r"PID \d+", str(exc))
+                    raise StoreError(
+                        f"store {self.path} stayed open in another process ({holder.group(0) if holder else 'unknown PID'}) "
+                        f"for {timeout:g} s; close connections that stay open (e.g. in a notebook) and retry"
+                    ) from exc
+                time.sleep(sleep * random.uniform(0.5, 1.5))
+                sleep = min(2 * sleep, _LAST_SLEEP)
+                continue
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for the duration of the ``with`` block: one consistent committed
+        state. Keep the block short -- the writer waits while it is open."""
+        con = self._connect(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Result of one read-only query as Arrow; DuckDB errors become :class:`StoreError`."""
+        try:
+            with self.reader() as con:
+                return con.sql(sql, params=list(params)).to_arrow_table()
+        except duckdb.Error as exc:
+            raise StoreError(f"reading store {self.path} failed: {_first_line(exc)}") from exc
+
+    def checkpoint(self, chain_id: int, protocol: str, deployment: str) -> Checkpoint | None:
+        """The deployment's checkpoint, or ``None`` when it was never pulled."""
+        rows = self._arrow("SELECT * FROM checkpoints WHERE chain_id = ? AND protocol = ? AND deployment = ?",
+                           [chain_id, protocol, deployment]).to_pylist()
+        return Checkpoint(**rows[0]) if rows else None
+
+    def block_hashes(self, chain_id: int, numbers: Sequence[int]) -> dict[int, str]:
+        """Stored hash of each of ``numbers`` that is in the ``blocks`` table (absent ones are left out)."""
+        rows = self._arrow("SELECT block_number, block_hash FROM blocks WHERE chain_id = ? "
+                           "AND block_number IN (SELECT unnest(?::BIGINT[]))", [chain_id, list(numbers)])
+        return dict(zip(rows.column("block_number").to_pylist(), rows.column("block_hash").to_pylist(), strict=True))
+
+    def liquidations_table(self, filters: LiquidationFilter = LiquidationFilter()) -> pa.Table:
+        """Matching liquidations as Arrow, all columns of the contract, in canonical order."""
+        return self._arrow(*filters.select_sql())
+
+    def liquidations(self, chain_id: int | None = None, protocol: str | None = None, deployment: str | None = None,
+                     from_block: int | None = None, to_block: int | None = None) -> pd.DataFrame:
+        """Matching liquidations (block bounds inclusive) as a typed frame in canonical order:
+        integers ``Int64``, doubles ``float64``, timestamps ``datetime64[us, UTC]``, raw amounts ``str``."""
+        return to_pandas(self.liquidations_table(
+            LiquidationFilter(chain_id, protocol, deployment, from_block, to_block)))
+
+    def status(self) -> list[dict[str, Any]]:
+        """One dict per chain/protocol/deployment known to the store (rows, checkpoints or runs):
+        ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks with liquidations),
+        ``first_block`` / ``last_block`` / ``last_block_hash`` (checkpoint), ``last_run_id`` /
+        ``last_run_status`` / ``last_run_finished_at`` (latest run started for it)."""
+        return self._arrow("""
+            WITH keys AS (
+                SELECT chain_id, protocol, deployment FROM checkpoints
+                UNION SELECT chain_id, protocol, deployment FROM liquidations
+                UNION SELECT chain_id, protocol, deployment FROM runs
+                      WHERE chain_id IS NOT NULL AND protocol IS NOT NULL AND deployment IS NOT NULL
+            ), counts AS (
+                SELECT chain_id, protocol, deployment, count(*) AS rows,
+                       min(block_number) AS first_liquidation_block, max(block_number) AS last_liquidation_block
+                FROM liquidations GROUP BY ALL
+            ), last_runs AS (
+                SELECT chain_id, protocol, deployment, run_id AS last_run_id, status AS last_run_status,
+                       finished_at AS last_run_finished_at
+                FROM runs
+                QUALIFY row_number() OVER (PARTITION BY chain_id, protocol, deployment
+                                           ORDER BY started_at DESC, run_id DESC) = 1
+            )
+            SELECT k.chain_id, k.protocol, k.deployment, coalesce(n.rows, 0) AS rows,
+                   n.first_liquidation_block, n.last_liquidation_block,
+                   c.first_block, c.last_block, c.last_block_hash,
+                   r.last_run_id, r.last_run_status, r.last_run_finished_at
+            FROM keys k
+            LEFT JOIN counts n USING (chain_id, protocol, deployment)
+            LEFT JOIN checkpoints c USING (chain_id, protocol, deployment)
+            LEFT JOIN last_runs r USING (chain_id, protocol, deployment)
+            ORDER BY k.chain_id, k.protocol, k.deployment
+        """).to_pylist()
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The ``limit`` most recently started runs, newest first, all columns of ``runs``."""
+        return self._arrow("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", [limit]).to_pylist()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self, wait: float = 0) -> Iterator[Writer]:
+        """Exclusive write access for the ``with`` block (a whole pull).
+
+        Waits up to ``wait`` seconds for another writer to finish, then raises
+        :class:`~toolkit.errors.StoreLockedError` naming its PID.
+        """
+        with _WriteLock(self.lock_path, self.path, wait=wait):
+            writer = Writer(self)
+            try:
+                yield writer
+            finally:
+                writer.closed = True
+
+
+class _WriteLock:
+    """Exclusive ``flock`` on ``<store>.lock`` holding the owner's PID; released on exit or process death."""
+
+    def __init__(self, lock_path: Path, store_path: Path, *, wait: float) -> None:
+        self.lock_path, self.store_path, self.wait = lock_path, store_path, wait
+        self.fd: int | None = None
+
+    def __enter__(self) -> _WriteLock:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot write to store {self.store_path}: cannot create {self.lock_path.name} "
+                             f"({exc.strerror or exc}); pass another --store") from exc
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._holder(fd)
+                    os.close(fd)
+                    raise StoreLockedError(f"store {self.store_path} is locked by PID {holder} (another pull is "
+                                           "running); wait for it or pass another --store") from None
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        """PID written by the holder; it writes right after locking, so allow it a moment."""
+        for _ in range(50):
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            if pid:
+                return pid
+            time.sleep(0.01)
+        return "unknown"
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.fd is not None
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
+class Writer:
+    """Write access to a store, valid inside :meth:`Store.writer`. Each method is one transaction on
+    a connection opened for it and closed after it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        #: Set when the ``with store.writer()`` block ends; the writer refuses to write after that.
+        self.closed = False
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.closed:
+            raise RuntimeError("this Writer's `with store.writer()` block has ended")
+        try:
+            con = self.store._connect(read_only=False)
+            try:
+                con.begin()
+                yield con
+                con.commit()
+            finally:
+                con.close()  # an uncommitted transaction is rolled back
+        except duckdb.Error as exc:
+            raise StoreError(f"writing store {self.store.path} failed: {_first_line(exc)}") from exc
+
+    def commit_chunk(self, *, chain_id: int, protocol: str, deployment: str, first_block: int,
+                     chunk_start: int, chunk_end: int, rows: Sequence[Mapping[str, Any]],
+                     blocks: Sequence[Mapping[str, Any]], last_block_hash: str | None, run_id: str | None) -> int:
+        """Store the pulled chunk ``[chunk_start, chunk_end]`` (blocks, inclusive) in one transaction.
+
+        1. delete the deployment's liquidations with ``block_number`` in the chunk;
+        2. insert ``rows`` (dicts keyed by :data:`~toolkit.store.schema.LIQUIDATION_COLUMNS` names,
+           missing keys NULL); a row whose key ``(chain_id, tx_hash, log_index)`` is already stored
+           (duplicate in ``rows``, or stored by another deployment) is skipped;
+        3. upsert ``blocks`` (dicts keyed by :data:`~toolkit.store.schema.BLOCK_COLUMNS` names);
+        4. upsert the checkpoint: ``first_block`` is kept from the first commit, ``last_block`` =
+           ``chunk_end`` with ``last_block_hash``, ``run_id``.
+
+        Returns the number of rows whose key was not in the store before (0 when the same chunk is
+        committed again). Raises :class:`ValueError` when a row belongs to another chain, protocol,
+        deployment or block range, and :class:`~toolkit.errors.StoreError` when the chunk would
+        leave a gap after the checkpoint (``chunk_start > last_block + 1``).
+        """
+        if chunk_end < chunk_start:
+            raise ValueError(f"empty chunk [{chunk_start}, {chunk_end}]")
+        incoming = rows_to_table(schema.LIQUIDATION_COLUMNS, rows)
+        new_blocks = rows_to_table(schema.BLOCK_COLUMNS, blocks)
+        deployment_key = [chain_id, protocol, deployment]
+        with self._transaction() as con:
+            con.register("incoming", incoming)
+            con.register("new_blocks", new_blocks)
+            stray = con.execute(
+                "SELECT count(*) FROM incoming WHERE chain_id IS DISTINCT FROM ? OR protocol IS DISTINCT FROM ? "
+                "OR deployment IS DISTINCT FROM ? OR block_number IS NULL OR block_number NOT BETWEEN ? AND ?",
+                [*deployment_key, chunk_start, chunk_end]).fetchone()[0]
+            if stray:
+                raise ValueError(f"{stray} row(s) are not in chunk [{chunk_start}, {chunk_end}] of "
+                                 f"{chain_id}/{protocol}/{deployment}")
+            previous = con.execute("SELECT last_block FROM checkpoints WHERE chain_id = ? AND protocol = ? "
+                                   "AND deployment = ?", deployment_key).fetchone()
+            if previous is not None and chunk_start > previous[0] + 1:
+                raise StoreError(f"chunk [{chunk_start}, {chunk_end}] of {chain_id}/{protocol}/{deployment} would "
+                                 f"leave blocks {previous[0] + 1}-{chunk_start - 1} unread after the checkpoint at "
+                                 f"{previous[0]}; pull from block {previous[0] + 1} or pass another --store")
+            added = con.execute("SELECT count(*) FROM (SELECT DISTINCT chain_id, tx_hash, log_index FROM incoming) "
+                                "ANTI JOIN liquidations USING (chain_id, tx_hash, log_index)").fetchone()[0]
+            con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
+                        "AND block_number BETWEEN ? AND ?", [*deployment_key, chunk_start, chunk_end])
+            con.execute("INSERT INTO liquidations BY NAME SELECT * FROM incoming ON CONFLICT DO NOTHING")
+            con.execute("INSERT OR REPLACE INTO blocks BY NAME SELECT * FROM new_blocks")
+            con.execute("""
+                INSERT INTO checkpoints BY NAME
+                SELECT ? AS chain_id, ? AS protocol, ? AS deployment, ? AS first_block, ? AS last_block,
+                       ? AS last_block_hash, ? AS run_id, current_timestamp AS updated_at
+                ON CONFLICT DO UPDATE SET last_block = excluded.last_block, last_block_hash = excluded.last_block_hash,
+                                          run_id = excluded.run_id, updated_at = excluded.updated_at
+            """, [*deployment_key, first_block, chunk_end, last_block_hash, run_id])
+        return added
+
+    def rewind(self, *, chain_id: int, protocol: str, deployment: str, to_block: int,
+               to_block_hash: str | None) -> int:
+        """Reorg repair in one transaction: forget everything of the deployment above ``to_block``.
+
+        Deletes its liquidations with ``block_number > to_block``; deletes this chain's stored blocks
+        above ``to_block`` that no remaining liquidation and no other deployment's checkpoint refers
+        to; sets the checkpoint to ``to_block`` / ``to_block_hash`` (removes it when ``to_block`` is
+        below its ``first_block``: nothing of the range is left). Returns the number of rows deleted.
+        """
+        deployment_key = [chain_id, protocol, deployment]
+        with self._transaction() as con:
+            deleted = con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
+                                  "AND block_number > ?", [*deployment_key, to_block]).fetchone()[0]
+            con.execute("""
+                DELETE FROM blocks b WHERE b.chain_id = ? AND b.block_number > ?
+                AND NOT EXISTS (SELECT 1 FROM liquidations l
+                                WHERE l.chain_id = b.chain_id AND l.block_number = b.block_number)
+                AND NOT EXISTS (SELECT 1 FROM checkpoints c
+                                WHERE c.chain_id = b.chain_id AND c.last_block = b.block_number
+                                AND NOT (c.protocol = ? AND c.deployment = ?))
+            """, [chain_id, to_block, protocol, deployment])
+            con.execute("DELETE FROM checkpoints WHERE chain_id = ? AND protocol = ? AND deployment = ? "
+                        "AND first_block > ?", [*deployment_key, to_block])
+            con.execute("UPDATE checkpoints SET last_block = ?, last_block_hash = ?, updated_at = current_timestamp "
+                        "WHERE chain_id = ? AND protocol = ? AND deployment = ? AND last_block > ?",
+                        [to_block, to_block_hash, *deployment_key, to_block])
+        return deleted
+
+    def start_run(self, run_id: str, command: str, args_json: str, rpc_host: str | None, chain_id: int | None,
+                  protocol: str | None, deployment: str | None, from_block: int | None, to_block: int | None,
+                  node_client_version: str | None, package_version: str, git_commit: str | None) -> None:
+        """Record a run as ``running`` (started now). ``rpc_host`` and ``args_json`` must already be redacted."""
+        with self._transaction() as con:
+            con.execute("""
+                INSERT INTO runs BY NAME
+                SELECT ? AS run_id, ? AS command, 'running' AS status, current_timestamp AS started_at,
+                       ? AS chain_id, ? AS protocol, ? AS deployment, ? AS from_block, ? AS to_block,
+                       ? AS rpc_host, ? AS node_client_version, ? AS package_version, ? AS git_commit,
+                       ? AS args_json
+            """, [run_id, command, chain_id, protocol, deployment, from_block, to_block, rpc_host,
+                  node_client_version, package_version, git_commit, args_json])
+
+    def finish_run(self, run_id: str, status: str, rows_added: int, report_json: str | None,
+                   error: str | None) -> None:
+        """Record the end of a run: ``status`` (``ok``, ``nothing_new``, ``partial``, ``failed``), finished now."""
+        with self._transaction() as con:
+            updated = con.execute("UPDATE runs SET status = ?, finished_at = current_timestamp, rows_added = ?, "
+                                  "report_json = ?, error = ? WHERE run_id = ?",
+                                  [status, rows_added, report_json, error, run_id]).fetchone()[0]
+            if not updated:
+                raise ValueError(f"no run {run_id!r} was started in {self.store.path}")

@@ -1,0 +1,304 @@
+"""The store's tables and every column's type, unit and source: the single source of truth.
+
+``docs/schema.md`` is generated from this module (``python -m toolkit.store.schema``) and a test
+keeps the two in sync. The normalized liquidation record follows
+shared/reference/defi-protocols.md §13 ("Suggested normalised record"): identity, accounts,
+amounts, prices, parameters in force, bad debt.
+
+Exactness rule: every on-chain integer (uint256 amounts, oracle answers, wad health factors) is
+stored as its exact base-10 string in a ``*_raw`` column; a decimal-adjusted ``DOUBLE`` beside it is
+for plotting and filtering only. USD values are computed from the exact integers with
+:class:`fractions.Fraction` and rounded to ``DOUBLE`` once, at the end.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: DuckDB type, unit (or ``-``), where the value comes from, and what it means."""
+
+    name: str
+    sql_type: str
+    unit: str
+    source: str
+    description: str
+    #: True when the value needs ``eth_call`` state reads (null in ``liqtk decode`` and with ``--no-state``).
+    needs_state: bool = False
+
+
+def _col(name: str, sql_type: str, unit: str, source: str, description: str, state: bool = False) -> Column:
+    return Column(name, sql_type, unit, source, description, state)
+
+
+_EVENT = "event log"
+_RAW = "exact base-10 integer string"
+
+LIQUIDATION_COLUMNS: tuple[Column, ...] = (
+    # identity
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id of the node the row was read from."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id, e.g. `aave-v3`, `aave-v2`, `spark`."),
+    _col("deployment", "VARCHAR", "-", "deployment registry",
+         "Deployment (market) name within the protocol, e.g. `core`, `devchain`, `custom`."),
+    _col("emitter", "VARCHAR", "address", _EVENT, "Lower-case address of the contract that emitted the log."),
+    _col("market_id", "VARCHAR", "-", "deployment registry",
+         "Market the liquidation belongs to (Aave: the Pool/LendingPool proxy address)."),
+    _col("block_number", "BIGINT", "block", _EVENT, "Block that contains the liquidation transaction."),
+    _col("block_hash", "VARCHAR", "hash", _EVENT, "Hash of that block; rows are repaired when it changes (reorg)."),
+    _col("block_timestamp", "TIMESTAMPTZ", "UTC", "eth_getBlockByNumber", "Block timestamp."),
+    _col("tx_hash", "VARCHAR", "hash", _EVENT, "Transaction hash. Key: (chain_id, tx_hash, log_index)."),
+    _col("tx_index", "INTEGER", "-", _EVENT, "Position of the transaction in its block."),
+    _col("log_index", "INTEGER", "-", _EVENT, "Position of the log in its block."),
+    _col("event", "VARCHAR", "-", _EVENT, "Event name, e.g. `LiquidationCall`."),
+    # accounts
+    _col("borrower", "VARCHAR", "address", _EVENT, "Account whose position was liquidated (Aave `user`)."),
+    _col("liquidator", "VARCHAR", "address", _EVENT, "Account that repaid the debt and received the collateral."),
+    # amounts
+    _col("debt_asset", "VARCHAR", "address", _EVENT, "Token repaid (Aave `debtAsset`)."),
+    _col("debt_symbol", "VARCHAR", "-", "ERC-20 symbol() at state_block", "Symbol of the debt token.", True),
+    _col("debt_decimals", "INTEGER", "-", "reserve configuration bits 48-55 at state_block",
+         "Decimals of the debt token.", True),
+    _col("debt_repaid_raw", "VARCHAR", "debt token base units", _EVENT + f" ({_RAW})",
+         "Debt repaid by the liquidator (Aave `debtToCover`, the actual amount after the close factor)."),
+    _col("debt_repaid", "DOUBLE", "debt token", "debt_repaid_raw / 10^debt_decimals", "Decimal-adjusted debt repaid.", True),
+    _col("collateral_asset", "VARCHAR", "address", _EVENT, "Token seized (Aave `collateralAsset`)."),
+    _col("collateral_symbol", "VARCHAR", "-", "ERC-20 symbol() at state_block", "Symbol of the collateral token.", True),
+    _col("collateral_decimals", "INTEGER", "-", "reserve configuration bits 48-55 at state_block",
+         "Decimals of the collateral token.", True),
+    _col("collateral_seized_raw", "VARCHAR", "collateral token base units", _EVENT + f" ({_RAW})",
+         "Collateral received by the liquidator (Aave `liquidatedCollateralAmount`; in Aave v3 it excludes the "
+         "protocol fee, in v2 there is no fee)."),
+    _col("collateral_seized", "DOUBLE", "collateral token", "collateral_seized_raw / 10^collateral_decimals",
+         "Decimal-adjusted collateral received by the liquidator.", True),
+    _col("protocol_fee_raw", "VARCHAR", "collateral token base units", "derived: LiquidationLogic fee formula",
+         "Collateral sent to the treasury on top of collateral_seized_raw (Aave v3 liquidation protocol fee; "
+         "`0` for Aave v2). See docs/schema.md, 'Protocol fee'.", True),
+    _col("protocol_fee", "DOUBLE", "collateral token", "protocol_fee_raw / 10^collateral_decimals",
+         "Decimal-adjusted protocol fee.", True),
+    _col("receive_a_token", "BOOLEAN", "-", _EVENT, "True when the liquidator took aTokens instead of the underlying."),
+    # state at the block before
+    _col("state_block", "BIGINT", "block", "block_number - 1",
+         "Block whose post-state was read for prices, parameters and health factor (the state before the "
+         "liquidation block; approximate when earlier transactions in the same block touched the borrower "
+         "or the oracle).", True),
+    _col("price_currency", "VARCHAR", "-", "deployment registry",
+         "Currency of the protocol oracle's answers: `USD` (Aave v3, Spark) or `ETH` (Aave v2 Ethereum).", True),
+    _col("price_unit_raw", "VARCHAR", "-", "AaveOracle.BASE_CURRENCY_UNIT() or 10^18 for ETH-quoted oracles",
+         "One unit of price_currency in oracle answer units.", True),
+    _col("debt_price_raw", "VARCHAR", "price_currency / price_unit_raw", "AaveOracle.getAssetPrice(debt_asset)",
+         "Oracle price of one whole debt token.", True),
+    _col("collateral_price_raw", "VARCHAR", "price_currency / price_unit_raw",
+         "AaveOracle.getAssetPrice(collateral_asset)", "Oracle price of one whole collateral token.", True),
+    _col("eth_usd_price_raw", "VARCHAR", "USD / 10^eth_usd_decimals", "Chainlink-style ETH/USD feed latestAnswer()",
+         "ETH/USD used to convert ETH-quoted prices to USD; null when price_currency is USD.", True),
+    _col("eth_usd_decimals", "INTEGER", "-", "feed decimals()", "Decimals of eth_usd_price_raw.", True),
+    _col("debt_price_usd", "DOUBLE", "USD", "debt_price_raw (x eth_usd) / price_unit_raw", "Debt token price.", True),
+    _col("collateral_price_usd", "DOUBLE", "USD", "collateral_price_raw (x eth_usd) / price_unit_raw",
+         "Collateral token price.", True),
+    _col("price_source", "VARCHAR", "-", "adapter",
+         "Which contracts and calls the prices came from, including any currency conversion.", True),
+    _col("ltv_bps", "INTEGER", "bps (10000 = 100%)", "Pool.getConfiguration(collateral) bits 0-15",
+         "Loan-to-value of the collateral reserve.", True),
+    _col("liquidation_threshold_bps", "INTEGER", "bps", "getConfiguration bits 16-31 or e-mode category",
+         "Liquidation threshold in force for the collateral.", True),
+    _col("liquidation_bonus_bps", "INTEGER", "bps, includes 100%", "getConfiguration bits 32-47 or e-mode category",
+         "Liquidation bonus in force (10500 = 5% bonus).", True),
+    _col("protocol_fee_bps", "INTEGER", "bps of the bonus", "getConfiguration bits 152-167 (Aave v3)",
+         "Share of the liquidation bonus sent to the treasury; 0 for Aave v2.", True),
+    _col("emode_category", "INTEGER", "-", "Pool.getUserEMode(borrower)", "Borrower's e-mode category (0 = none).", True),
+    _col("close_factor_bps", "INTEGER", "bps of the debt", "LiquidationLogic constants and health_factor_before",
+         "Largest share of the borrower's debt in debt_asset that this liquidation could repay.", True),
+    _col("close_factor_rule", "VARCHAR", "-", "adapter", "The close-factor rule applied, with its source.", True),
+    _col("health_factor_before_raw", "VARCHAR", "wad (10^18 = 1.0)", "Pool.getUserAccountData(borrower) at state_block",
+         "Borrower's health factor before the liquidation.", True),
+    _col("health_factor_before", "DOUBLE", "-", "health_factor_before_raw / 10^18", "Health factor before.", True),
+    _col("borrower_collateral_usd", "DOUBLE", "USD", "getUserAccountData totalCollateral at state_block",
+         "Borrower's total collateral value before the liquidation.", True),
+    _col("borrower_debt_usd", "DOUBLE", "USD", "getUserAccountData totalDebt at state_block",
+         "Borrower's total debt value before the liquidation.", True),
+    # derived values
+    _col("debt_repaid_usd", "DOUBLE", "USD", "debt_repaid_raw x debt price", "Value of the debt repaid.", True),
+    _col("collateral_seized_usd", "DOUBLE", "USD", "collateral_seized_raw x collateral price",
+         "Value of the collateral received by the liquidator.", True),
+    _col("protocol_fee_usd", "DOUBLE", "USD", "protocol_fee_raw x collateral price", "Value of the protocol fee.", True),
+    _col("liquidation_bonus_usd", "DOUBLE", "USD", "collateral_seized_usd - debt_repaid_usd",
+         "What the liquidator received above the debt it repaid, at oracle prices.", True),
+    _col("liquidation_bonus_pct", "DOUBLE", "% of debt_repaid_usd", "100 x liquidation_bonus_usd / debt_repaid_usd",
+         "Liquidation bonus as a percentage of the debt repaid.", True),
+    _col("bad_debt_raw", "VARCHAR", "debt token base units", "protocol bad-debt event or `0`",
+         "Debt left without collateral and recorded on chain by this liquidation (Aave v3.3 DeficitCreated).",),
+    _col("bad_debt_usd", "DOUBLE", "USD", "bad_debt_raw x debt price", "Value of bad_debt_raw.", True),
+    _col("bad_debt_mechanism", "VARCHAR", "-", "defi-protocols.md §13",
+         "How the protocol records bad debt: `deficit`, `reserves`, `supplier_socialized`, `redistribution`, "
+         "`surplus_buffer`, or `none_recorded` (Aave v2 and v3.0-3.2 keep it on the account)."),
+    _col("state_status", "VARCHAR", "-", "adapter",
+         "`ok` when state columns were read, `skipped` with --no-state or in `liqtk decode`, else the reason."),
+)
+
+BLOCK_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("block_number", "BIGINT", "block", "eth_getBlockByNumber", "Block number."),
+    _col("block_hash", "VARCHAR", "hash", "eth_getBlockByNumber", "Block hash seen when the block was stored."),
+    _col("parent_hash", "VARCHAR", "hash", "eth_getBlockByNumber", "Parent block hash."),
+    _col("block_timestamp", "TIMESTAMPTZ", "UTC", "eth_getBlockByNumber", "Block timestamp."),
+)
+
+CHECKPOINT_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("deployment", "VARCHAR", "-", "deployment registry", "Deployment name."),
+    _col("first_block", "BIGINT", "block", "pull arguments", "First block covered by the stored range."),
+    _col("last_block", "BIGINT", "block", "pull", "Last block (inclusive) whose logs are all stored."),
+    _col("last_block_hash", "VARCHAR", "hash", "eth_getBlockByNumber", "Hash of last_block when it was stored."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that wrote this checkpoint."),
+    _col("updated_at", "TIMESTAMPTZ", "UTC", "local clock", "When the checkpoint was written."),
+)
+
+RUN_COLUMNS: tuple[Column, ...] = (
+    _col("run_id", "VARCHAR", "-", "generated", "Unique id of the run (UTC time + random suffix)."),
+    _col("command", "VARCHAR", "-", "CLI / API", "What ran, e.g. `pull`."),
+    _col("status", "VARCHAR", "-", "run", "`running`, `ok`, `nothing_new`, `partial`, `failed`."),
+    _col("started_at", "TIMESTAMPTZ", "UTC", "local clock", "Start time."),
+    _col("finished_at", "TIMESTAMPTZ", "UTC", "local clock", "End time (null while running or after a crash)."),
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "Chain id reported by the node."),
+    _col("protocol", "VARCHAR", "-", "arguments", "Protocol id."),
+    _col("deployment", "VARCHAR", "-", "arguments", "Deployment name."),
+    _col("from_block", "BIGINT", "block", "arguments / checkpoint", "First block of the requested range."),
+    _col("to_block", "BIGINT", "block", "resolved bound", "Last block (inclusive) of the requested range."),
+    _col("rows_added", "BIGINT", "rows", "store", "Liquidation rows inserted by this run."),
+    _col("rpc_host", "VARCHAR", "-", "redacted RPC URL", "scheme://host:port of the node; path, query and credentials removed."),
+    _col("node_client_version", "VARCHAR", "-", "web3_clientVersion", "Node software and version."),
+    _col("package_version", "VARCHAR", "-", "toolkit.__version__", "liquidation-toolkit version."),
+    _col("git_commit", "VARCHAR", "-", "git rev-parse HEAD", "Commit of the toolkit checkout, when available."),
+    _col("args_json", "VARCHAR", "JSON", "arguments", "Arguments of the run, secrets redacted."),
+    _col("report_json", "VARCHAR", "JSON", "run", "Run report: timings, chunks, requests, retries, faults, errors."),
+    _col("error", "VARCHAR", "-", "run", "One-line error message when the run failed."),
+)
+
+STORE_META_COLUMNS: tuple[Column, ...] = (
+    _col("schema_version", "INTEGER", "-", "SCHEMA_VERSION", "Version of this column contract the store was created with."),
+    _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the store was created."),
+    _col("package_version", "VARCHAR", "-", "toolkit.__version__", "liquidation-toolkit version that created it."),
+)
+
+#: Version of the column contract; a store with another version is refused, not migrated silently.
+SCHEMA_VERSION: int = 1
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "liquidations": LIQUIDATION_COLUMNS,
+    "blocks": BLOCK_COLUMNS,
+    "checkpoints": CHECKPOINT_COLUMNS,
+    "runs": RUN_COLUMNS,
+    "store_meta": STORE_META_COLUMNS,
+}
+
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "liquidations": ("chain_id", "tx_hash", "log_index"),
+    "blocks": ("chain_id", "block_number"),
+    "checkpoints": ("chain_id", "protocol", "deployment"),
+    "runs": ("run_id",),
+    "store_meta": ("schema_version",),
+}
+
+#: What each table holds (the headings of docs/schema.md).
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    "liquidations": "One row per liquidation event: the normalized record (defi-protocols.md §13).",
+    "blocks": "Headers of the blocks the rows and checkpoints refer to; used to detect reorgs.",
+    "checkpoints": "How far each deployment has been pulled; written in the same transaction as its rows.",
+    "runs": "One row per run of the toolkit that wrote to the store (provenance for exports).",
+    "store_meta": "One row: the schema version and when and by which version the store was created.",
+}
+
+#: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
+NOTES: dict[str, str] = {
+    "Protocol fee": (
+        "Aave v3 sends part of the liquidation bonus to the treasury. The `LiquidationCall` event's "
+        "`liquidatedCollateralAmount` is what the liquidator received, *after* the fee "
+        "(`LiquidationLogic._calculateAvailableCollateralToLiquidate`, `collateralAmount -= "
+        "liquidationProtocolFee`); the borrower lost `collateral_seized_raw + protocol_fee_raw`. With "
+        "`total` the collateral seized from the borrower, `bonus` = liquidation_bonus_bps and `fee` = "
+        "protocol_fee_bps, the contract computes `fee(total) = percentMul(total - percentDiv(total, bonus), "
+        "fee)` and emits `total - fee(total)`; `protocol_fee_raw` recovers `fee(total)` from the event amount "
+        "(`toolkit.protocols.aave.protocol_fee_from_event`). Aave v2 has no protocol fee: `0`."
+    ),
+}
+
+#: Canonical row order of liquidations, used for exports and content hashes.
+LIQUIDATION_ORDER: tuple[str, ...] = ("chain_id", "block_number", "log_index", "tx_hash")
+
+#: Columns filled without any state read (what ``liqtk decode`` outputs; the rest are null there).
+DECODE_COLUMNS: tuple[str, ...] = tuple(c.name for c in LIQUIDATION_COLUMNS if not c.needs_state)
+
+
+def create_table_sql(table: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` statement for one of :data:`TABLES`."""
+    columns = ",\n  ".join(f"{c.name} {c.sql_type}" for c in TABLES[table])
+    key = ", ".join(PRIMARY_KEYS[table])
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns},\n  PRIMARY KEY ({key})\n)"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows)]
+
+
+def markdown() -> str:
+    """docs/schema.md: every table with its columns, keys and canonical order, the exactness rules,
+    the notes column descriptions point to, and the definition of the export content hash."""
+    from toolkit.store.manifest import content_sha256  # the hash is defined where it is computed
+
+    exactness = " ".join(__doc__.split("Exactness rule: ", 1)[1].replace("``", "`").replace(":class:", "").split())
+    lines = [
+        "# Store schema",
+        "",
+        "<!-- Generated by `python -m toolkit.store.schema > docs/schema.md`; do not edit by hand. -->",
+        "",
+        f"Schema version **{SCHEMA_VERSION}**. The store is one DuckDB file (`liqtk --store PATH`, default "
+        "`$LIQTK_HOME/liquidations.duckdb` or the user data directory). Columns marked *state* need `eth_call` "
+        "reads and are null in `liqtk decode` and with `--no-state`.",
+        "",
+        "## Exactness rules",
+        "",
+        exactness[0].upper() + exactness[1:],
+        "",
+    ]
+    for table, columns in TABLES.items():
+        lines += [f"## `{table}`", "", TABLE_DESCRIPTIONS[table], "",
+                  "Primary key: " + ", ".join(f"`{name}`" for name in PRIMARY_KEYS[table]) + ".", ""]
+        with_state = any(c.needs_state for c in columns)
+        header = ("column", "type", "unit", "source") + (("state",) if with_state else ()) + ("description",)
+        lines += _markdown_table(header, [
+            (f"`{c.name}`", c.sql_type, c.unit, c.source) + (("state" if c.needs_state else "",) if with_state else ())
+            + (c.description,) for c in columns])
+        lines.append("")
+    lines += [
+        "## Canonical order",
+        "",
+        "Liquidations are read, exported and hashed in the order "
+        + ", ".join(f"`{name}`" for name in LIQUIDATION_ORDER) + ".",
+        "",
+    ]
+    for title, text in NOTES.items():
+        lines += [f"## {title}", "", text, ""]
+    definition = inspect.cleandoc(content_sha256.__doc__ or "").split("\n\n", 1)[1].replace("``", "`")
+    lines += ["## Content hash of an export", "",
+              "`content_sha256` in an export's manifest identifies the rows, whatever the file format.", "",
+              definition, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print docs/schema.md."""
+    sys.stdout.write(markdown())
+
+
+if __name__ == "__main__":
+    main()
