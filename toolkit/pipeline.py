@@ -121,7 +121,8 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
     deployments = resolve_deployments(request)
     store = Store(request.store_path)
     started = time.monotonic()
-    async with RpcClient(request.rpc_url) as client:
+    hint = f"check --rpc or {registry().chain(request.chain).rpc_env}"
+    async with RpcClient(request.rpc_url, unreachable_hint=hint) as client:
         chain_id = await client.chain_id()
         expected = deployments[0].chain.chain_id
         if chain_id != expected:

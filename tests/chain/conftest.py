@@ -20,7 +20,7 @@ from toolkit.devchain.anvil import AnvilNode, start_anvil
 from toolkit.devchain.chain import Chain
 from toolkit.devchain.emitter import LIQUIDATION_CALL_TOPIC0, deploy_emitter, emit_many_tx
 
-#: Logs in the one dense block (more than the result caps the tests configure).
+#: Logs in the one dense block.
 DENSE_LOGS = 400
 
 
@@ -35,8 +35,9 @@ class LogChain:
     #: Half-open block range holding every emitted log.
     start: int
     end: int
-    #: Block holding :data:`DENSE_LOGS` logs of ``emitter``.
+    #: Block holding ``dense_logs`` logs of ``emitter`` (more than the result caps tests configure).
     dense_block: int
+    dense_logs: int
     #: One direct eth_getLogs over [start, end) with :attr:`filter` — the reference answer.
     logs: list[dict[str, Any]]
 
@@ -80,7 +81,7 @@ async def log_chain(chain_node: AnvilNode) -> LogChain:
         flt = LogFilter(addresses=(emitter,), topics0=(LIQUIDATION_CALL_TOPIC0,))
         logs = await client.call("eth_getLogs", [flt.params(start, end)])
     assert len(logs) > 3000 and {log["address"] for log in logs} == {emitter}
-    return LogChain(chain_node.url, emitter, other, start, end, dense_block, logs)
+    return LogChain(chain_node.url, emitter, other, start, end, dense_block, DENSE_LOGS, logs)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -47,6 +48,16 @@ async def test_errors_through_a_failing_provider_never_show_the_key(chain_node: 
                 await client.chain_id()
     message = str(caught.value)
     assert client.redacted_url in message and not any(part in message for part in SECRET_PARTS), message
+
+
+async def test_web3_logs_do_not_show_the_key(chain_node: AnvilNode, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="web3")
+    with FaultProxy(chain_node.url) as proxy:
+        async with RpcClient(with_secrets(proxy.url)) as client:
+            await client.chain_id()
+            await client.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+    assert "Making request HTTP" in caplog.text and "disconnected from" in caplog.text
+    assert not any(part in caplog.text for part in SECRET_PARTS), caplog.text
 
 
 async def test_http_429_retry_after_is_honoured(chain_node: AnvilNode) -> None:

@@ -4,7 +4,9 @@ Run as a script (``python storework.py <command> ...``):
 
 * ``commit-loop STORE CHUNKS PER_BLOCK`` -- resume from the checkpoint and commit ``CHUNKS`` chunks
   of :data:`CHUNK_BLOCKS` blocks, printing ``committed <last_block>`` after each;
-* ``hold-writer STORE`` -- take the write lock, print ``locked``, hold it until stdin closes.
+* ``hold-writer STORE`` -- take the write lock, print ``locked``, hold it until stdin closes;
+* ``hold-open STORE ro|rw`` -- keep a DuckDB connection to the file open until stdin closes (a
+  notebook that forgot to close), after printing ``open``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+import duckdb
 
 from toolkit.store.db import Store, Writer
 
@@ -82,11 +86,19 @@ def _hold_writer(path: str) -> None:
         sys.stdin.read()
 
 
+def _hold_open(path: str, mode: str) -> None:
+    with duckdb.connect(path, read_only=mode == "ro"):
+        print("open", flush=True)
+        sys.stdin.read()
+
+
 if __name__ == "__main__":
     command, store_path, *numbers = sys.argv[1:]
     if command == "commit-loop":
         _commit_loop(store_path, int(numbers[0]), int(numbers[1]))
     elif command == "hold-writer":
         _hold_writer(store_path)
+    elif command == "hold-open":
+        _hold_open(store_path, numbers[0])
     else:
         raise SystemExit(f"unknown command {command}")

@@ -69,19 +69,23 @@ def _text(path: Path) -> None:
     path.write_text("chain_id,block_number\n1,2\n")
 
 
-def _truncated(keep: float) -> object:
+def _truncated(keep: float, *, at_block: bool = False) -> object:
+    """A store with data, cut to ``keep`` of its size (at a 256 KiB block boundary when ``at_block``)."""
     def make(path: Path) -> None:
         store = Store(path)
         with store.writer() as writer:
             commit(writer, 0, 99, 30)
         data = path.read_bytes()
-        path.write_bytes(data[: int(len(data) * keep)])
-    make.__name__ = f"truncated_{keep}"
+        size = int(len(data) * keep)
+        if at_block:
+            size -= (size - 3 * 4096) % (256 * 1024)
+        path.write_bytes(data[:size])
+    make.__name__ = f"truncated_{keep}" + ("_at_block" if at_block else "")
     return make
 
 
 @pytest.mark.parametrize("make", [_foreign_duckdb, _other_schema_version, _garbage, _empty, _text,
-                                  _truncated(0.01), _truncated(0.5), _truncated(0.999)],
+                                  _truncated(0.01), _truncated(0.5), _truncated(0.999), _truncated(0.6, at_block=True)],
                          ids=lambda make: make.__name__.strip("_"))
 def test_refuses_foreign_files_without_touching_them(tmp_path: Path, make) -> None:
     path = tmp_path / "liquidations.duckdb"

@@ -26,6 +26,7 @@ def test_commit_is_idempotent(store: Store) -> None:
     checkpoint = store.checkpoint(**KEY)
     assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (0, 19, block_hash(19))
     assert store.block_hashes(CHAIN_ID, [0, 19, 20]) == {0: block_hash(0), 19: block_hash(19)}
+    assert store.block_hashes(CHAIN_ID, range(18, 10**9)) == {18: block_hash(18), 19: block_hash(19)}
 
 
 def test_recommit_replaces_the_chunk_and_counts_only_new_keys(store: Store) -> None:
@@ -134,6 +135,17 @@ def test_runs_and_status(store: Store) -> None:
          "last_liquidation_block": None, "first_block": None, "last_block": None, "last_block_hash": None,
          "last_run_id": "run-2", "last_run_status": "running", "last_run_finished_at": None},
     ]
+
+
+def test_a_run_over_several_deployments_counts_for_each(store: Store) -> None:
+    with store.writer() as writer:
+        writer.start_run("run-both", "pull", "{}", None, CHAIN_ID, PROTOCOL, "core,prime", 0, 9, None, "0.1.0", None)
+        commit(writer, 0, 9, 1, run_id="run-both")
+        commit(writer, 0, 9, 1, deployment="prime", run_id="run-both")
+        writer.finish_run("run-both", "ok", 20, None, None)
+    assert [(r["deployment"], r["last_run_id"]) for r in store.status()] == [("core", "run-both"),
+                                                                              ("prime", "run-both")]
+    assert [r["deployment"] for r in store.runs()] == ["core,prime"]
 
 
 def test_liquidations_frame_is_typed_filtered_and_ordered(store: Store) -> None:

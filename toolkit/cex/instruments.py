@@ -131,9 +131,3 @@ class Instrument:
 
     def ceil_lots(self, qty: Decimal) -> Decimal:
         return quantize(qty, self.lot_size, ROUND_CEILING)
-
-    def qty_for_value(self, value: Decimal, price: Decimal) -> Decimal:
-        """Largest lot multiple whose value at ``price`` does not exceed ``value``."""
-        per_contract = (self.contract_value / price if self.kind is Kind.INVERSE
-                        else self.contract_value * price)
-        return self.floor_lots(value / per_contract)

@@ -1,0 +1,8 @@
+"""JSON-RPC access for the whole toolkit: node -> ``toolkit.chain`` -> protocols -> store.
+
+* :mod:`~toolkit.chain.errors` -- classify provider answers (engineering.md §2.1 catalogue);
+* :mod:`~toolkit.chain.rpc` -- :class:`~toolkit.chain.rpc.RpcClient`: retries, backoff, batches, stats;
+* :mod:`~toolkit.chain.logs` -- :class:`~toolkit.chain.logs.LogReader`: adaptive, ordered ``eth_getLogs``;
+* :mod:`~toolkit.chain.blocks` -- :class:`~toolkit.chain.blocks.BlockHeaders`: headers and read bounds;
+* :mod:`~toolkit.chain.calls` -- :class:`~toolkit.chain.calls.StateReader`: batched, cached ``eth_call``.
+"""

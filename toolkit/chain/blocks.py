@@ -38,7 +38,7 @@ class BlockHeader:
     timestamp: int
 
     @classmethod
-    def from_json(cls, block: Mapping[str, Any]) -> "BlockHeader":
+    def from_json(cls, block: Mapping[str, Any]) -> BlockHeader:
         """From an ``eth_getBlockByNumber`` result (hex quantities)."""
         return cls(
             number=int(block["number"], 16),
@@ -60,16 +60,18 @@ class BlockHeaders:
         self._batch_size = batch_size
         self._cache: dict[int, BlockHeader] = {}
 
-    async def get(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+    async def get(self, numbers: Iterable[int], *, refresh: bool = False) -> dict[int, BlockHeader]:
         """Headers of the given block numbers (fetched once, then served from memory).
 
+        :param refresh: fetch again even if cached (to compare stored hashes with the node's after a
+            possible reorganisation).
         :raises BlockNotFound: the node does not have one of the blocks.
         """
         wanted = sorted(set(numbers))
-        missing = [n for n in wanted if n not in self._cache]
+        missing = wanted if refresh else [n for n in wanted if n not in self._cache]
         pieces = [missing[i:i + self._batch_size] for i in range(0, len(missing), self._batch_size)]
-        for piece, blocks in zip(pieces, await asyncio.gather(*(self._fetch(p) for p in pieces))):
-            for number, block in zip(piece, blocks):
+        for piece, blocks in zip(pieces, await asyncio.gather(*(self._fetch(p) for p in pieces)), strict=True):
+            for number, block in zip(piece, blocks, strict=True):
                 if block is None:
                     raise BlockNotFound(f"{self._client.redacted_url} has no block {number}; "
                                         "the node may still be syncing or behind a load balancer")
@@ -79,12 +81,27 @@ class BlockHeaders:
     async def _fetch(self, numbers: list[int]) -> list[Any]:
         return await self._client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
 
+    async def first_block_at_or_after(self, timestamp: int) -> int:
+        """The first block whose timestamp is >= ``timestamp`` (Unix seconds, UTC), by binary search.
+
+        Block timestamps never decrease along a chain, so this takes about log2(head) header reads.
+        Returns ``head + 1`` when even the head is older than ``timestamp``.
+        """
+        low, high = 0, int(await self._client.call("eth_blockNumber"), 16) + 1
+        while low < high:
+            middle = (low + high) // 2
+            if (await self.get([middle]))[middle].timestamp >= timestamp:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
     async def resolve_bound(self, to: str | int, confirmations: int = 0) -> int:
         """The last block (inclusive) of a read ending at ``to``.
 
         :param to: ``"finalized"``, ``"safe"``, ``"latest"`` or a block number (``"123"`` accepted).
         :param confirmations: blocks to stay behind the head; applies to ``"latest"`` only
-            (``latest − confirmations``).
+            (``latest - confirmations``).
         :raises UnsupportedBlockTag: the node does not know ``finalized``/``safe``.
         :raises UserInputError: unknown tag, negative numbers, or a block beyond the node's head.
         """

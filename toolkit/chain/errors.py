@@ -45,10 +45,8 @@ _MAX_QUOTE = 400
 
 
 class RpcError(ToolkitError):
-    """A JSON-RPC request failed; subclasses say what to do about it."""
+    """A JSON-RPC request failed; subclasses say what to do about it (``liqtk`` exit code 1)."""
 
-    #: ``liqtk`` exit code when a provider/node failure ends a command.
-    exit_code = 3
     #: Whether sending the same request again (after a pause) can succeed.
     retryable: bool = False
 

@@ -149,6 +149,9 @@ class LogReader:
     async def iter_chunks(self, flt: LogFilter, start: int, end: int) -> AsyncIterator[LogChunk]:
         """Yield :class:`LogChunk` s covering ``[start, end)`` exactly, contiguous and in block order.
 
+        A caller that may stop early should close the iterator (``contextlib.aclosing``) so that the
+        fetches in flight are cancelled at once rather than when the generator is garbage-collected.
+
         :raises ReorgDetected: a log came back with ``removed: true``.
         :raises LogRangeUnsplittable: even ``min_span`` blocks are too many for the provider.
         :raises RpcError: any other failure after the client's retries.

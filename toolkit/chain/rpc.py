@@ -1,6 +1,6 @@
 """One JSON-RPC endpoint: bounded concurrency, retries with backoff, batches, request accounting.
 
-Requests go through web3's :class:`~web3.AsyncHTTPProvider` as raw JSON-RPC
+Requests go through web3's :class:`~web3.AsyncHTTPProvider` (the provider of an ``AsyncWeb3``) as raw JSON-RPC
 (``provider.make_request`` / ``make_batch_request``) so callers get the node's JSON unchanged and this
 module owns every retry. web3 8 is configured with ``exception_retry_configuration=None`` because
 its own retry loop only covers aiohttp exceptions, never retries a JSON-RPC error inside HTTP 200
@@ -15,6 +15,7 @@ Retries use exponential backoff with full jitter — ``uniform(0, min(backoff_ma
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncHTTPProvider
+from web3.types import RPCEndpoint
 
 from toolkit.chain.errors import (
     BatchTooLarge,
@@ -35,12 +37,32 @@ from toolkit.chain.errors import (
     classify_exception,
     classify_http_error,
 )
-from toolkit.redact import redact_url
+from toolkit.redact import redact_url, scrub
 
 T = TypeVar("T")
 
 #: What to tell the user to check when the node cannot be reached (the CLI passes its chain's variable).
 DEFAULT_UNREACHABLE_HINT = "check --rpc or LIQTK_RPC_ETHEREUM"
+
+#: web3 8 loggers that print the full endpoint URI: "Making request HTTP. URI: %s" (DEBUG) and
+#: "Successfully disconnected from: %s" (INFO) in web3/providers/rpc/async_rpc.py, "Async session
+#: cached: %s, %s" (DEBUG) in web3/_utils/http_session_manager.py.
+_WEB3_URL_LOGGERS = ("web3.providers.AsyncHTTPProvider", "web3._utils.http_session_manager.HTTPSessionManager")
+
+
+class _ScrubUrl(logging.Filter):
+    """Rewrites web3 log records that contain the RPC URL so that API keys never reach a log."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = scrub(message, self._url)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
 
 
 @dataclass
@@ -55,6 +77,11 @@ class RpcStats:
     retries: int = 0
     #: Errors seen, by :class:`~toolkit.chain.errors.RpcError` subclass name.
     faults: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy for run reports."""
+        return {"http_requests": self.http_requests, "rpc_calls": self.rpc_calls, "retries": self.retries,
+                "faults": dict(sorted(self.faults.items()))}
 
 
 class _HttpStatus(Exception):
@@ -98,8 +125,9 @@ class RpcClient:
         self._provider = AsyncHTTPProvider(
             url, exception_retry_configuration=None, request_kwargs={"timeout": self._timeout}
         )
-        #: The underlying AsyncWeb3 (for ABI helpers); requests should go through this client.
-        self.w3 = AsyncWeb3(self._provider)
+        self._log_filter = _ScrubUrl(url)
+        for name in _WEB3_URL_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_filter)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._session_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
@@ -121,7 +149,7 @@ class RpcClient:
         """``scheme://host[:port]/***``: safe to print, log and store."""
         return redact_url(self._url)
 
-    async def __aenter__(self) -> "RpcClient":
+    async def __aenter__(self) -> RpcClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -131,6 +159,8 @@ class RpcClient:
         """Close the HTTP session(s)."""
         await self._provider.disconnect()
         self._session = None
+        for name in _WEB3_URL_LOGGERS:
+            logging.getLogger(name).removeFilter(self._log_filter)
 
     async def _ensure_session(self) -> None:
         # web3's session manager creates ClientSession(raise_for_status=True), whose
@@ -192,17 +222,17 @@ class RpcClient:
                 attempt += 1
                 continue
             failed: list[tuple[int, RpcError]] = []
-            for index, response in zip(pending, responses):
+            for index, response in zip(pending, responses, strict=True):
                 if "error" not in response:
                     results[index] = response.get("result")
                     continue
-                error = self._item_error(response["error"], requests[index][0])
-                if error.retryable:
-                    failed.append((index, error))
-                elif return_reverts and isinstance(error, ExecutionReverted):
-                    results[index] = error
+                item_error = self._item_error(response["error"], requests[index][0])
+                if item_error.retryable:
+                    failed.append((index, item_error))
+                elif return_reverts and isinstance(item_error, ExecutionReverted):
+                    results[index] = item_error
                 else:
-                    raise error
+                    raise item_error
             pending = [index for index, _ in failed]
             if failed:
                 slowest = max((e for _, e in failed), key=lambda e: getattr(e, "retry_after", None) or 0.0)
@@ -251,7 +281,7 @@ class RpcClient:
         raise error
 
     async def _send_single(self, method: str, params: Any) -> Mapping[str, Any]:
-        response = await self._post(method, 1, lambda: self._provider.make_request(method, params))
+        response = await self._post(method, 1, lambda: self._provider.make_request(RPCEndpoint(method), params))
         if not isinstance(response, Mapping) or not ("result" in response or "error" in response):
             raise self._count(Transient(f"{self.redacted_url} sent a response without result or error ({method})"))
         return response
@@ -261,7 +291,8 @@ class RpcClient:
         if len(requests) == 1:
             return [await self._send_single(*requests[0])]
         label = f"batch of {len(requests)} {requests[0][0]}"
-        response = await self._post(label, len(requests), lambda: self._provider.make_batch_request(list(requests)))
+        response = await self._post(label, len(requests), lambda: self._provider.make_batch_request(
+            [(RPCEndpoint(method), params) for method, params in requests]))
         if isinstance(response, Mapping):
             # One error object for the whole batch (e.g. a rate limit, or a batch-size limit).
             raise self._item_error(response.get("error") or response, label)
@@ -273,8 +304,8 @@ class RpcClient:
                     # over-size response with "response too large" items (go-ethereum rpc/handler.go).
                     raise self._count(error)
         ids = [r.get("id") if isinstance(r, Mapping) else None for r in response]
-        if len(response) != len(requests) or not all(isinstance(i, int) for i in ids) \
-                or ids != list(range(ids[0], ids[0] + len(ids))):
+        first = ids[0] if ids and isinstance(ids[0], int) else None
+        if len(response) != len(requests) or first is None or ids != list(range(first, first + len(ids))):
             raise self._count(Transient(
                 f"{self.redacted_url} answered a {label} with {len(response)} responses that do not "
                 "match the requests by id"))

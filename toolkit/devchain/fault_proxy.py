@@ -53,7 +53,7 @@ class RangeLimitTemplate:
 
 
 #: Provider range-limit errors, verbatim from engineering.md §2.1 (its "source" column). Where the
-#: catalogue records no JSON-RPC code ("–"), -32000 (geth's generic server error) is used.
+#: catalogue records no JSON-RPC code, -32000 (geth's generic server error) is used.
 PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
     "infura": RangeLimitTemplate(
         200, -32005, "query returned more than 10000 results. Try with this block range [{A}, {B}].",
@@ -69,9 +69,11 @@ PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
         200, -32600,
         "You can make eth_getLogs requests with up to a {limit} block range. Based on your parameters, "
         "this block range should work: [{a}, {b}]", "risc0/risc0-ethereum#656"),
-    "quicknode": RangeLimitTemplate(413, -32614, "eth_getLogs is limited to a {limit:,} range", "eternalsafe/wallet#57"),
+    "quicknode": RangeLimitTemplate(
+        413, -32614, "eth_getLogs is limited to a {limit:,} range", "eternalsafe/wallet#57"),
     "ankr": RangeLimitTemplate(200, -32600, "block range is too wide", "ponder getLogsRetryHelper.ts"),
-    "ankr_2025": RangeLimitTemplate(200, -32602, "maximum [from, to] blocks distance: {limit}", "ponder-sh/ponder#1940"),
+    "ankr_2025": RangeLimitTemplate(
+        200, -32602, "maximum [from, to] blocks distance: {limit}", "ponder-sh/ponder#1940"),
     "bsc": RangeLimitTemplate(200, -32000, "exceed maximum block range: {limit}", "eth_defi/balances.py:100"),
     "publicnode": RangeLimitTemplate(200, -32000, "maximum block range: {limit}", "ponder getLogsRetryHelper.ts"),
     "reth": RangeLimitTemplate(200, -32602, "query exceeds max block range {limit}", "paradigmxyz/reth#8558"),
@@ -134,6 +136,8 @@ class ProxyStats:
     requests: int = 0
     #: JSON-RPC calls in them (batch items count one each).
     rpc_calls: int = 0
+    #: JSON-RPC calls by method.
+    methods: Counter[str] = field(default_factory=Counter)
     #: Faults injected, by kind (``range_limit``, ``truncated``, ``http_429``, ``rpc_rate_limit``, …).
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -175,7 +179,7 @@ class FaultProxy:
             raise ToolkitError("the fault proxy is not started")
         return f"http://127.0.0.1:{self._port}"
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         """Start serving in a background thread; returns when the port is open."""
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -206,7 +210,7 @@ class FaultProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -293,6 +297,7 @@ class FaultProxy:
         items = payload if isinstance(payload, list) else [payload] if isinstance(payload, dict) else []
         self.stats.requests += 1
         self.stats.rpc_calls += len(items)
+        self.stats.methods.update(str(i.get("method")) for i in items if isinstance(i, dict))
 
         fault = self._draw()
         if fault is not None:
@@ -327,6 +332,7 @@ class FaultProxy:
             template = PROVIDER_TEMPLATES[self.config.provider]
             return web.json_response({"jsonrpc": "2.0", "id": payload.get("id"), "error": range_errors[id(payload)]},
                                      status=template.http_status)
+        assert self._session is not None  # opened by _open() before the server accepts requests
         async with self._session.post(self.upstream, data=body,
                                       headers={"Content-Type": "application/json"}) as upstream:
             status, raw = upstream.status, await upstream.read()

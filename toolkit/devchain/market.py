@@ -62,6 +62,7 @@ class Reserve:
     interest_rate_strategy: ChecksumAddress
 
     def to_json(self) -> dict[str, Any]:
+        """The reserve as JSON-able data (Aave's camelCase names)."""
         return {
             "symbol": self.symbol,
             "decimals": self.decimals,

@@ -14,8 +14,8 @@ aave_v2  acct 4    5 WETH + 0.5 WBTC -> 31,000 USDC  0.980                   8,0
 aave_v2  acct 5    1 WBTC -> 13.5 WETH               0.889                   max uint256     yes
 =======  ========  ===============================  ======================  ==============  =========
 
-The v3 and v2 rows 1 and 3 are partial liquidations (below the close-factor maximum) that seize
-WETH for USDC debt; rows 2 and 4 request ``type(uint256).max``: on v3 (HF <= 0.95, close factor
+Rows 1 and 3 (one per market) are partial liquidations (below the close-factor maximum) that
+seize WETH for USDC debt; rows 2 and 4 request ``type(uint256).max``: on v3 (HF <= 0.95, close factor
 100 %) the whole WETH debt is repaid, on v2 the fixed 50 % close factor caps it at half.
 Afterwards three blocks are mined so every liquidation is at or below the ``finalized`` tag
 (anvil ``--slots-in-an-epoch 1``: finalized = head - 2).
@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from toolkit.devchain.assets import MAX_UINT256, USD_DECIMALS, to_raw, usd_to_eth_answer
+from toolkit.devchain.assets import (
+    MAX_UINT256,
+    TOKENS_BY_SYMBOL,
+    USD_DECIMALS,
+    to_raw,
+    usd_to_eth_answer,
+)
 from toolkit.devchain.devchain import Devchain
 from toolkit.devchain.market import AaveMarket
 from toolkit.errors import ToolkitError
@@ -41,7 +47,7 @@ LIQUIDATOR_INDEX = 6
 HF_ONE = 10**18
 HF_CLOSE_FACTOR_THRESHOLD = 95 * 10**16
 
-ETH_USD = Decimal(3000)
+ETH_USD = TOKENS_BY_SYMBOL["WETH"].usd_price
 BTC_USD_CRASH = Decimal(48000)
 #: Blocks mined after the last liquidation: finalized = head - 2 on the devchain.
 FINALITY_BLOCKS = 3

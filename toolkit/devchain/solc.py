@@ -66,7 +66,9 @@ class CompiledContract:
 
 def default_cache_dir() -> Path:
     """``<user cache>/liquidation-toolkit/solc``, or a directory under the system temp dir."""
-    for base in (Path(platformdirs.user_cache_dir("liquidation-toolkit")), Path(tempfile.gettempdir()) / "liquidation-toolkit"):
+    candidates = (Path(platformdirs.user_cache_dir("liquidation-toolkit")),
+                  Path(tempfile.gettempdir()) / "liquidation-toolkit")
+    for base in candidates:
         path = base / "solc"
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -118,9 +120,13 @@ def compile_standard(
     if node is None:
         raise SolcError("node (Node.js) is not on PATH; it is needed to run solc-js")
     request = json.dumps({"solc": str(package), "roots": roots, "input": standard_input})
-    proc = subprocess.run([node, "-e", _COMPILE_JS], input=request, capture_output=True, text=True, timeout=600)
+    try:
+        proc = subprocess.run([node, "-e", _COMPILE_JS], input=request, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise SolcError(f"solc-js ({solc_package} {version}) did not finish within 600 s") from None
     if proc.returncode != 0:
-        raise SolcError(f"solc-js ({solc_package} {version}) failed: {proc.stderr.strip().splitlines()[-1:]}")
+        last_line = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise SolcError(f"solc-js ({solc_package} {version}) failed: {last_line}")
     result = json.loads(proc.stdout)
     output = result["output"]
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]

@@ -51,14 +51,26 @@ from toolkit.errors import StoreError, StoreLockedError
 from toolkit.store import schema
 from toolkit.store.arrow import rows_to_table, to_pandas
 
-#: Bytes before the first data block of a DuckDB file (one main header and two database headers
-#: of 4 KiB each, duckdb ``Storage::FILE_HEADER_SIZE``). Used to detect truncated files.
+#: Bytes before the first block of a DuckDB file: one main header and two database headers of
+#: 4 KiB each (duckdb ``Storage::FILE_HEADER_SIZE``); whole blocks of ``block_size`` bytes follow
+#: (DuckDB extends and truncates its file by whole blocks). A file that ends inside a block, or
+#: before the last block holding table data (``pragma_storage_info``; segments replayed from a
+#: write-ahead log are not on disk yet and not ``persistent``), is truncated: DuckDB itself only
+#: notices when it reads the missing bytes, possibly long after opening.
 _DUCKDB_HEADER_BYTES = 3 * 4096
-#: DuckDB messages meaning "another process (or connection) has the file open right now".
-_BUSY = re.compile(r"Could not set lock on file|different configuration than existing connections")
+#: Highest id of the blocks holding table data in the file.
+_LAST_DATA_BLOCK = "SELECT max(greatest(block_id, list_max(additional_block_ids))) FROM (" + " UNION ALL ".join(
+    f"SELECT block_id, additional_block_ids FROM pragma_storage_info('{table}') WHERE persistent"
+    for table in schema.TABLES) + ")"
+#: DuckDB's message when another process has the file open in a conflicting mode right now.
+_BUSY = re.compile(r"Could not set lock on file")
 #: Sleeps between retries while the file is busy: doubled from the first to the last, randomized ±50 %.
 _FIRST_SLEEP, _LAST_SLEEP = 0.005, 0.05
 
+#: ``runs`` with one row per deployment: a run that pulls several deployments of a protocol records
+#: their names comma-separated (``core,prime``).
+RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deployment, ',')) AS deployment "
+                       "FROM runs WHERE chain_id IS NOT NULL AND protocol IS NOT NULL")
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
 
@@ -111,7 +123,7 @@ class LiquidationFilter:
         return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
     def select_sql(self) -> tuple[str, list[int | str]]:
-        """``SELECT`` of the matching liquidations in canonical order (schema.LIQUIDATION_ORDER), with its parameters."""
+        """``SELECT`` of the matching liquidations in canonical order (schema.LIQUIDATION_ORDER), and its parameters."""
         where, params = self.where()
         return f"SELECT {_LIQUIDATION_NAMES} FROM liquidations {where} ORDER BY {_ORDER}", params
 
@@ -185,20 +197,21 @@ class Store:
         if not self.path.is_file():
             raise _not_ours(self.path, "not a regular file")
         try:
-            size = self.path.stat().st_size
             with self.reader() as con:
-                block_size, total_blocks = con.execute(
-                    "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
-                ).fetchone()
-                if size < _DUCKDB_HEADER_BYTES + total_blocks * block_size:
-                    raise _not_ours(self.path, f"truncated: {size} bytes, DuckDB expects "
-                                               f"{_DUCKDB_HEADER_BYTES + total_blocks * block_size}")
                 has_meta = con.execute(
                     "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                     "AND schema_name = 'main' AND table_name = 'store_meta'").fetchone()[0]
                 if not has_meta:
                     raise _not_ours(self.path, "a DuckDB database without a store_meta table")
                 version = con.execute("SELECT max(schema_version) FROM store_meta").fetchone()[0]
+                if version == schema.SCHEMA_VERSION:
+                    block_size = con.execute("SELECT block_size FROM pragma_database_size() "
+                                             "WHERE database_name = current_database()").fetchone()[0]
+                    last_block = con.execute(_LAST_DATA_BLOCK).fetchone()[0]
+                    blocks, rest = divmod(self.path.stat().st_size - _DUCKDB_HEADER_BYTES, block_size)
+                    if rest or (last_block is not None and last_block >= blocks):
+                        raise _not_ours(self.path, f"truncated: the file ends inside block {blocks}" if rest else
+                                        f"truncated: its data is in block {last_block}, the file has {blocks}")
         except StoreError:
             raise
         except (duckdb.Error, OSError) as exc:
@@ -221,8 +234,8 @@ class Store:
                 if time.monotonic() + sleep > deadline:
                     holder = re.search(r"PID \d+", str(exc))
                     raise StoreError(
-                        f"store {self.path} stayed open in another process ({holder.group(0) if holder else 'unknown PID'}) "
-                        f"for {timeout:g} s; close connections that stay open (e.g. in a notebook) and retry"
+                        f"store {self.path} stayed open in another process ({holder[0] if holder else 'PID unknown'})"
+                        f" for {timeout:g} s; close connections that stay open (e.g. in a notebook) and retry"
                     ) from exc
                 time.sleep(sleep * random.uniform(0.5, 1.5))
                 sleep = min(2 * sleep, _LAST_SLEEP)
@@ -257,9 +270,14 @@ class Store:
         return Checkpoint(**rows[0]) if rows else None
 
     def block_hashes(self, chain_id: int, numbers: Sequence[int]) -> dict[int, str]:
-        """Stored hash of each of ``numbers`` that is in the ``blocks`` table (absent ones are left out)."""
-        rows = self._arrow("SELECT block_number, block_hash FROM blocks WHERE chain_id = ? "
-                           "AND block_number IN (SELECT unnest(?::BIGINT[]))", [chain_id, list(numbers)])
+        """Stored hash of each of ``numbers`` that is in the ``blocks`` table (absent ones are left out).
+        A ``range`` with step 1 is queried as a range, so a long one costs only the blocks stored."""
+        if isinstance(numbers, range) and numbers.step == 1:
+            condition, value = "block_number >= ? AND block_number < ?", [numbers.start, numbers.stop]
+        else:
+            condition, value = "block_number IN (SELECT unnest(?::BIGINT[]))", [list(numbers)]
+        rows = self._arrow(f"SELECT block_number, block_hash FROM blocks WHERE chain_id = ? AND {condition}",
+                           [chain_id, *value])
         return dict(zip(rows.column("block_number").to_pylist(), rows.column("block_hash").to_pylist(), strict=True))
 
     def liquidations_table(self, filters: LiquidationFilter = LiquidationFilter()) -> pa.Table:
@@ -278,12 +296,11 @@ class Store:
         ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks with liquidations),
         ``first_block`` / ``last_block`` / ``last_block_hash`` (checkpoint), ``last_run_id`` /
         ``last_run_status`` / ``last_run_finished_at`` (latest run started for it)."""
-        return self._arrow("""
-            WITH keys AS (
+        return self._arrow(f"""
+            WITH run_deployments AS ({RUNS_PER_DEPLOYMENT}), keys AS (
                 SELECT chain_id, protocol, deployment FROM checkpoints
                 UNION SELECT chain_id, protocol, deployment FROM liquidations
-                UNION SELECT chain_id, protocol, deployment FROM runs
-                      WHERE chain_id IS NOT NULL AND protocol IS NOT NULL AND deployment IS NOT NULL
+                UNION SELECT chain_id, protocol, deployment FROM run_deployments
             ), counts AS (
                 SELECT chain_id, protocol, deployment, count(*) AS rows,
                        min(block_number) AS first_liquidation_block, max(block_number) AS last_liquidation_block
@@ -291,7 +308,7 @@ class Store:
             ), last_runs AS (
                 SELECT chain_id, protocol, deployment, run_id AS last_run_id, status AS last_run_status,
                        finished_at AS last_run_finished_at
-                FROM runs
+                FROM run_deployments
                 QUALIFY row_number() OVER (PARTITION BY chain_id, protocol, deployment
                                            ORDER BY started_at DESC, run_id DESC) = 1
             )

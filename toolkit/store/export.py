@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import toolkit
-from toolkit.store.db import LiquidationFilter, Store
+from toolkit.store.db import RUNS_PER_DEPLOYMENT, LiquidationFilter, Store
 from toolkit.store.manifest import PARQUET_KEY, Manifest, content_sha256, file_sha256, utc_now
 from toolkit.store.provenance import git_commit
 from toolkit.store.schema import LIQUIDATION_COLUMNS, SCHEMA_VERSION
@@ -69,7 +69,7 @@ def _provenance(con: duckdb.DuckDBPyConnection, filters: LiquidationFilter) -> d
         "SELECT chain_id, protocol, deployment, first_block, last_block, last_block_hash, run_id, "
         f"strftime(updated_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at FROM checkpoints {where} "
         "ORDER BY chain_id, protocol, deployment", params=params).to_arrow_table().to_pylist()
-    window = [filters.to_block, filters.from_block, filters.from_block, filters.to_block]
+    overlaps = [filters.to_block, filters.to_block, filters.from_block, filters.from_block]
     runs = con.sql(f"""
         WITH deployments AS (SELECT chain_id, protocol, deployment FROM checkpoints {where}
                              UNION SELECT chain_id, protocol, deployment FROM export_rows)
@@ -77,10 +77,10 @@ def _provenance(con: duckdb.DuckDBPyConnection, filters: LiquidationFilter) -> d
                list(DISTINCT node_client_version ORDER BY node_client_version)
                    FILTER (WHERE node_client_version IS NOT NULL) AS node_client_versions,
                list(DISTINCT rpc_host ORDER BY rpc_host) FILTER (WHERE rpc_host IS NOT NULL) AS rpc_hosts
-        FROM runs SEMI JOIN deployments USING (chain_id, protocol, deployment)
+        FROM ({RUNS_PER_DEPLOYMENT}) SEMI JOIN deployments USING (chain_id, protocol, deployment)
         WHERE (from_block IS NULL OR ?::BIGINT IS NULL OR from_block <= ?)
           AND (to_block IS NULL OR ?::BIGINT IS NULL OR to_block >= ?)
-    """, params=[*params, *window]).to_arrow_table().to_pylist()[0]
+    """, params=[*params, *overlaps]).to_arrow_table().to_pylist()[0]
     return {
         "chain_ids": [r["chain_id"] for r in con.sql("SELECT DISTINCT chain_id FROM export_rows ORDER BY 1")
                       .to_arrow_table().to_pylist()],
@@ -104,13 +104,14 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
         raise ValueError(f"unknown export format {fmt!r}; use one of {sorted(_COPY_OPTIONS)}")
     query = LiquidationFilter(**filters)
     out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
     with store.reader() as con:
         select, params = query.select_sql()
         rows = con.sql(select, params=params).to_arrow_table()
         con.register("export_rows", rows)
         provenance = _provenance(con, query)
     manifest = Manifest(
-        name=name or out.name.split(".")[0], created_at=utc_now(), format=fmt, file_name=out.name,
+        name=name or out.stem, created_at=utc_now(), format=fmt, file_name=out.name,
         file_sha256=None, file_bytes=None, content_sha256=content_sha256(rows, LIQUIDATION_COLUMNS),
         row_count=rows.num_rows, schema_version=SCHEMA_VERSION,
         columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in LIQUIDATION_COLUMNS],

@@ -166,7 +166,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     _col("finished_at", "TIMESTAMPTZ", "UTC", "local clock", "End time (null while running or after a crash)."),
     _col("chain_id", "BIGINT", "-", "eth_chainId", "Chain id reported by the node."),
     _col("protocol", "VARCHAR", "-", "arguments", "Protocol id."),
-    _col("deployment", "VARCHAR", "-", "arguments", "Deployment name."),
+    _col("deployment", "VARCHAR", "-", "arguments", "Deployment name (comma-separated when a run pulls several)."),
     _col("from_block", "BIGINT", "block", "arguments / checkpoint", "First block of the requested range."),
     _col("to_block", "BIGINT", "block", "resolved bound", "Last block (inclusive) of the requested range."),
     _col("rows_added", "BIGINT", "rows", "store", "Liquidation rows inserted by this run."),
@@ -180,7 +180,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 )
 
 STORE_META_COLUMNS: tuple[Column, ...] = (
-    _col("schema_version", "INTEGER", "-", "SCHEMA_VERSION", "Version of this column contract the store was created with."),
+    _col("schema_version", "INTEGER", "-", "SCHEMA_VERSION", "Version of the column contract the store follows."),
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the store was created."),
     _col("package_version", "VARCHAR", "-", "toolkit.__version__", "liquidation-toolkit version that created it."),
 )

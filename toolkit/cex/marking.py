@@ -1,0 +1,48 @@
+"""Fair Price Marking: the mark price of a perpetual.
+
+Source: ``../shared/reference/cex-engines.md`` §1.4, https://www.bitmex.com/app/fairPriceMarking :
+``Funding Basis = Funding Rate * (Time Until Funding / Funding Interval)``,
+``Fair Price = Index Price * (1 + Funding Basis)``. The mark price moves liquidation prices and unrealised PnL,
+never realised PnL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+
+def funding_basis(funding_rate: Decimal, time_until_funding: timedelta, interval: timedelta) -> Decimal:
+    """``funding_rate * time_until_funding / interval`` (a fraction)."""
+    return funding_rate * Decimal(time_until_funding.total_seconds()) / Decimal(interval.total_seconds())
+
+
+def fair_price(index_price: Decimal, funding_rate: Decimal, now: datetime, next_funding: datetime,
+               interval: timedelta) -> Decimal:
+    """``index * (1 + funding basis)``: the mark price at ``now`` for the rate paid at ``next_funding``."""
+    return index_price * (1 + funding_basis(funding_rate, next_funding - now, interval))
+
+
+@dataclass(frozen=True)
+class PricePath:
+    """Mark prices per symbol on a common, strictly increasing UTC time grid (validated by :mod:`toolkit.cex.io`).
+    """
+
+    times: tuple[datetime, ...]
+    marks: Mapping[str, tuple[Decimal, ...]]
+
+    def at(self, index: int) -> dict[str, Decimal]:
+        """Marks of every symbol at tick ``index``."""
+        return {symbol: series[index] for symbol, series in self.marks.items()}
+
+
+def marks_from_index(times: Sequence[datetime], index_prices: Sequence[Decimal], rate_at: Callable[[datetime], Decimal],
+                     next_funding: Callable[[datetime], datetime], interval: timedelta) -> tuple[Decimal, ...]:
+    """Fair-price marks for an index series: each tick uses the rate of the next funding time."""
+    marks = []
+    for moment, index_price in zip(times, index_prices, strict=True):
+        upcoming = next_funding(moment)
+        marks.append(fair_price(index_price, rate_at(upcoming), moment, upcoming, interval))
+    return tuple(marks)

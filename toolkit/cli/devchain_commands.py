@@ -1,0 +1,88 @@
+"""``liqtk devchain`` (a local chain to point commands at) and ``liqtk demo`` (the README's main job)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from toolkit.cli import output
+from toolkit.cli.chain_commands import QuietOption
+
+DEMO_PROTOCOLS = ("aave-v3", "aave-v2")
+
+
+def devchain(
+    port: Annotated[Optional[int], typer.Option(help="TCP port on 127.0.0.1 [default: a free port].")] = None,
+    scenario: Annotated[bool, typer.Option(help="Run the demo liquidation scenario after deploying.")] = True,
+) -> None:
+    """Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run until Ctrl-C."""
+    from toolkit.devchain import Devchain, run_demo_scenario
+
+    with Devchain.start(port=port) as chain:
+        liquidations = run_demo_scenario(chain) if scenario else []
+        output.result(f"devchain running at {chain.url} (chain id {chain.chain_id}, anvil PID {chain.node.pid})")
+        output.result(f"Aave v3 Pool {chain.addresses()['aave_v3']['pool']}, "
+                      f"Aave v2 LendingPool {chain.addresses()['aave_v2']['lendingPool']}")
+        for item in liquidations:
+            output.result(f"  {item['market']} {item['kind']} liquidation in block {item['block_number']}: {item['tx_hash']}")
+        output.result(f"try: liqtk pull --chain devchain --protocol aave-v3 --rpc {chain.url}   (Ctrl-C stops the chain)")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for the store and the exports.")] = Path("out/demo"),
+    quiet: QuietOption = False,
+) -> None:
+    """Local chain, real Aave liquidations, liqtk pull into DuckDB, a summary table and a Parquet export."""
+    from toolkit.devchain import Devchain, run_demo_scenario
+    from toolkit.pipeline import PullRequest, pull_async
+    from toolkit.store.db import Store
+    from toolkit.store.export import export_liquidations, manifest_path
+
+    output.configure(quiet=quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "liquidations.duckdb"
+    with Devchain.start() as chain:
+        output.log("devchain.started", url=chain.url, chain_id=chain.chain_id)
+        liquidations = run_demo_scenario(chain)
+        output.log("scenario.done", liquidations=len(liquidations))
+        for protocol in DEMO_PROTOCOLS:
+            output.log("pull", command=f"liqtk pull --chain devchain --protocol {protocol} --rpc {chain.url} "
+                                       f"--store {store_path}")
+            request = PullRequest(chain="devchain", protocol=protocol, rpc_url=chain.url, store_path=store_path)
+            with output.progress_bar(f"devchain/{protocol}") as progress:
+                result = asyncio.run(pull_async(request, progress))
+            output.log("pull.finished", protocol=protocol, status=result.status, rows_added=result.rows_added)
+    store = Store(store_path, create=False)
+    frame = store.liquidations()
+    parquet = out / "liquidations.parquet"
+    manifest = export_liquidations(store, parquet, "parquet")
+    if quiet:
+        output.result({"event": "demo.finished", "rows": len(frame), "store": str(store_path),
+                       "export": str(parquet), "content_sha256": manifest.content_sha256})
+        return
+    table = Table("protocol", "block", "tx", "debt repaid", "collateral to liquidator", "protocol fee",
+                  "HF before", "bonus USD", "bonus %", title=f"{len(frame)} liquidations in {store_path}")
+    for row in frame.itertuples():
+        table.add_row(row.protocol, str(row.block_number), row.tx_hash[:12] + "…",
+                      f"{row.debt_repaid:,.4f} {row.debt_symbol}", f"{row.collateral_seized:,.6f} {row.collateral_symbol}",
+                      f"{row.protocol_fee:,.6f}", f"{row.health_factor_before:.4f}",
+                      f"{row.liquidation_bonus_usd:,.2f}", f"{row.liquidation_bonus_pct:.2f}")
+    output.table(table)
+    output.result(f"Parquet export {parquet} (content sha256 {manifest.content_sha256}), manifest {manifest_path(parquet)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(devchain)
+    app.command()(demo)

@@ -1,0 +1,76 @@
+"""``liqtk status`` and ``liqtk export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from toolkit.cli import output
+from toolkit.cli.chain_commands import QuietOption, StoreOption
+from toolkit.errors import UserInputError
+
+
+def _open(store: Path | None):
+    from toolkit.settings import resolve_store_path
+    from toolkit.store.db import Store
+
+    return Store(resolve_store_path(store), create=False)
+
+
+def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
+    """What the store holds per chain/protocol/deployment, checkpoints, and the last runs."""
+    output.configure(quiet=quiet)
+    opened = _open(store)
+    rows, runs = opened.status(), opened.runs(limit=5)
+    if quiet:
+        output.result({"store": str(opened.path), "deployments": rows, "runs": runs})
+        return
+    table = Table("chain", "protocol", "deployment", "rows", "liquidation blocks", "checkpoint", "last run",
+                  title=f"store {opened.path}")
+    for r in rows:
+        blocks = (f"{r['first_liquidation_block']}..{r['last_liquidation_block']}"
+                  if r["first_liquidation_block"] is not None else "-")
+        checkpoint = (f"{r['first_block']}..{r['last_block']} ({r['last_block_hash'][:10]}…)"
+                      if r["last_block"] is not None else "-")
+        run = f"{r['last_run_status']} {r['last_run_finished_at'] or ''}".strip() if r["last_run_id"] else "-"
+        table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), blocks, checkpoint, run)
+    output.table(table)
+    recent = Table("run", "status", "chain", "protocol", "blocks", "rows added", "node", "finished",
+                   title="recent runs")
+    for r in runs:
+        recent.add_row(r["run_id"], r["status"], str(r["chain_id"]), r["protocol"] or "-",
+                       f"{r['from_block']}..{r['to_block']}", str(r["rows_added"]), r["node_client_version"] or "-",
+                       str(r["finished_at"] or "-"))
+    output.table(recent)
+
+
+def export(
+    out: Annotated[Path, typer.Option(help="Output file; the manifest is written beside it as <out>.manifest.json.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "parquet",
+    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="Only this chain id.")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="Only this protocol.")] = None,
+    from_block: Annotated[Optional[int], typer.Option("--from-block", help="First block (inclusive).")] = None,
+    to_block: Annotated[Optional[int], typer.Option("--to-block", help="Last block (inclusive).")] = None,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Export liquidations (canonical order) with a citable manifest (content sha256, block range, provenance)."""
+    from toolkit.store.export import export_liquidations, manifest_path
+
+    output.configure(quiet=quiet)
+    if format not in ("csv", "parquet"):
+        raise UserInputError(f"--format {format!r} is not csv or parquet")
+    manifest = export_liquidations(_open(store), out, format, chain_id=chain_id, protocol=protocol,
+                                   from_block=from_block, to_block=to_block)
+    record = {"event": "export.finished", "out": str(out), "manifest": str(manifest_path(out)),
+              "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
+    output.result(record if quiet else f"wrote {manifest.row_count} rows to {out} "
+                                       f"(content sha256 {manifest.content_sha256}); manifest {manifest_path(out)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+    app.command()(export)
