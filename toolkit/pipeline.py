@@ -64,6 +64,8 @@ class PullRequest:
     no_state: bool = False
     address: str | None = None
     deployment: str | None = None
+    #: Most blocks per ``eth_getLogs`` request (and per committed chunk); None lets the reader adapt.
+    blocks_per_request: int | None = None
 
     def redacted_args(self) -> dict[str, Any]:
         args = asdict(self)
@@ -118,8 +120,12 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
         raise UserInputError("--from-block must be a block number >= 0")
     if request.confirmations < 0:
         raise UserInputError("--confirmations must be >= 0")
+    if request.blocks_per_request is not None and request.blocks_per_request < 1:
+        raise UserInputError("--blocks-per-request must be >= 1")
     deployments = resolve_deployments(request)
-    store = Store(request.store_path)
+    # An existing store is validated before any network work; a new one is created only once the
+    # node has been checked, so bad input never leaves a store behind.
+    store = Store(request.store_path, create=False) if request.store_path.exists() else None
     started = time.monotonic()
     hint = f"check --rpc or {registry().chain(request.chain).rpc_env}"
     async with RpcClient(request.rpc_url, unreachable_hint=hint) as client:
@@ -133,6 +139,7 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
         client_version = await client.client_version()
         headers = BlockHeaders(client)
         to_block = await headers.resolve_bound(request.to, request.confirmations)
+        store = store or Store(request.store_path)
         run_id = new_run_id()
         result = PullResult(run_id=run_id, status="nothing_new", chain_id=chain_id, to_block=to_block)
         with store.writer() as writer:
@@ -211,7 +218,9 @@ async def _pull_deployment(request: PullRequest, deployment: Deployment, store: 
     state = StateReader(client)
     log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
     total = to_block + 1 - start
-    async for chunk in LogReader(client).iter_chunks(log_filter, start, to_block + 1):
+    span = request.blocks_per_request
+    reader = LogReader(client) if span is None else LogReader(client, initial_span=span, max_span=span)
+    async for chunk in reader.iter_chunks(log_filter, start, to_block + 1):
         rows = [adapter.decode(log, deployment) for log in chunk.logs]
         if rows and not request.no_state:
             await adapter.enrich(rows, deployment, state)
@@ -241,7 +250,7 @@ async def _pull_deployment(request: PullRequest, deployment: Deployment, store: 
 def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
          confirmations: int = 0, no_state: bool = False, address: str | None = None,
-         progress: ProgressCallback | None = None) -> PullResult:
+         blocks_per_request: int | None = None, progress: ProgressCallback | None = None) -> PullResult:
     """Pull liquidations of ``protocol`` on ``chain`` into the store (see :mod:`toolkit.pipeline`).
 
     ``rpc`` defaults to the chain's environment variable (``LIQTK_RPC_ETHEREUM`` for ethereum);
@@ -251,5 +260,6 @@ def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path
 
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
-                          confirmations=confirmations, no_state=no_state, address=address)
+                          confirmations=confirmations, no_state=no_state, address=address,
+                          blocks_per_request=blocks_per_request)
     return asyncio.run(pull_async(request, progress))

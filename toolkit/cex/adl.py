@@ -41,6 +41,16 @@ def _price_function(inverse: bool, price: Any) -> Any:
     return 1 / price if inverse else price
 
 
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator`` with a zero denominator giving signed infinity (exact and float alike)."""
+    if isinstance(denominator, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return numerator / denominator
+    if denominator == 0:
+        return Decimal("Infinity") if numerator >= 0 else Decimal("-Infinity")
+    return numerator / denominator
+
+
 def _combine(pnl_pct: Any, leverage: Any) -> Any:
     """``pnl * lev`` for gains, ``pnl / lev`` for losses (element-wise for arrays)."""
     if isinstance(pnl_pct, np.ndarray):
@@ -56,7 +66,7 @@ def bitmex_score(inverse: bool, side: Any, entry: Any, mark: Any, bankruptcy: An
     g_entry, g_mark = _price_function(inverse, entry), _price_function(inverse, mark)
     g_bankrupt = _price_function(inverse, bankruptcy)
     pnl_pct = side * k * (g_mark - g_entry) / g_entry
-    leverage = g_mark / (side * k * (g_mark - g_bankrupt))
+    leverage = _ratio(g_mark, side * k * (g_mark - g_bankrupt))
     return _combine(pnl_pct, leverage)
 
 
@@ -67,7 +77,7 @@ def binance_score(inverse: bool, side: Any, entry: Any, mark: Any, collateral_pe
     k = -1 if inverse else 1
     g_entry, g_mark = _price_function(inverse, entry), _price_function(inverse, mark)
     upnl = side * k * (g_mark - g_entry)
-    return _combine(upnl / g_mark, g_mark / (collateral_per_unit + upnl))
+    return _combine(upnl / g_mark, _ratio(g_mark, collateral_per_unit + upnl))
 
 
 def rank_order(scores: Sequence[Any]) -> list[int]:

@@ -27,7 +27,7 @@ from toolkit.cex.events import PositionSnapshot, SimulationResult
 from toolkit.cex.funding import FundingSchedule
 from toolkit.cex.insurance import InsuranceFund
 from toolkit.cex.liquidation import SlippageModel
-from toolkit.cex.marking import PricePath
+from toolkit.cex.marking import PricePath, fair_path
 from toolkit.cex.process import Clearing, rank_exact
 from toolkit.cex.state import AccountState, PositionState, open_account, position_levels
 from toolkit.cex.venues import VenueProfile
@@ -60,9 +60,10 @@ class EventBook:
 
 
 def prepare(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePath, funding_rates:
-            Mapping[datetime, Decimal] | None, era: str | None
-            ) -> tuple[list[AccountState], dict[str, FundingSchedule], str]:
-    """Check the population against the venue and the path; open the accounts; one funding schedule per symbol.
+            Mapping[datetime, Decimal] | None, era: str | None, index_prices: bool
+            ) -> tuple[list[AccountState], dict[str, FundingSchedule], str, PricePath]:
+    """Check the population against the venue and the path; open the accounts; one funding schedule per symbol;
+    with ``index_prices`` the path holds index prices and becomes fair-price marks (§1.4).
 
     The risk-tier era is the one in force at the path's first time unless ``era`` names one.
     """
@@ -80,7 +81,9 @@ def prepare(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePat
         states.append(open_account(account, resolved))
     if not resolved_all:
         raise UserInputError("positions: the population is empty")
-    return states, schedules, settlement_currency(resolved_all)
+    if index_prices:
+        path = fair_path(PricePath(path.times, {s: path.marks[s] for s in schedules}), schedules)
+    return states, schedules, settlement_currency(resolved_all), path
 
 
 def snapshot(accounts: Sequence[AccountState]) -> list[PositionSnapshot]:
@@ -90,10 +93,12 @@ def snapshot(accounts: Sequence[AccountState]) -> list[PositionSnapshot]:
 
 def simulate(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePath, *,
              insurance_fund: Decimal = ZERO, funding_rates: Mapping[datetime, Decimal] | None = None,
-             slippage: SlippageModel = SlippageModel(), seed: int = 0, era: str | None = None) -> SimulationResult:
+             slippage: SlippageModel = SlippageModel(), seed: int = 0, era: str | None = None,
+             index_prices: bool = False) -> SimulationResult:
     """Run the event engine (module docstring). ``funding_rates``: rate paid at each funding time (else the
-    venue's interest rate); ``insurance_fund``: starting balance in the settlement currency."""
-    states, schedules, currency = prepare(venue, accounts, path, funding_rates, era)
+    venue's interest rate); ``insurance_fund``: starting balance in the settlement currency; ``index_prices``:
+    the path holds index prices (marks are their fair prices)."""
+    states, schedules, currency, path = prepare(venue, accounts, path, funding_rates, era, index_prices)
     start = path.times[0]
     rates = {symbol: s.rate_at(s.next_after(start)) for symbol, s in schedules.items()}
     book = EventBook(states)
@@ -125,7 +130,7 @@ def simulate(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePa
     return SimulationResult(clearing.events, fund_path, snapshot(states),
                             {a.account_id: a.wallet for a in states},
                             {a.account_id: a.initial_collateral for a in states}, insurance_fund, currency,
-                            clearing.venue_fees)
+                            path.at(len(path.times) - 1), clearing.venue_fees)
 
 
 def _fund(clearing: Clearing, accounts: Sequence[AccountState], schedules: Mapping[str, FundingSchedule],

@@ -153,6 +153,7 @@ class SimulationResult:
     initial_collateral: dict[str, Decimal]
     initial_fund: Decimal
     currency: str
+    final_marks: dict[str, Decimal]
     venue_fees: Decimal = field(default=Decimal(0))
 
     def summary(self) -> dict[str, Any]:

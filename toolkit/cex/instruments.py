@@ -33,6 +33,7 @@ from toolkit.errors import UserInputError
 LONG = 1
 SHORT = -1
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 class Kind(str, Enum):
@@ -72,7 +73,7 @@ def side_name(side: int) -> str:
 
 def quantize(amount: Decimal, unit: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """``amount`` rounded to a multiple of ``unit`` (default half-even)."""
-    return (amount / unit).to_integral_value(rounding) * unit
+    return (amount / unit).quantize(ONE, rounding=rounding) * unit
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ never realised PnL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from toolkit.cex.funding import FundingSchedule
 
 
 def funding_basis(funding_rate: Decimal, time_until_funding: timedelta, interval: timedelta) -> Decimal:
@@ -38,11 +40,14 @@ class PricePath:
         return {symbol: series[index] for symbol, series in self.marks.items()}
 
 
-def marks_from_index(times: Sequence[datetime], index_prices: Sequence[Decimal], rate_at: Callable[[datetime], Decimal],
-                     next_funding: Callable[[datetime], datetime], interval: timedelta) -> tuple[Decimal, ...]:
-    """Fair-price marks for an index series: each tick uses the rate of the next funding time."""
-    marks = []
-    for moment, index_price in zip(times, index_prices, strict=True):
-        upcoming = next_funding(moment)
-        marks.append(fair_price(index_price, rate_at(upcoming), moment, upcoming, interval))
-    return tuple(marks)
+def fair_path(index_path: PricePath, schedules: Mapping[str, FundingSchedule]) -> PricePath:
+    """Marks from an index path: each tick's fair price with the rate of the symbol's next funding time."""
+    marks = {}
+    for symbol, series in index_path.marks.items():
+        schedule = schedules[symbol]
+        values = []
+        for moment, index_price in zip(index_path.times, series, strict=True):
+            upcoming = schedule.next_after(moment)
+            values.append(fair_price(index_price, schedule.rate_at(upcoming), moment, upcoming, schedule.interval))
+        marks[symbol] = tuple(values)
+    return PricePath(index_path.times, marks)

@@ -339,10 +339,10 @@ class Clearing:
             transferred = ZERO
         else:
             transferred = position.margin + realized  # type: ignore[operator]
-            self._fund_book(time, transferred, "takeover_margin", account, position.symbol)
         self._remove(position)
         self.events.append(Takeover(time, account.account_id, instrument.symbol, side, qty, price, mark,
                                     transferred))
+        self._fund_book(time, transferred, "takeover_margin", account, instrument.symbol)
         self._fund_close(time, account, position, side, qty, value, price, mark)
 
     def _fund_close(self, time: datetime, account: AccountState, position: PositionState, side: int,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from toolkit.cli import output
 from toolkit.errors import ToolkitError
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     try:
         code = app(args=argv, standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        output.error(exc.format_message().replace("\n", " "), EXIT_INPUT)
-        code = EXIT_INPUT
-    except click.exceptions.Abort:
+    except TyperException as exc:  # usage errors of typer's bundled click (missing or bad options)
+        code = exc.exit_code if exc.exit_code in (EXIT_FAILED, EXIT_INPUT) else EXIT_INPUT
+        output.error(exc.format_message().replace("\n", " "), code)
+    except typer.Abort:
         output.error("aborted", EXIT_FAILED)
         code = EXIT_FAILED
     except ToolkitError as exc:

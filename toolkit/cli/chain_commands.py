@@ -49,6 +49,7 @@ def pull(
     no_state: Annotated[bool, typer.Option("--no-state", help="Skip eth_call state reads (no archive node needed); state columns stay null.")] = False,
     address: Annotated[Optional[str], typer.Option(help="Pool address of a fork or custom deployment of --protocol.")] = None,
     market: Annotated[Optional[str], typer.Option(help="Only this market of the protocol (deployment name).")] = None,
+    blocks_per_request: Annotated[Optional[int], typer.Option("--blocks-per-request", help="Most blocks per eth_getLogs request and committed chunk [default: adaptive].")] = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -63,6 +64,7 @@ def pull(
         chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc), store_path=resolve_store_path(store),
         from_block=from_block, since=parse_since(since) if since else None, to=parse_bound(to),
         confirmations=confirmations, no_state=no_state, address=address, deployment=market,
+        blocks_per_request=blocks_per_request,
     )
     output.configure(quiet=quiet, rpc_urls=[rpc, request.rpc_url])
     with output.progress_bar(f"{chain}/{protocol}") as progress:

@@ -21,7 +21,8 @@ from toolkit.redact import scrub
 
 _state: dict[str, Any] = {"quiet": False, "secrets": []}
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_stdout = Console(highlight=False, soft_wrap=True)
+#: Tables keep their columns when stdout is a file or pipe (rich would assume 80 columns there).
+_stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def configure(*, quiet: bool = False, rpc_urls: list[str | None] | None = None) -> None:
@@ -73,7 +74,8 @@ def table(renderable: Any) -> None:
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Any]:
-    """A ``progress(done, total, rows)`` callback; silent with ``--quiet`` (chunk events are logged)."""
+    """A ``progress(done, total, rows)`` callback: a bar on a terminal, nothing when stderr is a file,
+    JSON progress events with ``--quiet``."""
     if is_quiet():
         def report(done: int, total: int, rows: int) -> None:
             log("progress", blocks_done=done, blocks_total=total, rows_added=rows)
@@ -81,7 +83,7 @@ def progress_bar(description: str) -> Iterator[Any]:
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("blocks, {task.fields[rows]} rows"), TimeElapsedColumn(),
-                  console=_stderr, transient=False) as bar:
+                  console=_stderr, transient=False, disable=not _stderr.is_terminal) as bar:
         task = bar.add_task(description, total=None, rows=0)
 
         def report(done: int, total: int, rows: int) -> None:

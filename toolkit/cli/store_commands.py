@@ -33,7 +33,7 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
     for r in rows:
         blocks = (f"{r['first_liquidation_block']}..{r['last_liquidation_block']}"
                   if r["first_liquidation_block"] is not None else "-")
-        checkpoint = (f"{r['first_block']}..{r['last_block']} ({r['last_block_hash'][:10]}…)"
+        checkpoint = (f"{r['first_block']}..{r['last_block']} ({(r['last_block_hash'] or '')[:10]}…)"
                       if r["last_block"] is not None else "-")
         run = f"{r['last_run_status']} {r['last_run_finished_at'] or ''}".strip() if r["last_run_id"] else "-"
         table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), blocks, checkpoint, run)

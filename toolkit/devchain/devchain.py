@@ -54,9 +54,13 @@ class Devchain:
         self._feed_states: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def start(cls, port: int | None = None) -> Devchain:
-        """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3 and Aave v2."""
-        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP)])
+    def start(cls, port: int | None = None, anvil_args: list[str] | None = None) -> Devchain:
+        """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3 and Aave v2.
+
+        ``anvil_args``: further anvil flags, e.g. ``["--prune-history", "1"]`` for a node that keeps
+        no historical state (tests of the "archive node needed" path).
+        """
+        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP), *(anvil_args or [])])
         try:
             chain = Chain(node.url, deployer_index=DEPLOYER_INDEX)
             chain.set_block_timestamp_interval(BLOCK_TIME)

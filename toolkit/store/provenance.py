@@ -7,10 +7,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import toolkit
 
 #: Root of the checkout when the toolkit runs from a source tree (``<root>/toolkit/__init__.py``).
-_CHECKOUT = Path(toolkit.__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str | None:
