@@ -11,7 +11,7 @@ demo: setup
 	$(VENV)/bin/liqtk demo --out out/demo
 
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q --nbmake tests notebooks
 
 bench: setup
 	$(PY) bench/run.py

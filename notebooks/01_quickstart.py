@@ -61,7 +61,7 @@ from toolkit.store.schema import LIQUIDATION_COLUMNS
 
 store = Store(store_path, create=False)
 dataset_hash = content_sha256(store.liquidations_table(), LIQUIDATION_COLUMNS)
-labels = [f"{p} {d}->{c}" for p, d, c in zip(df.protocol, df.debt_symbol, df.collateral_symbol)]
+labels = [f"{p}: {d} repaid, {c} seized" for p, d, c in zip(df.protocol, df.debt_symbol, df.collateral_symbol)]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.barh(labels, df.liquidation_bonus_usd, color="tab:red")
 ax.set_xlabel("liquidation bonus paid by the borrower to the liquidator (USD, oracle prices)")

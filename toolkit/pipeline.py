@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import toolkit
 from toolkit.chain.blocks import BlockHeaders
@@ -37,6 +38,9 @@ from toolkit.protocols.registry import Deployment
 from toolkit.redact import redact_url
 from toolkit.store.db import Store
 from toolkit.store.provenance import git_commit, new_run_id
+
+
+T = TypeVar("T")
 
 
 class WrongChainError(ToolkitError):
@@ -262,4 +266,18 @@ def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
                           confirmations=confirmations, no_state=no_state, address=address,
                           blocks_per_request=blocks_per_request)
-    return asyncio.run(pull_async(request, progress))
+    return run_blocking(pull_async(request, progress))
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion from synchronous code, also inside Jupyter.
+
+    Jupyter already runs an event loop in the notebook's thread, where ``asyncio.run`` is refused;
+    the coroutine then runs on its own loop in a worker thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -284,14 +284,13 @@ class Clearing:
         rules = self.rules
         if rules.liquidation_style is LiquidationStyle.MARKET:
             price = self._fill_price(position, position.qty, mark)
-            limit = bankruptcy
-            if rules.market_limit is MarketLimit.FILLABLE_PRICE:
-                limit = self._fillable_price(position, mark)
-            if limit is None or at_least_as_good(position.side, price, limit):
+            solvent = bankruptcy is None or at_least_as_good(position.side, price, bankruptcy)
+            if solvent and (rules.market_limit is MarketLimit.BANKRUPTCY
+                            or at_least_as_good(position.side, price, self._fillable_price(position, mark))):
                 self._market_close(time, position, price, cross)
                 return
-            if bankruptcy is None or at_least_as_good(position.side, price, bankruptcy):
-                return  # dYdX: between bankruptcy and Fillable Price, the order rests until the next tick
+            if solvent:
+                return  # dYdX: worse than the Fillable Price but not bankrupt: the order rests until the next tick
         self._takeover(time, position, mark, bankruptcy, cross)
 
     def _fillable_price(self, position: PositionState, mark: Decimal) -> Decimal:
