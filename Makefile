@@ -23,6 +23,8 @@ $(STAMP)/python: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	mkdir -p $(STAMP) && touch $@
 
+# `npm install` rather than `npm ci`: the lock file records only the anvil platform packages the
+# registry serves here (linux-amd64), and `npm ci` refuses a lock without every optional platform.
 $(STAMP)/node: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(STAMP) && touch $@

@@ -6,7 +6,10 @@ to a deployment of the registry by its emitter and topic0 (``--protocol`` forces
 forks and unknown emitters) and decoded by that protocol's adapter. State columns stay null.
 
 A malformed or unknown log never stops the run: it yields an error record
-``{"error": reason, "input": position, ...}`` and the next log is decoded.
+``{"error": reason, "tx_hash", "log_index"}`` (with the ``input`` position when the log matched no
+deployment) and the other logs are decoded. Logs are decoded per deployment, all logs of one
+deployment together, so multi-event liquidations are joined; rows of each deployment come out in
+input order after the error records of unmatched logs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from toolkit.abi import LogDecodeError, event_catalogue
 from toolkit.errors import UserInputError
 from toolkit.protocols import adapter_for, registry
+from toolkit.protocols.base import error_record
 from toolkit.protocols.registry import Deployment
 from toolkit.store.schema import LIQUIDATION_COLUMNS
 
@@ -68,7 +72,7 @@ def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None
             return deployment
     if protocol is not None:
         deployment = candidates[0] if candidates else registry().find(chain or "ethereum", protocol)[0]
-        return deployment.with_pool(emitter) if emitter not in deployment.emitters else deployment
+        return deployment.with_address(emitter) if emitter not in deployment.emitters else deployment
     known = event_catalogue().get(topic0 or "")
     if known is not None:
         path, spec = known
@@ -91,6 +95,7 @@ def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = N
     if chain is not None:
         registry().chain(chain)
     empty = {c.name: None for c in LIQUIDATION_COLUMNS}
+    groups: dict[tuple[str, ...], tuple[Deployment, list[dict[str, Any]]]] = {}
     for position, log in iter_input_logs(text):
         try:
             if isinstance(log, Exception):
@@ -98,10 +103,10 @@ def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = N
             if not isinstance(log, dict):
                 raise LogDecodeError("not a log object")
             deployment = _deployment_for(log, protocol, chain)
-            yield {**empty, **adapter_for(deployment).decode(log, deployment)}
+            key = (deployment.chain.name, deployment.protocol, deployment.name, *deployment.emitters)
+            groups.setdefault(key, (deployment, []))[1].append(log)
         except LogDecodeError as exc:
-            record: dict[str, Any] = {"error": str(exc), "input": position}
-            if isinstance(log, dict):
-                record.update(tx_hash=log.get("transactionHash"), log_index=log.get("logIndex"))
-            yield record
-
+            yield {"input": position, **error_record(log, str(exc))}
+    for deployment, logs in groups.values():
+        for row in adapter_for(deployment).decode_logs(logs, deployment):
+            yield row if "error" in row else {**empty, **row}

@@ -114,7 +114,7 @@ def resolve_deployments(request: PullRequest) -> list[Deployment]:
     """Registry entries named by the request (``--address`` makes a custom one)."""
     found = registry().find(request.chain, request.protocol, request.deployment if not request.address else None)
     if request.address:
-        return [found[0].with_pool(request.address)]
+        return [found[0].with_address(request.address)]
     return found
 
 
@@ -225,7 +225,13 @@ async def _pull_deployment(request: PullRequest, deployment: Deployment, store: 
     span = request.blocks_per_request
     reader = LogReader(client) if span is None else LogReader(client, initial_span=span, max_span=span)
     async for chunk in reader.iter_chunks(log_filter, start, to_block + 1):
-        rows = [adapter.decode(log, deployment) for log in chunk.logs]
+        rows = adapter.decode_logs(chunk.logs, deployment)
+        failed = next((r for r in rows if "error" in r), None)
+        if failed is not None:
+            raise ToolkitError(
+                f"log {failed['log_index']} of transaction {failed['tx_hash']} from a {deployment.protocol} emitter "
+                f"does not decode: {failed['error']}; check --protocol/--address, or report it if the address is right"
+            )
         if rows and not request.no_state:
             await adapter.enrich(rows, deployment, state)
         last = chunk.end - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +23,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 START = datetime(2020, 3, 12, tzinfo=UTC)
 
 #: Hypothesis: deterministic (derandomize) and bounded, so CI runs the same examples every time.
-PROPERTY = settings(derandomize=True, max_examples=40, deadline=None,
+#: For a longer local search: CEX_EXAMPLES=2000 CEX_FUZZ=1 (random seeds).
+PROPERTY = settings(derandomize=not os.environ.get("CEX_FUZZ"),
+                    max_examples=int(os.environ.get("CEX_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -359,16 +359,16 @@ def _parse_tiers(table: Mapping[str, Any] | None, where: str) -> tuple[RiskTier,
     count = len(sizes)
     rates = _column(table, "maintenance_rate", where, count)
     leverages = _column(table, "max_leverage", where, count)
-    floors = [Decimal(0), *sizes[:-1]]
-    derived = maintenance_amounts(floors, rates)
+    amounts = [Decimal(0)] * count  # no maintenance amount unless the venue publishes one (Binance cum)
     if "maintenance_amount" in table:
-        given = _column(table, "maintenance_amount", where, count)
-        for number, (a, b) in enumerate(zip(given, derived, strict=True), start=1):
+        amounts = _column(table, "maintenance_amount", where, count)
+        derived = maintenance_amounts([Decimal(0), *sizes[:-1]], rates)
+        for number, (a, b) in enumerate(zip(amounts, derived, strict=True), start=1):
             if a != b:
                 raise _ProfileError(f"{where}.maintenance_amount: tier {number} is {a}, the cum recursion gives {b}")
     if any(b <= a for a, b in zip(sizes, sizes[1:])) or any(b < a for a, b in zip(rates, rates[1:])):
         raise _ProfileError(f"{where}: tier sizes must increase and rates must not decrease")
-    return tuple(RiskTier(n + 1, sizes[n], rates[n], 1 / leverages[n], derived[n]) for n in range(count))
+    return tuple(RiskTier(n + 1, sizes[n], rates[n], 1 / leverages[n], amounts[n]) for n in range(count))
 
 
 _INSTRUMENT_KEYS = ("kind", "contract_value", "tick_size", "lot_size", "settlement_currency", "quote_currency")

@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, distinct, log_identity, read_calls
+from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, log_identity, read_calls
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -122,7 +122,7 @@ class ReserveConfig:
                    bits(152, 16) if v3 else 0, bits(168, 8) if v3 else 0)
 
 
-class AaveAdapter:
+class AaveAdapter(PerLogAdapter):
     """Adapter for the ``aave`` family (protocol ids ``aave-v2``, ``aave-v3``, ``spark``)."""
 
     family = "aave"
@@ -141,6 +141,7 @@ class AaveAdapter:
         values = LIQUIDATION_CALL.decode(log["topics"], log["data"])
         timestamp = log.get("blockTimestamp") or log.get("timeStamp")
         row.update(
+            market_id=deployment.address("pool"),
             event=LIQUIDATION_CALL.name,
             block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else timestamp,
             borrower=values["user"],
@@ -153,6 +154,10 @@ class AaveAdapter:
             bad_debt_raw=None,
             bad_debt_mechanism="none_recorded",
             state_status="skipped",
+            collateral_token=values["collateralAsset"],
+            collateral_token_seized_raw=str(values["liquidatedCollateralAmount"]),
+            join_key=f"{row['tx_hash']}:{row['log_index']}",
+            is_auction=False,
         )
         return row
 
@@ -173,7 +178,7 @@ class _Enrichment:
         self.state = state
         self.rows = rows
         self.version = int(deployment.params["aave_version"])
-        self.pool = deployment.contracts["pool"].lower()
+        self.pool = deployment.address("pool")
         self.pool_abi = POOL_V3 if self.version >= 3 else POOL_V2
         self.eth_quoted = deployment.params.get("price_currency") == "ETH"
         self.chain_id = deployment.chain.chain_id

@@ -3,15 +3,18 @@
 An adapter turns raw ``eth_getLogs`` entries into rows of the normalized ``liquidations`` table
 (:mod:`toolkit.store.schema`) in two steps, as cryo splits *extract* from *transform*:
 
-1. :meth:`Adapter.decode` -- pure, no node: the columns that come from the log itself
-   (:data:`toolkit.store.schema.DECODE_COLUMNS`); ``liqtk decode`` stops here.
+1. :meth:`Adapter.decode_logs` -- pure, no node: the columns that come from the logs themselves
+   (:data:`toolkit.store.schema.DECODE_COLUMNS`); ``liqtk decode`` stops here. It receives all
+   logs of a chunk (whole blocks, so whole transactions) so that protocols whose liquidation spans
+   several events (Comet ``AbsorbDebt`` + ``AbsorbCollateral``, Liquity, Euler) can join them.
 2. :meth:`Adapter.enrich` -- ``eth_call`` reads at the block before the liquidation: parameters,
    oracle prices, health factor, and the values derived from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,8 +37,9 @@ class Adapter(Protocol):
     def topics0(self, deployment: Deployment) -> tuple[str, ...]:
         """topic0 values of the liquidation events to request with ``eth_getLogs``."""
 
-    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-        """One normalized row (decode columns only); :class:`LogDecodeError` with the reason if malformed."""
+    def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+        """Normalized rows (decode columns only) for ``logs`` (ordered by block and log index), plus
+        an error record ``{"error": reason, "tx_hash", "log_index"}`` for each log that does not decode."""
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         """Fill the state columns of ``rows`` in place."""
@@ -56,8 +60,34 @@ def log_int(log: dict[str, Any], key: str) -> int:
     raise LogDecodeError(f"log field {key} has type {type(value).__name__}")
 
 
+def error_record(log: Any, reason: str) -> dict[str, Any]:
+    """What :meth:`Adapter.decode_logs` returns for a log that does not decode."""
+    record: dict[str, Any] = {"error": reason}
+    if isinstance(log, dict):
+        record.update(tx_hash=log.get("transactionHash"), log_index=log.get("logIndex"))
+    return record
+
+
+class PerLogAdapter(ABC):
+    """Base for adapters whose every liquidation is one log: implement :meth:`decode`."""
+
+    @abstractmethod
+    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+        """One normalized row; :class:`LogDecodeError` with the reason when the log is malformed."""
+
+    def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+        out = []
+        for log in logs:
+            try:
+                out.append(self.decode(log, deployment))
+            except LogDecodeError as exc:
+                out.append(error_record(log, str(exc)))
+        return out
+
+
 def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-    """The identity columns every row carries (chain, block, transaction, log position, emitter)."""
+    """The identity columns every row carries (chain, block, transaction, log position, emitter);
+    adapters add ``market_id``."""
     if not isinstance(log, dict):
         raise LogDecodeError("log is not a JSON object")
     for key in ("address", "transactionHash", "topics", "data"):
@@ -70,7 +100,6 @@ def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         "protocol": deployment.protocol,
         "deployment": deployment.name,
         "emitter": str(log["address"]).lower(),
-        "market_id": deployment.contracts["pool"].lower(),
         "block_number": log_int(log, "blockNumber"),
         "block_hash": str(log["blockHash"]).lower() if log.get("blockHash") else None,
         "tx_hash": str(log["transactionHash"]).lower(),
@@ -112,8 +141,3 @@ async def read_calls(state: StateCaller, calls: dict[Hashable, Call]) -> dict[Ha
         except Exception:  # eth-abi raises several types for short or malformed return data
             results[key] = CallFailed(f"{call.fn.name} on {call.to} returned undecodable data at block {call.block}")
     return results
-
-
-def distinct(values: Sequence[Hashable]) -> list[Hashable]:
-    """Unique values in first-seen order."""
-    return list(dict.fromkeys(values))

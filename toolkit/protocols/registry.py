@@ -40,21 +40,43 @@ class Deployment:
     name: str
     family: str
     start_block: int
-    contracts: dict[str, str] = field(default_factory=dict)
+    #: Contract role -> address, or a list of addresses (e.g. every cToken market).
+    contracts: dict[str, str | list[str]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
     @property
-    def emitters(self) -> tuple[str, ...]:
-        """Addresses whose logs hold this deployment's liquidation events (lower-case)."""
-        return tuple(sorted({self.contracts["pool"].lower()}))
+    def emitter_roles(self) -> tuple[str, ...]:
+        """Roles in :attr:`contracts` whose logs hold liquidation events (``params.emitter_roles``,
+        default ``["pool"]``); the first one is what ``--address`` replaces."""
+        return tuple(self.params.get("emitter_roles", ["pool"]))
 
-    def with_pool(self, address: str) -> "Deployment":
-        """The same protocol at another address (``--address``): a fork or a private deployment."""
+    @property
+    def emitters(self) -> tuple[str, ...]:
+        """Lower-case addresses whose logs hold this deployment's liquidation events."""
+        found: set[str] = set()
+        for role in self.emitter_roles:
+            value = self.contracts[role]
+            found.update(a.lower() for a in ([value] if isinstance(value, str) else value))
+        return tuple(sorted(found))
+
+    def address(self, role: str) -> str:
+        """The single address of ``role`` (lower-case)."""
+        value = self.contracts[role]
+        if not isinstance(value, str):
+            raise TypeError(f"{self.protocol}/{self.name} role {role} holds several addresses")
+        return value.lower()
+
+    def with_address(self, address: str) -> "Deployment":
+        """The same protocol at another address (``--address``): a fork or a private deployment.
+
+        ``address`` replaces the first emitter role (the Aave Pool, the Comet proxy, ...).
+        """
         if not is_address(address):
             raise UserInputError(f"--address {address!r} is not a 20-byte hex address; pass 0x followed by 40 hex digits")
-        return replace(self, name="custom", contracts={**self.contracts, "pool": to_checksum_address(address)},
-                       start_block=0, source=f"user-supplied --address {to_checksum_address(address)}")
+        checksum = to_checksum_address(address)
+        return replace(self, name="custom", contracts={**self.contracts, self.emitter_roles[0]: checksum},
+                       start_block=0, source=f"user-supplied --address {checksum}")
 
 
 @dataclass(frozen=True)

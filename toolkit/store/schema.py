@@ -79,6 +79,14 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
          "`0` for Aave v2). See docs/schema.md, 'Protocol fee'.", True),
     _col("protocol_fee", "DOUBLE", "collateral token", "protocol_fee_raw / 10^collateral_decimals",
          "Decimal-adjusted protocol fee.", True),
+    _col("collateral_token", "VARCHAR", "address", _EVENT,
+         "Token the event reports as seized: the underlying (Aave), a cToken (Compound v2), vault shares "
+         "(Euler v2); equals collateral_asset when the event names the underlying."),
+    _col("collateral_token_seized_raw", "VARCHAR", "collateral_token base units", _EVENT + f" ({_RAW})",
+         "Seized amount exactly as the event reports it, before any conversion to the underlying."),
+    _col("collateral_conversion", "VARCHAR", "-", "adapter",
+         "How collateral_token units were converted to collateral_asset units (e.g. cToken exchange rate at "
+         "state_block); null when no conversion was needed.", True),
     _col("receive_a_token", "BOOLEAN", "-", _EVENT, "True when the liquidator took aTokens instead of the underlying."),
     # state at the block before
     _col("state_block", "BIGINT", "block", "block_number - 1",
@@ -135,6 +143,15 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("bad_debt_mechanism", "VARCHAR", "-", "defi-protocols.md §13",
          "How the protocol records bad debt: `deficit`, `reserves`, `supplier_socialized`, `redistribution`, "
          "`surplus_buffer`, or `none_recorded` (Aave v2 and v3.0-3.2 keep it on the account)."),
+    _col("join_key", "VARCHAR", "-", "adapter",
+         "Key shared by all rows and events of one liquidation: `tx_hash:log_index` for single-event "
+         "liquidations, the transaction and borrower for Comet absorbs, `clipper:auction id` for Maker auctions."),
+    _col("is_auction", "BOOLEAN", "-", "adapter",
+         "True when the collateral is sold later by auction (Maker) rather than handed to the liquidator."),
+    _col("auction_id", "VARCHAR", "-", _EVENT, "Auction id within its auction contract (Maker `id`); null otherwise."),
+    _col("incomplete_reason", "VARCHAR", "-", "adapter",
+         "Why the row is known to be incomplete (e.g. an auction `Take` whose `Kick` lies outside the pulled "
+         "range); null when complete."),
     _col("state_status", "VARCHAR", "-", "adapter",
          "`ok` when state columns were read, `skipped` with --no-state or in `liqtk decode`, else the reason."),
 )
