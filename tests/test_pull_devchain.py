@@ -50,7 +50,7 @@ def _transfers(receipt, token: str) -> list[tuple[str, str, int]]:
 
 
 def test_registry_holds_the_devchain_addresses(devchain) -> None:
-    """deployments.toml names the pools the deterministic devchain deploys."""
+    """deployments/aave.toml names the pools the deterministic devchain deploys."""
     pools = {d.protocol: d.contracts["pool"] for d in registry().deployments if d.chain.name == "devchain"}
     assert pools["aave-v3"] == devchain.addresses()["aave_v3"]["pool"]
     assert pools["aave-v2"] == devchain.addresses()["aave_v2"]["lendingPool"]

@@ -34,6 +34,12 @@ DEPLOYER_INDEX = 0
 TREASURY_INDEX = 9
 
 
+#: anvil accounts (same mnemonic: indices 0-9 are anvil's defaults). 0 deploys Aave, 9 is the
+#: treasury; protocol modules deploying other protocols use their own deployer index (10 and up),
+#: so every protocol's addresses stay the same whatever else is deployed and in which order.
+ACCOUNTS = 20
+
+
 class Devchain:
     """A running local chain with Aave v3 (:attr:`v3`) and Aave v2 (:attr:`v2`); stop it when done.
 
@@ -60,7 +66,8 @@ class Devchain:
         ``anvil_args``: further anvil flags, e.g. ``["--prune-history", "1"]`` for a node that keeps
         no historical state (tests of the "archive node needed" path).
         """
-        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP), *(anvil_args or [])])
+        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP), "--accounts", str(ACCOUNTS),
+                                                  *(anvil_args or [])])
         try:
             chain = Chain(node.url, deployer_index=DEPLOYER_INDEX)
             chain.set_block_timestamp_interval(BLOCK_TIME)

@@ -1,18 +1,21 @@
-"""Protocol adapters (one module per protocol family) and the deployment registry."""
+"""Protocol adapters (one module per protocol family) and the deployment registry.
+
+A deployment's ``family`` names its adapter module, ``toolkit.protocols.<family>``, which exports
+``ADAPTER`` (the adapter class): adding a protocol is adding a module and a data file, no edit here.
+"""
 
 from __future__ import annotations
 
-from toolkit.protocols.aave import AaveAdapter
+import importlib
+
 from toolkit.protocols.base import Adapter
 from toolkit.protocols.registry import Deployment, registry
-
-#: Adapter class per family named in deployments.toml.
-ADAPTERS: dict[str, type] = {"aave": AaveAdapter}
 
 
 def adapter_for(deployment: Deployment) -> Adapter:
     """A fresh adapter instance for ``deployment`` (adapters cache per-run lookups)."""
-    return ADAPTERS[deployment.family]()
+    module = importlib.import_module(f"toolkit.protocols.{deployment.family.replace('-', '_')}")
+    return module.ADAPTER()
 
 
-__all__ = ["ADAPTERS", "Adapter", "Deployment", "adapter_for", "registry"]
+__all__ = ["Adapter", "Deployment", "adapter_for", "registry"]

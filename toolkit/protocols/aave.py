@@ -20,7 +20,7 @@ Sources (shared/reference/defi-protocols.md §1-§2 and the npm packages the dev
   replaces the assets as price keys (``LiquidationLogic._getConfigurationData`` L398-430).
 * Prices: ``AaveOracle.getAssetPrice`` of the oracle registered in the addresses provider at the
   block. v3 answers in ``BASE_CURRENCY_UNIT`` (read, not assumed); the v2 Ethereum oracle answers
-  in ETH wei, converted with the chain's ETH/USD feed (``deployments.toml``), said in ``price_source``.
+  in ETH wei, converted with the chain's ETH/USD feed (``deployments/chains.toml``), said in ``price_source``.
 * Close factor: 50% in v2 (``LIQUIDATION_CLOSE_FACTOR_PERCENT = 5000``); v3.0-3.2: 50%, or 100%
   when the health factor is at or below 0.95 (``LiquidationLogic.sol`` L54-68, L375).
 
@@ -375,3 +375,7 @@ class _Enrichment:
             "liquidation_bonus_pct": float(100 * bonus_usd / debt_usd) if debt_usd else None,
             "bad_debt_usd": None,
         }
+
+
+#: The adapter of the ``aave`` family (see :mod:`toolkit.protocols`).
+ADAPTER = AaveAdapter

@@ -1,4 +1,7 @@
-"""The registry of chains and protocol deployments, loaded from ``deployments.toml`` (data, not code).
+"""The registry of chains and protocol deployments, loaded from ``deployments/*.toml`` (data, not code).
+
+``deployments/chains.toml`` names the chains; every other file holds the ``[[deployments]]`` of one
+protocol family (``aave.toml``, ...). Adding a chain or a market is adding data there.
 
 A :class:`Deployment` names one market of one protocol on one chain: the contracts whose logs hold
 its liquidations, the first block to scan, adapter parameters, and the source of every address.
@@ -17,7 +20,7 @@ from eth_utils import is_address, to_checksum_address
 
 from toolkit.errors import UserInputError
 
-REGISTRY_FILE = Path(__file__).with_name("deployments.toml")
+REGISTRY_DIR = Path(__file__).with_name("deployments")
 
 
 @dataclass(frozen=True)
@@ -112,17 +115,23 @@ class Registry:
         return found
 
 
-def _parse(raw: dict[str, Any]) -> Registry:
-    chains = {name: Chain(name=name, **values) for name, values in raw["chains"].items()}
+def _parse(chains_raw: dict[str, Any], deployments_raw: list[dict[str, Any]]) -> Registry:
+    chains = {name: Chain(name=name, **values) for name, values in chains_raw.items()}
     deployments = tuple(
         Deployment(chain=chains[d["chain"]], **{k: v for k, v in d.items() if k != "chain"})
-        for d in raw["deployments"]
+        for d in deployments_raw
     )
     return Registry(chains, deployments)
 
 
 @cache
 def registry() -> Registry:
-    """The registry from :data:`REGISTRY_FILE` (parsed once)."""
-    with REGISTRY_FILE.open("rb") as handle:
-        return _parse(tomllib.load(handle))
+    """The registry from the files in :data:`REGISTRY_DIR` (parsed once)."""
+    chains: dict[str, Any] = {}
+    deployments: list[dict[str, Any]] = []
+    for path in sorted(REGISTRY_DIR.glob("*.toml")):
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        chains.update(data.get("chains", {}))
+        deployments.extend(data.get("deployments", []))
+    return _parse(chains, deployments)
