@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -195,3 +196,20 @@ def test_decode_mainnet_logs_and_receipts_without_a_node(tmp_path) -> None:
     errors = sorted(r["error"] for r in mixed if "error" in r)
     assert len(mixed) == 4 and len(errors) == 2
     assert "data is 96 bytes" in errors[0] and "not JSON" in errors[1]
+
+
+def test_devchain_command_serves_a_chain_to_pull_from_and_stops_on_sigterm(tmp_path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "toolkit", "devchain"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("devchain running at http://127.0.0.1:"), first + process.stderr.read()
+        url = first.split()[3]
+        done = liqtk(*pull_args(url, tmp_path / "s.duckdb"), "--quiet")
+        assert done.returncode == 0 and json.loads(done.stdout)["rows_added"] == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):  # the anvil it started is gone too
+        socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -161,3 +161,16 @@ async def test_rerunning_a_pull_adds_nothing(store, devchain) -> None:
                                           store_path=store.path))
     assert (result.status, result.rows_added) == ("nothing_new", 0)
     assert store.liquidations().equals(before)
+
+
+async def test_since_starts_at_the_first_block_at_or_after_the_date(devchain, devchain_liquidations, tmp_path) -> None:
+    """``--since`` on a first pull: only liquidations at or after that UTC time are stored."""
+    from datetime import UTC, datetime
+
+    last = max(devchain_liquidations, key=lambda i: i["block_number"])
+    moment = datetime.fromtimestamp(devchain.chain.w3.eth.get_block(last["block_number"]).timestamp, UTC)
+    path = tmp_path / "since.duckdb"
+    result = await pull_async(PullRequest(chain="devchain", protocol="aave-v2", rpc_url=devchain.url,
+                                          store_path=path, since=moment))
+    assert result.deployments[0].from_block == last["block_number"]
+    assert list(Store(path, create=False).liquidations().tx_hash) == [last["tx_hash"].lower()]

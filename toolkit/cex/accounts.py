@@ -23,7 +23,7 @@ class MarginMode(str, Enum):
     CROSS = "cross"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PositionSpec:
     """One position: ``size`` in contracts, prices in quote currency, overrides as fractions / settlement units."""
 
@@ -38,7 +38,7 @@ class PositionSpec:
     isolated_margin: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountSpec:
     """An account: its margin mode, wallet balance (settlement currency) and positions (one per symbol)."""
 
@@ -94,8 +94,8 @@ def resolve_position(venue: VenueProfile, spec: PositionSpec, label: Label, marg
     size = venue.rules.margin.tier_size(instrument, spec.size, instrument.value(spec.size, spec.entry_price))
     tier = tier_for_size(era.tiers, size)
     if tier is None:
-        raise UserInputError(f"{label('size')}: position size {size} is above the largest {spec.symbol} risk "
-                             f"limit {era.tiers[-1].max_size} of {venue.id} (era {era.name})")
+        raise UserInputError(f"{label('size')}: position size {size.normalize():f} is above the largest "
+                             f"{spec.symbol} risk limit {era.tiers[-1].max_size} of {venue.id} (era {era.name})")
     if spec.leverage * tier.initial_rate > 1:
         raise UserInputError(f"{label('leverage')}: {spec.leverage} is above the {spec.symbol} maximum "
                              f"{tier.max_leverage.normalize():f} of tier {tier.number} (era {era.name})")

@@ -19,7 +19,7 @@ from toolkit.cex.tiers import RiskTier
 from toolkit.cex.venues import VenueRules
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PositionState:
     """An open position. ``margin`` is its isolated margin, ``None`` in a cross account."""
 
@@ -63,7 +63,7 @@ class PositionState:
         return amount if qty == self.qty else self.instrument.money(amount * qty / self.qty)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AccountState:
     """An account. ``wallet`` is the cross collateral, or the free balance next to isolated margins."""
 

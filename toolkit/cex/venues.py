@@ -365,7 +365,8 @@ def _parse_tiers(table: Mapping[str, Any] | None, where: str) -> tuple[RiskTier,
         derived = maintenance_amounts([Decimal(0), *sizes[:-1]], rates)
         for number, (a, b) in enumerate(zip(amounts, derived, strict=True), start=1):
             if a != b:
-                raise _ProfileError(f"{where}.maintenance_amount: tier {number} is {a}, the cum recursion gives {b}")
+                raise _ProfileError(f"{where}.maintenance_amount: tier {number} is {a}, the cum recursion "
+                                    f"gives {b.normalize():f}")
     if any(b <= a for a, b in zip(sizes, sizes[1:])) or any(b < a for a, b in zip(rates, rates[1:])):
         raise _ProfileError(f"{where}: tier sizes must increase and rates must not decrease")
     return tuple(RiskTier(n + 1, sizes[n], rates[n], 1 / leverages[n], amounts[n]) for n in range(count))
@@ -393,7 +394,7 @@ def _parse_instrument(symbol: str, raw: Mapping[str, Any], currencies: Mapping[s
     for index, era in enumerate(raw.get("eras", [])):
         era_where = f"{where}.eras[{index}]"
         valid_from = _date(era["valid_from"]) if "valid_from" in era else None
-        eras.append(Era(str(era.get("name", index)), valid_from, _parse_tiers(era.get("tiers"), era_where),
+        eras.append(Era(str(era.get("name", index)), valid_from, _parse_tiers(era.get("tiers"), f"{era_where}.tiers"),
                         _provenance(era, era_where)))
     dated = [e.valid_from for e in eras if e.valid_from is not None]
     if not dated:
