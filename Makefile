@@ -14,7 +14,7 @@ test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q --nbmake tests notebooks
 
 bench: setup
-	$(PY) bench/run.py
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 setup: $(STAMP)/python $(STAMP)/node
 

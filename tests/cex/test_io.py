@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -67,7 +68,7 @@ def test_funding_file_must_cover_the_path(tmp_path: Path) -> None:
     funding = tmp_path / "funding.csv"
     funding.write_text("timestamp,fundingRate\n2020-03-12T04:00:00Z,0.0001\n")
     rates = load_funding(funding)
-    path = path_of(["8000"] * 30, "XBTUSD", step=pytest.importorskip("datetime").timedelta(hours=1))
+    path = path_of(["8000"] * 30, "XBTUSD", step=timedelta(hours=1))
     with pytest.raises(UserInputError, match="funding: no rate for the funding time 2020-03-12T12:00:00"):
         simulate(BITMEX, [isolated("a", "XBTUSD", LONG, "100", "8000", "10")], path, funding_rates=rates)
     funding.write_text("timestamp,fundingRate\n2020-03-12T04:00:00Z,0.0001\n2020-03-12T04:00:00Z,0.0002\n")

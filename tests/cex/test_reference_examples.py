@@ -5,7 +5,9 @@ Published numbers are asserted as published; where the reference marks a number 
 
 from __future__ import annotations
 
+import tomllib
 from datetime import timedelta
+from importlib import resources
 
 import pytest
 
@@ -15,12 +17,13 @@ from toolkit.cex.adl import allocate, indicator_lights, percentiles, rank_order
 from toolkit.cex.engine import simulate
 from toolkit.cex.events import Deleverage, Takeover
 from toolkit.cex.funding import bitmex_cap, funding_rate, interest_rate, payment
+from toolkit.cex.io import parse_time
 from toolkit.cex.instruments import LONG, SHORT, Kind, PriceRounding
 from toolkit.cex.liquidation import fillable_price, reduction_to_tier, solve_price
 from toolkit.cex.margin import MarginBasis, initial_margin
 from toolkit.cex.quotes import quote_account
 from toolkit.cex.tiers import RiskTier, maintenance_amounts, step_rule_tiers, tier_for_size
-from toolkit.cex.venues import _parse_tiers, load_venue
+from toolkit.cex.venues import load_venue, parse_profile
 
 BITMEX = load_venue("bitmex")
 XBTUSD = BITMEX.instrument("XBTUSD").instrument
@@ -107,7 +110,6 @@ def test_xbtusd_era_by_date(date: str, base_mm: str, step: str) -> None:
     """XBTUSD base 200 XBT, step 100 XBT then 150 XBT from 2021-08-31 06:00 UTC; base MM 0.50% -> 0.40% on
     5 May 2020 (IM 1.00% unchanged).
     Source: §1.3, https://cryptomak.co.uk/?p=156497 and https://cryptomak.co.uk/?p=263944"""
-    from toolkit.cex.io import parse_time
     era = BITMEX.instrument("XBTUSD").era(parse_time(date, "date"))
     assert era.tiers[0].max_size == D(200)
     assert era.tiers[0].maintenance_rate == D(base_mm)
@@ -373,10 +375,11 @@ def test_dydx_deleveraging_example() -> None:
 def test_hyperliquid_maintenance_is_half_initial(max_leverage: str, percent: str) -> None:
     """MM = 1/2 x IM at max leverage: 1.25% at 40x ... 16.7% at 3x (older text: 1% for 50x).
     Source: §2.5, https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations"""
-    (tier,) = _parse_tiers({"rule": "half_initial", "max_leverage": max_leverage}, "test")
+    raw = tomllib.loads(resources.files("toolkit.cex").joinpath("venues", "hyperliquid.toml").read_text())
+    raw["instruments"]["BTC"]["eras"][0]["tiers"]["max_leverage"] = max_leverage
+    (tier,) = parse_profile("hyperliquid", raw).instrument("BTC").era().tiers
     assert tier.maintenance_rate == tier.initial_rate / 2
     assert abs(tier.maintenance_rate * 100 - D(percent)) < D("0.05")
-    assert load_venue("hyperliquid").instrument("BTC").era().tiers[0].maintenance_rate == D("0.0125")
 
 
 @pytest.mark.parametrize("side", [LONG, SHORT])

@@ -25,6 +25,7 @@ import numpy as np
 from toolkit.cex.accounts import AccountSpec, resolve_account, settlement_currency
 from toolkit.cex.events import PositionSnapshot, SimulationResult
 from toolkit.cex.funding import FundingSchedule
+from toolkit.cex.instruments import ZERO
 from toolkit.cex.insurance import InsuranceFund
 from toolkit.cex.liquidation import SlippageModel
 from toolkit.cex.marking import PricePath, fair_path
@@ -32,8 +33,6 @@ from toolkit.cex.process import Clearing, rank_exact
 from toolkit.cex.state import AccountState, PositionState, open_account, position_levels
 from toolkit.cex.venues import VenueProfile
 from toolkit.errors import UserInputError
-
-ZERO = Decimal(0)
 
 
 class EventBook:
@@ -69,7 +68,11 @@ def prepare(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePat
     """
     start = path.times[0]
     states, resolved_all, schedules = [], [], {}
+    seen: set[str] = set()
     for account in accounts:
+        if account.account_id in seen:
+            raise UserInputError(f"positions: account {account.account_id!r} appears twice; give each account once")
+        seen.add(account.account_id)
         def label(name: str, account_id: str = account.account_id) -> str:
             return f"account {account_id}: {name}"
         resolved = resolve_account(venue, account, label, start, era)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from toolkit.cex.instruments import ZERO, Instrument, Kind
+from toolkit.cex.instruments import ZERO, Instrument, Kind, PriceRounding
 from toolkit.cex.margin import MarginBasis, MarginRules, Requirement
 from toolkit.cex.tiers import RiskTier, tier_for_size
 
@@ -84,7 +84,8 @@ class PriceLevels:
     requirement: Requirement | None
 
 
-def price_levels(instrument: Instrument, rules: MarginRules, tiers: Sequence[RiskTier], rounding: Any, side: int,
+def price_levels(instrument: Instrument, rules: MarginRules, tiers: Sequence[RiskTier], rounding: PriceRounding,
+                 side: int,
                  qty: Decimal, entry_value: Decimal, collateral: Decimal, funding_rate: Decimal,
                  other_requirement: Decimal = ZERO) -> PriceLevels:
     """Liquidation and bankruptcy prices for one position.

@@ -22,7 +22,7 @@ proportion to their maintenance margin when they are taken over together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +34,7 @@ from toolkit.cex.adl import Ranking, allocate, binance_score, bitmex_score, perc
 from toolkit.cex.events import (Deleverage, Event, Fill, FundingPayment, InsuranceFundChange,
                                 PartialLiquidation, Takeover)
 from toolkit.cex.funding import payment
-from toolkit.cex.instruments import ZERO, Kind
+from toolkit.cex.instruments import ZERO, Instrument, Kind
 from toolkit.cex.insurance import InsuranceFund
 from toolkit.cex.liquidation import (SlippageModel, at_least_as_good, fillable_price, fraction_reduction,
                                      reduction_to_tier, solve_price)
@@ -121,8 +121,7 @@ class Clearing:
 
     def account_triggered(self, account: AccountState, marks: Mapping[str, Decimal]) -> bool:
         """Cross trigger: equity below the summed maintenance margin."""
-        required = sum((self.maintenance(p, marks[p.symbol]) for p in account.positions), ZERO)
-        return equity(account, marks) < required
+        return equity(account, marks) < self._account_maintenance(account, marks)
 
     def _fund_book(self, time: datetime, amount: Decimal, reason: str, account: AccountState | None,
                    symbol: str) -> None:
@@ -168,13 +167,10 @@ class Clearing:
             return
         if position.cooldown_until is not None and time < position.cooldown_until:
             return
-        while self._reduce(time, position, mark, position.levels.bankruptcy, marks):  # type: ignore[union-attr]
-            if self.rules.partial is PartialRule.FRACTION:
-                position.cooldown_until = time + self.rules.partial_cooldown
-                return
-            if not self.triggered(position, mark):
-                return
-        self._close_out(time, position, mark, position.levels.bankruptcy)  # type: ignore[union-attr]
+        if self._partial_steps(time, position, marks, lambda p: p.levels.bankruptcy,  # type: ignore[union-attr]
+                               lambda: self.triggered(position, mark)):
+            return
+        self._close_out(time, position, marks, position.levels.bankruptcy)  # type: ignore[union-attr]
 
     def liquidate_cross(self, time: datetime, account: AccountState, marks: Mapping[str, Decimal]) -> None:
         """The process for a triggered cross account: partial steps on the largest position first, then every
@@ -186,18 +182,15 @@ class Clearing:
             if any(p.cooldown_until is not None and time < p.cooldown_until for p in account.positions):
                 return
             for position in sorted(account.positions, key=lambda p: -p.value(marks[p.symbol])):
-                levels = position_levels(self.rules, position, marks, self.rates)
-                if self._reduce(time, position, marks[position.symbol], levels.bankruptcy, marks):
-                    if self.rules.partial is PartialRule.FRACTION:
-                        position.cooldown_until = time + self.rules.partial_cooldown
-                        return
-                    if not self.account_triggered(account, marks):
-                        return
+                if self._partial_steps(time, position, marks,
+                                       lambda p: position_levels(self.rules, p, marks, self.rates).bankruptcy,
+                                       lambda: self.account_triggered(account, marks)):
+                    return
         for position, price in self._equity_shares(account, marks):
             if backstop:
                 self._takeover(time, position, marks[position.symbol], price, cross=True)
             else:
-                self._close_out(time, position, marks[position.symbol], price, cross=True)
+                self._close_out(time, position, marks, price, cross=True)
         if account.positions:
             return
         if account.wallet < 0:
@@ -206,6 +199,19 @@ class Clearing:
         elif backstop or self.rules.liquidation_style is LiquidationStyle.TAKEOVER:
             self._fund_book(time, account.wallet, "takeover_margin", account, "")
             account.wallet = ZERO
+
+    def _partial_steps(self, time: datetime, position: PositionState, marks: Mapping[str, Decimal],
+                       bankruptcy: Callable[[PositionState], Decimal | None],
+                       triggered: Callable[[], bool]) -> bool:
+        """Step 2 on one position, repeated while it applies; ``True`` when the liquidation is over for now
+        (healthy again, or cooling down after a Hyperliquid-style partial order)."""
+        while self._reduce(time, position, marks[position.symbol], bankruptcy(position), marks):
+            if self.rules.partial is PartialRule.FRACTION:
+                position.cooldown_until = time + self.rules.partial_cooldown
+                return True
+            if not triggered():
+                return True
+        return False
 
     def _account_maintenance(self, account: AccountState, marks: Mapping[str, Decimal]) -> Decimal:
         return sum((self.maintenance(p, marks[p.symbol]) for p in account.positions), ZERO)
@@ -278,29 +284,28 @@ class Clearing:
             self.refresh(position, marks)
         return True
 
-    def _close_out(self, time: datetime, position: PositionState, mark: Decimal, bankruptcy: Decimal | None,
-                   cross: bool = False) -> None:
+    def _close_out(self, time: datetime, position: PositionState, marks: Mapping[str, Decimal],
+                   bankruptcy: Decimal | None, cross: bool = False) -> None:
         """Step 3 (market-style venues) or step 4 for the whole remaining position."""
-        rules = self.rules
+        rules, mark = self.rules, marks[position.symbol]
         if rules.liquidation_style is LiquidationStyle.MARKET:
             price = self._fill_price(position, position.qty, mark)
             solvent = bankruptcy is None or at_least_as_good(position.side, price, bankruptcy)
             if solvent and (rules.market_limit is MarketLimit.BANKRUPTCY
-                            or at_least_as_good(position.side, price, self._fillable_price(position, mark))):
+                            or at_least_as_good(position.side, price, self._fillable_price(position, marks))):
                 self._market_close(time, position, price, cross)
                 return
             if solvent:
                 return  # dYdX: worse than the Fillable Price but not bankrupt: the order rests until the next tick
         self._takeover(time, position, mark, bankruptcy, cross)
 
-    def _fillable_price(self, position: PositionState, mark: Decimal) -> Decimal:
-        rules = self.rules
-        account = position.account
+    def _fillable_price(self, position: PositionState, marks: Mapping[str, Decimal]) -> Decimal:
+        """dYdX's limit for this position: from the isolated position's, or the cross account's, collateral."""
+        rules, account, mark = self.rules, position.account, marks[position.symbol]
         if position.margin is not None:
             net_collateral = position.margin + position.upnl(mark)
             required = self.maintenance(position, mark)
         else:
-            marks = {p.symbol: mark for p in account.positions}
             net_collateral, required = equity(account, marks), self._account_maintenance(account, marks)
         mmf = position.requirement(rules, mark, self.rates[position.symbol]).rate
         return fillable_price(mark, position.side, net_collateral, required, rules.fillable_spread_to_mmr, mmf,
@@ -342,12 +347,11 @@ class Clearing:
         self.events.append(Takeover(time, account.account_id, instrument.symbol, side, qty, price, mark,
                                     transferred))
         self._fund_book(time, transferred, "takeover_margin", account, instrument.symbol)
-        self._fund_close(time, account, position, side, qty, value, price, mark)
+        self._fund_close(time, account, instrument, side, qty, value, price, mark)
 
-    def _fund_close(self, time: datetime, account: AccountState, position: PositionState, side: int,
+    def _fund_close(self, time: datetime, account: AccountState, instrument: Instrument, side: int,
                     qty: Decimal, entry_value: Decimal, bankruptcy: Decimal, mark: Decimal) -> None:
         """The fund closes what it took over: fill in the market, or ADL when it cannot pay the shortfall."""
-        instrument = position.instrument
         price = self.slippage.fill_price(instrument, side, mark, instrument.value(qty, mark))
         fill_value = instrument.value(qty, price)
         result = instrument.pnl(side, entry_value, fill_value)

@@ -69,12 +69,6 @@ def tier_for_size(tiers: Sequence[RiskTier], size: Decimal) -> RiskTier | None:
     return None
 
 
-def tier_floor(tiers: Sequence[RiskTier], tier: RiskTier) -> Decimal:
-    """Lower bound of ``tier``'s size range (0 for the first tier)."""
-    index = tier.number - 1
-    return ZERO if index == 0 else tiers[index - 1].max_size  # type: ignore[return-value]
-
-
 def override_tier(maintenance_rate: Decimal, maintenance_amount: Decimal, leverage: Decimal) -> RiskTier:
     """An unbounded single tier built from user overrides (``mmr``, ``maintenance_amount``); number 0."""
     return RiskTier(number=0, max_size=None, maintenance_rate=maintenance_rate,

@@ -21,6 +21,7 @@ with one comparison per position.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from toolkit.cex.accounts import AccountSpec
 from toolkit.cex.adl import Ranking, binance_score, bitmex_score
 from toolkit.cex.engine import prepare
 from toolkit.cex.events import FundingPayment, PositionSnapshot, SimulationResult
-from toolkit.cex.funding import FundingSchedule
+from toolkit.cex.funding import FundingSchedule, payment
 from toolkit.cex.insurance import InsuranceFund
 from toolkit.cex.instruments import ZERO, Kind
 from toolkit.cex.liquidation import SlippageModel, price_terms
@@ -46,6 +47,10 @@ from toolkit.errors import UserInputError
 
 BLOCK = 256          # ticks per block scan
 RANK_TOLERANCE = 1e-9
+
+
+def _objects(values: list) -> np.ndarray:
+    return np.array(values, dtype=object)
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
@@ -134,21 +139,21 @@ class VectorEngine:
         self.symbol = first.symbol
         self.schedule = schedule
         self.record_funding = record_funding
-        objects = lambda values: np.array(values, dtype=object)  # noqa: E731
         self.pop = _Population(
             accounts=[a.account_id for a in states], side=np.array([p.side for p in positions], dtype=np.int8),
-            qty=objects([p.qty for p in positions]), entry_price=objects([p.entry_price for p in positions]),
-            entry_value=objects([p.entry_value for p in positions]),
-            margin=objects([p.margin for p in positions]), wallet=objects([a.wallet for a in states]),
-            leverage=objects([p.leverage for p in positions]), cooldown=objects([None] * len(positions)),
+            qty=_objects([p.qty for p in positions]), entry_price=_objects([p.entry_price for p in positions]),
+            entry_value=_objects([p.entry_value for p in positions]),
+            margin=_objects([p.margin for p in positions]), wallet=_objects([a.wallet for a in states]),
+            leverage=_objects([p.leverage for p in positions]), cooldown=_objects([None] * len(positions)),
             liquidation=np.full(len(positions), np.nan), bankruptcy=np.full(len(positions), np.nan),
-            qty_f=_floats(objects([p.qty for p in positions])),
-            entry_f=_floats(objects([p.entry_price for p in positions])),
-            margin_f=_floats(objects([p.margin for p in positions])),
+            qty_f=_floats(_objects([p.qty for p in positions])),
+            entry_f=_floats(_objects([p.entry_price for p in positions])),
+            margin_f=_floats(_objects([p.margin for p in positions])),
         )
         self.initial = {a.account_id: a.initial_collateral for a in states}
         self.index_of = {name: i for i, name in enumerate(self.pop.accounts)}
         self.side_qty = {side: sum(self.pop.qty[self.pop.side == side], ZERO) for side in (1, -1)}
+        self.touched: set[int] = set()  # rows written back since the last liquidation started
         self.rates = {self.symbol: ZERO}
         self.clearing = Clearing(venue, fund, slippage, np.random.default_rng(seed), VectorBook(self), self.rates,
                                  [])
@@ -237,6 +242,7 @@ class VectorEngine:
     def store(self, position: PositionState) -> None:
         """Write a position changed by the clearing back into the columns."""
         pop, i = self.pop, self.index_of[position.account.account_id]
+        self.touched.add(i)
         self.side_qty[position.side] += position.qty - pop.qty[i]
         pop.qty[i], pop.entry_value[i] = position.qty, position.entry_value
         pop.margin[i], pop.wallet[i], pop.cooldown[i] = position.margin, position.account.wallet, \
@@ -258,8 +264,7 @@ class VectorEngine:
         changed = False
         for funding_time in self.schedule.times_between(previous, moment):
             rate = self.schedule.rate_at(funding_time)
-            pay = np.frompyfunc(lambda side, qty: instrument.money(side * instrument.value(qty, self.mark) * rate),
-                                2, 1)
+            pay = np.frompyfunc(lambda side, qty: payment(instrument, side, qty, self.mark, rate), 2, 1)
             amounts = pay(pop.side[open_index].astype(object), pop.qty[open_index])
             pop.margin[open_index] = pop.margin[open_index] - amounts
             if self.record_funding:
@@ -274,24 +279,38 @@ class VectorEngine:
             pop.margin_f[open_index] = _floats(pop.margin[open_index])
             self.refresh_levels(open_index)
 
-    def liquidate(self, moment: datetime, mark_f: float) -> None:
-        """Check the float-selected candidates exactly, in account order, and run the clearing on them."""
+    def _selected(self, index: slice | int, low: float, high: float) -> np.ndarray:
+        """Float pre-selection of positions that may trigger at a mark in ``[low, high]`` (a superset of the
+        exactly triggered ones: ``float`` is monotone)."""
         pop = self.pop
-        hits = np.flatnonzero(((pop.side > 0) & (pop.liquidation >= mark_f))
-                              | ((pop.side < 0) & (pop.liquidation <= mark_f)))
-        for i in hits:
-            if not pop.qty[i]:
+        return (((pop.side[index] > 0) & (pop.liquidation[index] >= low))
+                | ((pop.side[index] < 0) & (pop.liquidation[index] <= high)))
+
+    def liquidate(self, moment: datetime, mark_f: float) -> None:
+        """Check the float-selected candidates exactly, in account order, and run the clearing on them.
+
+        An ADL counterparty later in the order whose liquidation price moved is checked in this tick too, as the
+        event engine, walking the accounts in order, would."""
+        pending = [int(i) for i in np.flatnonzero(self._selected(slice(None), mark_f, mark_f))]
+        queued = set(pending)
+        while pending:
+            i = heapq.heappop(pending)
+            if not self.pop.qty[i]:
                 continue
-            position = self.materialize(int(i))
-            if self.clearing.triggered(position, self.mark):
-                self.clearing.liquidate_isolated(moment, position, self.mark)
-                self.store(position)
+            position = self.materialize(i)
+            if not self.clearing.triggered(position, self.mark):
+                continue
+            self.touched.clear()
+            self.clearing.liquidate_isolated(moment, position, self.mark)
+            self.store(position)
+            for k in self.touched:
+                if k > i and k not in queued and self._selected(k, mark_f, mark_f):
+                    heapq.heappush(pending, k)
+                    queued.add(k)
 
     def block_quiet(self, low: float, high: float) -> bool:
         """No position can trigger anywhere in a block whose marks span ``[low, high]``."""
-        pop = self.pop
-        return not (((pop.side > 0) & (pop.liquidation >= low)).any()
-                    or ((pop.side < 0) & (pop.liquidation <= high)).any())
+        return not self._selected(slice(None), low, high).any()
 
     def snapshot(self) -> list[PositionSnapshot]:
         pop = self.pop

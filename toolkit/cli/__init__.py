@@ -28,13 +28,10 @@ app = typer.Typer(
 
 def _register() -> None:
     from toolkit.cli import chain_commands, devchain_commands, store_commands
+    from toolkit.cli.cex import cex_app
 
     for module in (chain_commands, store_commands, devchain_commands):
         module.register(app)
-    try:
-        from toolkit.cli.cex import cex_app
-    except ImportError:  # the centralized-engine commands are optional at import time
-        return
     app.add_typer(cex_app, name="cex")
 
 

@@ -159,8 +159,11 @@ def simulate(
     profile = load_venue(venue)
     accounts = load_positions(positions)
     symbols = sorted({p.symbol for a in accounts for p in a.positions})
+    if funding is not None and len(symbols) > 1:
+        raise UserInputError(f"--funding: a funding file holds one symbol's rates; the positions hold "
+                             f"{', '.join(symbols)}")
     path, column = load_prices(prices, symbols[0] if len(symbols) == 1 else None)
-    rates = None if funding is None else load_funding(funding, symbols[0] if len(symbols) == 1 else None)
+    rates = None if funding is None else load_funding(funding, symbols[0])
     model = SlippageModel(parse_decimal(slippage, "--slippage"), parse_decimal(impact, "--impact"))
     run = simulate_vectorized if engine is Engine.vectorized else simulate_events
     result = run(profile, accounts, path, insurance_fund=parse_decimal(insurance_fund, "--insurance-fund"),

@@ -24,6 +24,23 @@ Sources (shared/reference/defi-protocols.md §1-§2 and the npm packages the dev
 * Close factor: 50% in v2 (``LIQUIDATION_CLOSE_FACTOR_PERCENT = 5000``); v3.0-3.2: 50%, or 100%
   when the health factor is at or below 0.95 (``LiquidationLogic.sol`` L54-68, L375).
 
+* Bad debt (v3.3+): when a liquidation leaves the borrower without collateral, the Pool burns the
+  remaining debt of every borrowed reserve, adds it to ``reserve.deficit`` and emits
+  ``DeficitCreated(address indexed user, address indexed debtAsset, uint256 amountCreated)`` (debt
+  token base units) for each, *before* the ``LiquidationCall`` of the same call (aave-dao/aave-v3-origin
+  ``LiquidationLogic.sol`` ``_burnDebtTokens``, ``_burnBadDebt``; defi-protocols.md §2). The
+  ``LiquidationCall`` row of that user takes ``bad_debt_raw`` = the amount created for its own debt
+  asset, ``bad_debt_mechanism`` = ``deficit``; a deficit in another reserve of the same user gets its
+  own ``DeficitCreated`` row with the liquidation's ``join_key`` (``debt_repaid_raw`` and
+  ``collateral_seized_raw`` ``0``: the event repays and seizes nothing); a ``DeficitCreated`` without a
+  ``LiquidationCall`` of its user in the transaction gets a row with ``incomplete_reason``.
+* Whether the Pool ran v3.3+ logic at a block: the upgrade blocks of the registered pools have no
+  source here, so it is detected at runtime as defi-protocols.md §2 suggests: ``Pool.getReserveDeficit``
+  (v3.3+ only) answers at ``state_block`` -> a liquidation without ``DeficitCreated`` recorded no bad
+  debt (``bad_debt_raw`` ``0``, mechanism ``deficit``); it reverts -> v2 or v3.0-3.2, which record
+  none (``none_recorded``, ``bad_debt_raw`` null). Decode alone cannot tell, so it says
+  ``none_recorded`` for those rows. An upgrade inside the liquidation's own block would be missed.
+
 State is read at ``block_number - 1``: the post-state of the previous block. That is exact unless
 earlier transactions in the same block moved the borrower's position or the oracle.
 """
@@ -35,8 +52,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, log_identity, read_calls
+from toolkit.abi import LogDecodeError, load_abi
+from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, error_record, log_identity,
+                                    read_calls)
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -50,6 +68,8 @@ ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 #: The event; v2 and v3 share its signature and topic0.
 LIQUIDATION_CALL = POOL_V3.event("LiquidationCall")
+#: Aave v3.3+ bad debt written off by a liquidation (one per debt reserve of the user).
+DEFICIT_CREATED = POOL_V3.event("DeficitCreated")
 
 #: PercentageMath: 100.00% in bps (@aave/core-v3 ``PercentageMath.sol``).
 PERCENTAGE_FACTOR = 10_000
@@ -134,7 +154,61 @@ class AaveAdapter(PerLogAdapter):
         self._providers: dict[tuple[int, str], str] = {}
 
     def topics0(self, deployment: Deployment) -> tuple[str, ...]:
+        if int(deployment.params["aave_version"]) >= 3:
+            return (LIQUIDATION_CALL.topic0, DEFICIT_CREATED.topic0)
         return (LIQUIDATION_CALL.topic0,)
+
+    def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+        """:meth:`decode` for every ``LiquidationCall``, with the ``DeficitCreated`` logs of the same
+        transaction joined (see the module docstring); rows come out in log order."""
+        out: list[dict[str, Any]] = []
+        pending: list[tuple[dict[str, Any], dict[str, Any]]] = []  # DeficitCreated of the current transaction
+        for log in logs:
+            if pending and (not isinstance(log, dict) or log.get("transactionHash") != pending[0][0]["transactionHash"]):
+                out.extend(self._deficit_row(*item, deployment, None) for item in pending)
+                pending = []
+            try:
+                topics = log.get("topics") if isinstance(log, dict) else None
+                if topics and str(topics[0]).lower() == DEFICIT_CREATED.topic0:
+                    log_identity(log, deployment)
+                    pending.append((log, DEFICIT_CREATED.decode(topics, log["data"])))
+                    continue
+                row = self.decode(log, deployment)
+            except LogDecodeError as exc:
+                out.append(error_record(log, str(exc)))
+                continue
+            for item in [item for item in pending if item[1]["user"] == row["borrower"]]:
+                pending.remove(item)
+                if item[1]["debtAsset"] == row["debt_asset"]:
+                    row.update(bad_debt_raw=str(item[1]["amountCreated"]), bad_debt_mechanism="deficit")
+                else:
+                    out.append(self._deficit_row(*item, deployment, row["join_key"]))
+            out.append(row)
+        out.extend(self._deficit_row(*item, deployment, None) for item in pending)
+        return out
+
+    def _deficit_row(self, log: dict[str, Any], values: dict[str, Any], deployment: Deployment,
+                     join_key: str | None) -> dict[str, Any]:
+        """The row of a ``DeficitCreated`` in another reserve than the liquidated debt asset (with the
+        liquidation's ``join_key``), or without a ``LiquidationCall`` of its user (``incomplete_reason``)."""
+        row = log_identity(log, deployment)
+        row.update(
+            market_id=deployment.address("pool"),
+            event=DEFICIT_CREATED.name,
+            borrower=values["user"],
+            debt_asset=values["debtAsset"],
+            debt_repaid_raw="0",
+            collateral_seized_raw="0",
+            collateral_token_seized_raw="0",
+            bad_debt_raw=str(values["amountCreated"]),
+            bad_debt_mechanism="deficit",
+            state_status="skipped",
+            join_key=join_key or f"{row['tx_hash']}:{row['log_index']}",
+            is_auction=False,
+            incomplete_reason=None if join_key else (
+                "DeficitCreated without a LiquidationCall of the same user in its transaction"),
+        )
+        return row
 
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         row = log_identity(log, deployment)
@@ -168,8 +242,9 @@ class AaveAdapter(PerLogAdapter):
 
 class _Enrichment:
     """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
-    (1) configuration, account data, e-mode, symbols, provider, ETH/USD; (2) oracle address and
-    e-mode categories; (3) prices and the oracle's base unit."""
+    (1) configuration, account data, e-mode, symbols, provider, ETH/USD, the v3.3 deficit probe;
+    (2) oracle address and e-mode categories; (3) prices and the oracle's base unit.
+    ``DeficitCreated`` rows only need their debt asset's configuration and price."""
 
     def __init__(self, adapter: AaveAdapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
@@ -190,7 +265,8 @@ class _Enrichment:
         await self._round(self._third_round())
         for row in self.rows:
             try:
-                row.update(self._state_columns(row))
+                is_deficit = row["event"] == DEFICIT_CREATED.name
+                row.update(self._deficit_columns(row) if is_deficit else self._state_columns(row))
                 row["state_status"] = "ok"
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"
@@ -210,10 +286,13 @@ class _Enrichment:
         provider_fn = self.pool_abi.fn("ADDRESSES_PROVIDER" if self.version >= 3 else "getAddressesProvider")
         for row in self.rows:
             block = row["block_number"] - 1
-            for asset in (row["debt_asset"], row["collateral_asset"]):
+            for asset in _assets(row):
                 calls[("config", block, asset)] = Call(block, self.pool, self.pool_abi.fn("getConfiguration"), (asset,))
                 if (self.chain_id, asset) not in self.adapter._symbols:
                     calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
+            if self.version >= 3 and row["event"] == LIQUIDATION_CALL.name and row["bad_debt_mechanism"] != "deficit":
+                calls[("deficit", block, row["debt_asset"])] = Call(
+                    block, self.pool, POOL_V3.fn("getReserveDeficit"), (row["debt_asset"],))
             user = row["borrower"]
             calls[("account", block, user)] = Call(block, self.pool, self.pool_abi.fn("getUserAccountData"), (user,))
             if self.version >= 3:
@@ -254,7 +333,7 @@ class _Enrichment:
             if oracle is None or isinstance(oracle, CallFailed):
                 continue
             try:
-                sources = self._price_sources(row)
+                sources = _assets(row) if row["event"] == DEFICIT_CREATED.name else self._price_sources(row)
             except CallFailed:
                 continue
             for source in sources:
@@ -373,8 +452,43 @@ class _Enrichment:
             "protocol_fee_usd": float(Fraction(fee_raw, 10**coll_cfg.decimals) * coll_price_usd),
             "liquidation_bonus_usd": float(bonus_usd),
             "liquidation_bonus_pct": float(100 * bonus_usd / debt_usd) if debt_usd else None,
-            "bad_debt_usd": None,
+            **self._bad_debt(row, block, debt_cfg.decimals, debt_price_usd),
         }
+
+    def _bad_debt(self, row: dict[str, Any], block: int, decimals: int, price_usd: Fraction) -> dict[str, Any]:
+        """Bad-debt columns: the joined ``DeficitCreated``, or ``0`` when the deficit probe shows v3.3+."""
+        columns: dict[str, Any] = {}
+        probe = self.results.get(("deficit", block, row["debt_asset"]))
+        if row["bad_debt_raw"] is None and probe is not None and not isinstance(probe, CallFailed):
+            columns = {"bad_debt_raw": "0", "bad_debt_mechanism": "deficit"}
+        raw = columns.get("bad_debt_raw", row["bad_debt_raw"])
+        columns["bad_debt_usd"] = None if raw is None else float(Fraction(int(raw), 10**decimals) * price_usd)
+        return columns
+
+    def _deficit_columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        """State columns of a ``DeficitCreated`` row (v3.3+, so a USD-quoted oracle)."""
+        block = row["block_number"] - 1
+        cfg = ReserveConfig.from_bitmap(self._get(("config", block, row["debt_asset"]))[0][0], self.version)
+        price = self._get(("price", block, row["debt_asset"]))[0]
+        unit = self._get(("base_unit", block))[0]
+        oracle = self._get(("oracle", block))[0]
+        return {
+            "state_block": block,
+            "debt_symbol": self.adapter._symbols.get((self.chain_id, row["debt_asset"])),
+            "debt_decimals": cfg.decimals,
+            "debt_repaid": 0.0,
+            "price_currency": "USD",
+            "price_unit_raw": str(unit),
+            "debt_price_raw": str(price),
+            "debt_price_usd": float(Fraction(price, unit)),
+            "price_source": f"AaveOracle {oracle} getAssetPrice in USD (unit {unit}) at block {block}",
+            **self._bad_debt(row, block, cfg.decimals, Fraction(price, unit)),
+        }
+
+
+def _assets(row: dict[str, Any]) -> tuple[str, ...]:
+    """The reserves a row names: (debt, collateral), or (debt,) for a ``DeficitCreated`` row."""
+    return (row["debt_asset"],) if row["event"] == DEFICIT_CREATED.name else (row["debt_asset"], row["collateral_asset"])
 
 
 #: The adapter of the ``aave`` family (see :mod:`toolkit.protocols`).
