@@ -182,12 +182,21 @@ def test_decode_mainnet_logs_and_receipts_without_a_node(tmp_path) -> None:
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "mainnet-logs"
     done = liqtk("decode", fixtures / "raw_liquidation_logs.jsonl")
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(records) == 10 and done.returncode == 2  # logs without an adapter yet are error lines
-    (aave,) = [r for r in records if "error" not in r]
-    assert (aave["protocol"], aave["debt_repaid_raw"], aave["collateral_seized_raw"]) == (
-        "aave-v2", "631587280", "344839185141066670")
+    errors = [r for r in records if "error" in r]  # logs of protocols without an adapter are error lines
+    assert len(records) == 10 and done.returncode == (2 if errors else 0)
+    assert all("known event" in r["error"] for r in errors)
+    rows = [r for r in records if "error" not in r]
+    (aave,) = [r for r in rows if r["protocol"] == "aave-v2"]
+    assert (aave["debt_repaid_raw"], aave["collateral_seized_raw"]) == ("631587280", "344839185141066670")
     assert aave["health_factor_before"] is None and aave["state_status"] == "skipped"
-    assert all("known event" in r["error"] for r in records if "error" in r)
+    compound = [r for r in rows if r["protocol"] == "compound-v2"]
+    assert len(compound) == 6 and all(r["state_status"] == "skipped" and r["debt_asset"] is None for r in compound)
+    assert ("0xf650c3d88d12db855b8bf7d11be6c55a4e07dcc9", "1907307144", "25883142924011") in {
+        (r["market_id"], r["debt_repaid_raw"], r["collateral_token_seized_raw"]) for r in compound}
+    maker = [r for r in rows if r["protocol"] == "maker"]
+    assert [(r["event"], r["market_id"], r["collateral_seized_raw"]) for r in maker] == [("Bite", "ETH-A", str(50 * 10**18))] * 2
+    (v1,) = [r for r in rows if r["protocol"] == "aave-v1"]
+    assert (v1["debt_repaid_raw"], v1["collateral_seized_raw"]) == ("9251070299427409111", "41590034")
     bad = tmp_path / "bad.jsonl"
     line = (fixtures / "raw_liquidation_logs.jsonl").read_text().splitlines()[-1]
     short = json.loads(line) | {"data": json.loads(line)["data"][:-64]}
@@ -213,3 +222,23 @@ def test_devchain_command_serves_a_chain_to_pull_from_and_stops_on_sigterm(tmp_p
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):  # the anvil it started is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_decode_refuses_to_guess_the_chain_of_a_multichain_address(tmp_path) -> None:
+    """Aave v3 pools share one address on several L2s: without --chain the row's chain id would be a guess."""
+    from toolkit.protocols import registry
+
+    pools: dict[str, set[str]] = {}
+    for d in registry().deployments:
+        if d.protocol == "aave-v3":
+            pools.setdefault(d.emitters[0], set()).add(d.chain.name)
+    address, chains = next((a, c) for a, c in pools.items() if len(c) > 1)
+    line = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "mainnet-logs" /
+                       "raw_liquidation_logs.jsonl").read_text().splitlines()[-1])
+    log = tmp_path / "log.json"
+    log.write_text(json.dumps(line | {"address": address}))
+    (record,) = [json.loads(x) for x in liqtk("decode", log).stdout.splitlines()]
+    assert "several chains" in record["error"] and "--chain" in record["error"]
+    chain = sorted(chains)[0]
+    (row,) = [json.loads(x) for x in liqtk("decode", log, "--chain", chain).stdout.splitlines()]
+    assert row["chain_id"] == registry().chain(chain).chain_id and row["protocol"] == "aave-v3"

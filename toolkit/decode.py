@@ -67,9 +67,15 @@ def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None
     topic0 = str(topics[0]).lower() if topics else None
     candidates = [d for d in registry().deployments
                   if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
-    for deployment in candidates:
-        if emitter in deployment.emitters and topic0 in adapter_for(deployment).topics0(deployment):
-            return deployment
+    matches = [d for d in candidates
+               if emitter in d.emitters and topic0 in adapter_for(d).topics0(d)]
+    chains = sorted({d.chain.name for d in matches})
+    if len(chains) > 1:
+        raise LogDecodeError(
+            f"{emitter} is a registered emitter on several chains ({', '.join(chains)}); pass --chain to say which"
+        )
+    if matches:
+        return matches[0]
     if protocol is not None:
         deployment = candidates[0] if candidates else registry().find(chain or "ethereum", protocol)[0]
         return deployment.with_address(emitter) if emitter not in deployment.emitters else deployment

@@ -7,12 +7,30 @@ Contract (dlt-style incremental cursor, shared/reference/engineering.md §1.6, �
 
 * Block ranges are half-open internally ([start, end)); the checkpoint stores the last block
   (inclusive) whose logs are all stored, with its hash.
-* Each chunk's rows, the headers of their blocks and the checkpoint are committed in ONE store
-  transaction, in block order, so a pull killed at any moment resumes to the identical table.
+* Each chunk's rows, the headers of their blocks and of the chunk's last block, and the checkpoint
+  are committed in ONE store transaction, in block order, so a pull killed at any moment resumes to
+  the identical table.
 * The upper bound is the node's ``finalized`` block by default, so nothing that can still be
   reorganized is written; ``--to latest`` with ``--confirmations N`` trades that for freshness.
-* On resume the stored checkpoint hash is compared with the node's; when they differ the store is
-  rewound to the newest stored block whose hash still matches, and that range is read again.
+
+Reorganizations (eth_defi's ``ReorganisationMonitor`` pattern, engineering.md §2.5). The store's
+``blocks`` table is one view of each chain, shared by its deployments, and a block hash commits to
+every block below it; so:
+
+* before reading, the newest stored block of the chain and the read's upper bound are fetched
+  again in one batch: a changed stored block means the chain was reorganized since the last pull;
+* after each chunk is read (logs, then state), the bound's header is fetched again with the
+  headers of the chunk; if its hash changed, the logs may come from an orphaned branch. Rows whose
+  ``block_hash`` differs from their header, logs with ``removed: true``, and a commit that meets a
+  stored block with another hash mean the same;
+* each of these is repaired, not reported: stored blocks are compared with the node from the newest
+  down (pages of :data:`WALK_BACK_PAGE`) to the newest unchanged one, everything of the chain above
+  it is deleted in one transaction (:meth:`~toolkit.store.db.Writer.rewind_chain`), the bound is
+  resolved again and the deployment is read again from its checkpoint. After
+  :data:`MAX_REORG_REPAIRS` repairs in one deployment the pull stops (committed chunks stay).
+
+A node behind its load balancer (lower head, ``null`` for recent blocks, "beyond current head"
+errors) is retried by :mod:`toolkit.chain`; a bound it reports lower only makes the read shorter.
 """
 
 from __future__ import annotations
@@ -22,25 +40,31 @@ import json
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import toolkit
-from toolkit.chain.blocks import BlockHeaders
+from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
-from toolkit.chain.logs import LogFilter, LogReader
+from toolkit.chain.errors import ReorgDetected
+from toolkit.chain.logs import LogChunk, LogFilter, LogReader
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
-from toolkit.protocols import adapter_for, registry
+from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.registry import Deployment
 from toolkit.redact import redact_url
-from toolkit.store.db import Store
+from toolkit.store.db import BlockHashConflict, Store, Writer
 from toolkit.store.provenance import git_commit, new_run_id
 
-
 T = TypeVar("T")
+
+#: Reorganization repairs (rewind and read again) one deployment's pull makes before it stops.
+MAX_REORG_REPAIRS = 5
+#: Stored blocks compared with the node per request while looking for the newest unchanged one.
+WALK_BACK_PAGE = 32
 
 
 class WrongChainError(ToolkitError):
@@ -51,6 +75,19 @@ class PullInterrupted(ToolkitError):
     """Some chunks were committed, then the pull stopped; the next pull resumes."""
 
     exit_code = 4
+
+
+class ChainUnstable(ToolkitError):
+    """The chain kept being reorganized while it was read."""
+
+
+class _ChainChanged(Exception):
+    """Internal signal: what this pull read, or what the store holds, is no longer on the node's chain."""
+
+    def __init__(self, block: int, reason: str) -> None:
+        super().__init__(reason)
+        self.block = block
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -70,35 +107,63 @@ class PullRequest:
     deployment: str | None = None
     #: Most blocks per ``eth_getLogs`` request (and per committed chunk); None lets the reader adapt.
     blocks_per_request: int | None = None
+    #: Seconds one HTTP request to the node may take (a slower answer is retried).
+    rpc_timeout: float = 30.0
+    #: Seconds to wait for another pull holding the store's write lock (0: fail at once, exit 5).
+    lock_wait: float = 0.0
 
     def redacted_args(self) -> dict[str, Any]:
+        """The request as JSON-ready values with the RPC URL redacted (recorded in ``runs.args_json``)."""
         args = asdict(self)
         args["rpc_url"] = redact_url(self.rpc_url)
         args["store_path"] = str(self.store_path)
         args["since"] = self.since.isoformat() if self.since else None
         return args
 
+    def validate(self) -> None:
+        """Raise :class:`UserInputError` for values no pull accepts."""
+        if self.from_block is not None and self.from_block < 0:
+            raise UserInputError("--from-block must be a block number >= 0")
+        if self.from_block is not None and self.since is not None:
+            raise UserInputError("pass either --from-block or --since, not both")
+        if self.confirmations < 0:
+            raise UserInputError("--confirmations must be >= 0")
+        if self.blocks_per_request is not None and self.blocks_per_request < 1:
+            raise UserInputError("--blocks-per-request must be >= 1")
+        if not self.rpc_timeout > 0:
+            raise UserInputError("--rpc-timeout must be a number of seconds > 0")
+        if self.lock_wait < 0:
+            raise UserInputError("--wait must be a number of seconds >= 0")
+
 
 @dataclass
 class DeploymentResult:
+    """What one pull did for one deployment: the blocks it read (inclusive), rows, chunks, repairs."""
+
     protocol: str
     deployment: str
-    from_block: int
-    to_block: int
+    from_block: int | None = None
+    to_block: int | None = None
     rows_added: int = 0
     chunks: int = 0
-    rewound_to: int | None = None
+    #: One dict per repaired reorganization: ``detected_at``, ``reason``, ``rewound_to``, ``rows_deleted``.
+    reorgs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows_deleted(self) -> int:
+        return sum(r["rows_deleted"] for r in self.reorgs)
 
 
 @dataclass
 class PullResult:
-    """Outcome of one pull: ``status`` is ``ok`` (rows added), ``nothing_new`` or ``partial``."""
+    """Outcome of one pull: ``status`` is ``ok`` (the store changed), ``nothing_new`` or ``partial``."""
 
     run_id: str
     status: str
     chain_id: int
     to_block: int
     deployments: list[DeploymentResult] = field(default_factory=list)
+    #: The run report stored in ``runs.report_json`` (see :func:`run_report`).
     report: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,21 +183,37 @@ def resolve_deployments(request: PullRequest) -> list[Deployment]:
     return found
 
 
+def run_report(request: PullRequest, *, status: str, started_at: datetime, seconds: float, to_block: int,
+               deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None) -> dict[str, Any]:
+    """The JSON run report kept in ``runs.report_json`` and shown by ``liqtk status``: when the run
+    started and finished, the bound, the blocks read and rows added per deployment, the reorganizations
+    repaired, the requests, retries and faults met (:class:`~toolkit.chain.rpc.RpcStats`), and the
+    error that ended it. Nothing in it holds the RPC URL."""
+    return {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "status": status,
+        "chain": request.chain,
+        "protocol": request.protocol,
+        "bound": {"to": request.to, "confirmations": request.confirmations, "to_block": to_block},
+        "rows_added": sum(d.rows_added for d in deployments),
+        "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
+        "rpc": rpc,
+        "errors": [error] if error else [],
+    }
+
+
 async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:
     """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure."""
-    if request.from_block is not None and request.from_block < 0:
-        raise UserInputError("--from-block must be a block number >= 0")
-    if request.confirmations < 0:
-        raise UserInputError("--confirmations must be >= 0")
-    if request.blocks_per_request is not None and request.blocks_per_request < 1:
-        raise UserInputError("--blocks-per-request must be >= 1")
+    request.validate()
     deployments = resolve_deployments(request)
     # An existing store is validated before any network work; a new one is created only once the
     # node has been checked, so bad input never leaves a store behind.
     store = Store(request.store_path, create=False) if request.store_path.exists() else None
-    started = time.monotonic()
+    started_at, started = datetime.now(UTC), time.monotonic()
     hint = f"check --rpc or {registry().chain(request.chain).rpc_env}"
-    async with RpcClient(request.rpc_url, unreachable_hint=hint) as client:
+    async with RpcClient(request.rpc_url, unreachable_hint=hint, timeout=request.rpc_timeout) as client:
         chain_id = await client.chain_id()
         expected = deployments[0].chain.chain_id
         if chain_id != expected:
@@ -145,8 +226,7 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
         to_block = await headers.resolve_bound(request.to, request.confirmations)
         store = store or Store(request.store_path)
         run_id = new_run_id()
-        result = PullResult(run_id=run_id, status="nothing_new", chain_id=chain_id, to_block=to_block)
-        with store.writer() as writer:
+        with store.writer(wait=request.lock_wait) as writer:
             writer.start_run(
                 run_id=run_id, command="pull", args_json=json.dumps(request.redacted_args(), sort_keys=True),
                 rpc_host=client.redacted_url, chain_id=chain_id, protocol=request.protocol,
@@ -154,77 +234,117 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
                 to_block=to_block, node_client_version=client_version,
                 package_version=toolkit.__version__, git_commit=git_commit(),
             )
+            session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress)
             error: ToolkitError | None = None
             try:
                 for deployment in deployments:
-                    outcome = await _pull_deployment(request, deployment, store, writer, client, headers,
-                                                     to_block, run_id, progress)
-                    result.deployments.append(outcome)
+                    await session.pull_deployment(deployment)
             except ToolkitError as exc:
                 error = exc
-            result.report = {
-                "seconds": round(time.monotonic() - started, 3),
-                "rpc": client.stats.as_dict(),
-                "deployments": [asdict(d) for d in result.deployments],
-            }
+            results = session.results
+            changed = any(d.rows_added or d.rows_deleted for d in results)
             if error is None:
-                result.status = "ok" if result.rows_added else "nothing_new"
+                status = "ok" if changed else "nothing_new"
             else:
-                result.status = "partial" if any(d.chunks for d in result.deployments) else "failed"
-            writer.finish_run(run_id=run_id, status=result.status, rows_added=result.rows_added,
-                              report_json=json.dumps(result.report, sort_keys=True),
+                status = "partial" if any(d.chunks for d in results) else "failed"
+            report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
+                                to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
+                                error=str(error) if error else None)
+            writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
+                              report_json=json.dumps(report, sort_keys=True, default=str),
                               error=str(error) if error else None)
             if error is not None:
-                if result.status == "partial":
+                if status == "partial":
                     raise PullInterrupted(f"{error} (committed chunks are kept; run the pull again to resume)") from error
                 raise error
-    return result
+    return PullResult(run_id=run_id, status=status, chain_id=chain_id, to_block=session.to_block,
+                      deployments=results, report=report)
 
 
-async def _start_block(request: PullRequest, deployment: Deployment, store: Store, writer: Any,
-                       headers: BlockHeaders, chain_id: int) -> tuple[int, int | None]:
-    """First block to read and, when a reorg was repaired, the block the store was rewound to."""
-    checkpoint = store.checkpoint(chain_id, deployment.protocol, deployment.name)
-    if checkpoint is None:
-        if request.from_block is not None:
-            return request.from_block, None
-        if request.since is not None:
-            return await headers.first_block_at_or_after(int(request.since.timestamp())), None
-        return deployment.start_block, None
-    if request.from_block is not None and request.from_block > checkpoint.last_block + 1:
-        raise UserInputError(
-            f"the store covers {deployment.protocol}/{deployment.name} up to block {checkpoint.last_block}; "
-            f"--from-block {request.from_block} would leave a gap; omit --from-block to resume"
+class _PullSession:
+    """One pull's reading and committing, deployment by deployment, with reorganization repair."""
+
+    def __init__(self, request: PullRequest, store: Store, writer: Writer, client: RpcClient,
+                 headers: BlockHeaders, chain_id: int, to_block: int, run_id: str,
+                 progress: ProgressCallback | None) -> None:
+        self.request, self.store, self.writer, self.client = request, store, writer, client
+        self.headers, self.chain_id, self.run_id, self.progress = headers, chain_id, run_id, progress
+        #: Last block (inclusive) to read; resolved again after each repair.
+        self.to_block = to_block
+        #: One result per deployment started, kept when a later one fails.
+        self.results: list[DeploymentResult] = []
+
+    async def pull_deployment(self, deployment: Deployment) -> None:
+        """Read the deployment from its checkpoint to the bound, repairing reorganizations met on the way."""
+        outcome = DeploymentResult(deployment.protocol, deployment.name)
+        self.results.append(outcome)
+        for _ in range(MAX_REORG_REPAIRS + 1):
+            try:
+                await self._read(deployment, outcome)
+                return
+            except _ChainChanged as change:
+                outcome.reorgs.append(await self._repair(change))
+        raise ChainUnstable(
+            f"the chain was reorganized {len(outcome.reorgs)} times while {deployment.protocol}/{deployment.name} "
+            f"was read (last at block {outcome.reorgs[-1]['detected_at']}); run the pull again later, or pull "
+            "up to --to finalized"
         )
-    node_hash = (await headers.get([checkpoint.last_block]))[checkpoint.last_block].hash
-    if node_hash == checkpoint.last_block_hash:
-        return checkpoint.last_block + 1, None
-    stored = store.block_hashes(chain_id, range(checkpoint.first_block, checkpoint.last_block + 1))
-    on_node = await headers.get(sorted(stored), refresh=True)
-    good = max((n for n, h in stored.items() if on_node[n].hash == h), default=checkpoint.first_block - 1)
-    good_hash = on_node[good].hash if good in on_node else None
-    writer.rewind(chain_id=chain_id, protocol=deployment.protocol, deployment=deployment.name,
-                  to_block=good, to_block_hash=good_hash)
-    return good + 1, good
 
+    async def _headers(self, numbers: set[int]) -> dict[int, BlockHeader]:
+        """Fresh headers of ``numbers``; a block the node does not have (after retries) is a changed chain."""
+        try:
+            return await self.headers.get(numbers, refresh=True)
+        except BlockNotFound as missing:
+            raise _ChainChanged(missing.number, f"the node has no block {missing.number} any more") from None
 
-async def _pull_deployment(request: PullRequest, deployment: Deployment, store: Store, writer: Any,
-                           client: RpcClient, headers: BlockHeaders, to_block: int, run_id: str,
-                           progress: ProgressCallback | None) -> DeploymentResult:
-    chain_id = deployment.chain.chain_id
-    start, rewound = await _start_block(request, deployment, store, writer, headers, chain_id)
-    outcome = DeploymentResult(deployment.protocol, deployment.name, start, to_block, rewound_to=rewound)
-    if start > to_block:
-        return outcome
-    first_block = store.checkpoint(chain_id, deployment.protocol, deployment.name)
-    first_block = first_block.first_block if first_block else start
-    adapter = adapter_for(deployment)
-    state = StateReader(client)
-    log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
-    total = to_block + 1 - start
-    span = request.blocks_per_request
-    reader = LogReader(client) if span is None else LogReader(client, initial_span=span, max_span=span)
-    async for chunk in reader.iter_chunks(log_filter, start, to_block + 1):
+    async def _read(self, deployment: Deployment, outcome: DeploymentResult) -> None:
+        top = self.to_block
+        newest = self.store.newest_blocks(self.chain_id)
+        on_node = await self._headers({top, *(number for number, _ in newest)})
+        for number, stored_hash in newest:
+            if on_node[number].hash != stored_hash:
+                raise _ChainChanged(number, f"stored block {number} has another hash on the node now")
+        top_hash = on_node[top].hash
+        checkpoint = self.store.checkpoint(self.chain_id, deployment.protocol, deployment.name)
+        start = await self._start_block(deployment, checkpoint.last_block if checkpoint else None)
+        outcome.from_block = start if outcome.from_block is None else min(outcome.from_block, start)
+        outcome.to_block = top
+        if start > top:
+            return
+        first_block = checkpoint.first_block if checkpoint else start
+        adapter = adapter_for(deployment)
+        state = StateReader(self.client)  # per read: a repair must not reuse state of an orphaned block
+        log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
+        span = self.request.blocks_per_request
+        reader = LogReader(self.client) if span is None else LogReader(self.client, initial_span=span, max_span=span)
+        try:
+            async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
+                async for chunk in chunks:
+                    await self._commit(chunk, deployment, adapter, state, first_block, (top, top_hash), outcome)
+                    if self.progress is not None:
+                        self.progress(chunk.end - start, top + 1 - start, outcome.rows_added)
+        except ReorgDetected as removed:
+            raise _ChainChanged(start, str(removed)) from None
+
+    async def _start_block(self, deployment: Deployment, checkpoint: int | None) -> int:
+        """First block to read: after the checkpoint, else ``--from-block``/``--since``/the deployment's start."""
+        request = self.request
+        if checkpoint is None:
+            if request.from_block is not None:
+                return request.from_block
+            if request.since is not None:
+                return await self.headers.first_block_at_or_after(int(request.since.timestamp()))
+            return deployment.start_block
+        if request.from_block is not None and request.from_block > checkpoint + 1:
+            raise UserInputError(
+                f"the store covers {deployment.protocol}/{deployment.name} up to block {checkpoint}; "
+                f"--from-block {request.from_block} would leave a gap; omit --from-block to resume"
+            )
+        return checkpoint + 1
+
+    async def _commit(self, chunk: LogChunk, deployment: Deployment, adapter: Adapter, state: StateReader,
+                      first_block: int, top: tuple[int, str], outcome: DeploymentResult) -> None:
+        """Decode, enrich and check one chunk against fresh headers, then commit it in one transaction."""
         rows = adapter.decode_logs(chunk.logs, deployment)
         failed = next((r for r in rows if "error" in r), None)
         if failed is not None:
@@ -232,35 +352,59 @@ async def _pull_deployment(request: PullRequest, deployment: Deployment, store: 
                 f"log {failed['log_index']} of transaction {failed['tx_hash']} from a {deployment.protocol} emitter "
                 f"does not decode: {failed['error']}; check --protocol/--address, or report it if the address is right"
             )
-        if rows and not request.no_state:
+        if rows and not self.request.no_state:
             await adapter.enrich(rows, deployment, state)
         last = chunk.end - 1
-        block_headers = await headers.get(sorted({r["block_number"] for r in rows} | {last}))
+        stored = {r["block_number"] for r in rows} | {last}
+        fresh = await self._headers(stored | {top[0]})
+        if fresh[top[0]].hash != top[1]:
+            raise _ChainChanged(top[0], f"block {top[0]} changed while the pull read up to it")
         for row in rows:
-            header = block_headers[row["block_number"]]
+            header = fresh[row["block_number"]]
             if header.hash != row["block_hash"]:
-                raise ToolkitError(
-                    f"block {row['block_number']} changed while it was read (reorganization); run the pull again"
-                )
+                raise _ChainChanged(header.number, f"block {header.number} changed while it was read")
             row["block_timestamp"] = datetime.fromtimestamp(header.timestamp, UTC)
-        outcome.rows_added += writer.commit_chunk(
-            chain_id=chain_id, protocol=deployment.protocol, deployment=deployment.name,
-            first_block=first_block, chunk_start=chunk.start, chunk_end=last, rows=rows,
-            blocks=[{"chain_id": chain_id, "block_number": h.number, "block_hash": h.hash,
-                     "parent_hash": h.parent_hash, "block_timestamp": datetime.fromtimestamp(h.timestamp, UTC)}
-                    for h in block_headers.values()],
-            last_block_hash=block_headers[last].hash, run_id=run_id,
-        )
+        try:
+            outcome.rows_added += self.writer.commit_chunk(
+                chain_id=self.chain_id, protocol=deployment.protocol, deployment=deployment.name,
+                first_block=first_block, chunk_start=chunk.start, chunk_end=last, rows=rows,
+                blocks=[{"chain_id": self.chain_id, "block_number": h.number, "block_hash": h.hash,
+                         "parent_hash": h.parent_hash, "block_timestamp": datetime.fromtimestamp(h.timestamp, UTC)}
+                        for n, h in fresh.items() if n in stored],
+                last_block_hash=fresh[last].hash, run_id=self.run_id,
+            )
+        except BlockHashConflict as conflict:
+            raise _ChainChanged(conflict.block_number, str(conflict)) from None
         outcome.chunks += 1
-        if progress is not None:
-            progress(chunk.end - start, total, outcome.rows_added)
-    return outcome
+
+    async def _repair(self, change: _ChainChanged) -> dict[str, Any]:
+        """Rewind the chain in the store to its newest unchanged block and resolve the bound again."""
+        good, good_hash = await self._newest_unchanged_block()
+        deleted = self.writer.rewind_chain(chain_id=self.chain_id, to_block=good, to_block_hash=good_hash)
+        self.headers.clear()
+        self.to_block = await self.headers.resolve_bound(self.request.to, self.request.confirmations)
+        return {"detected_at": change.block, "reason": change.reason, "rewound_to": good, "rows_deleted": deleted}
+
+    async def _newest_unchanged_block(self) -> tuple[int, str | None]:
+        """The highest stored block of the chain whose hash the node still has (every block below it
+        is unchanged too: a hash commits to its parent), or ``(-1, None)`` when none is left. Stored
+        blocks above the node's head count as changed."""
+        head = int(await self.client.call("eth_blockNumber"), 16)
+        below: int | None = None
+        while stored := self.store.newest_blocks(self.chain_id, below=below, limit=WALK_BACK_PAGE):
+            on_node = await self.headers.get([n for n, _ in stored if n <= head], refresh=True)
+            for number, stored_hash in stored:
+                if number in on_node and on_node[number].hash == stored_hash:
+                    return number, stored_hash
+            below = stored[-1][0]
+        return -1, None
 
 
 def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
          confirmations: int = 0, no_state: bool = False, address: str | None = None,
-         blocks_per_request: int | None = None, progress: ProgressCallback | None = None) -> PullResult:
+         blocks_per_request: int | None = None, rpc_timeout: float = 30.0, lock_wait: float = 0.0,
+         progress: ProgressCallback | None = None) -> PullResult:
     """Pull liquidations of ``protocol`` on ``chain`` into the store (see :mod:`toolkit.pipeline`).
 
     ``rpc`` defaults to the chain's environment variable (``LIQTK_RPC_ETHEREUM`` for ethereum);
@@ -271,7 +415,7 @@ def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
                           confirmations=confirmations, no_state=no_state, address=address,
-                          blocks_per_request=blocks_per_request)
+                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=lock_wait)
     return run_blocking(pull_async(request, progress))
 
 

@@ -27,11 +27,9 @@ from toolkit.chain.rpc import RpcClient
 from toolkit.devchain import Devchain
 from toolkit.devchain.morpho import MorphoMarkets, deploy_morpho, run_morpho_scenario
 from toolkit.pipeline import PullRequest, pull_async
-from toolkit.protocols.morpho_blue import CREATE_MARKET, LIQUIDATE, MorphoBlueAdapter
+from toolkit.protocols.morpho_blue import CREATE_MARKET, LIQUIDATE, MORPHO, ORACLE, MorphoBlueAdapter
 from toolkit.protocols.registry import Deployment, registry
 from toolkit.store.db import Store
-
-pytestmark = pytest.mark.node
 
 TRANSFER_TOPIC = Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix("0x")
 #: min(1.15, 1 / (1 - 0.3 x (1 - LLTV))) in wad, rounded down: 1e36 // 0.958e18 and 1e36 // 0.931e18.
@@ -82,7 +80,8 @@ def _row(store: Store, item: dict[str, Any]) -> Any:
 
 def _transfers(receipt: Any, token: str) -> list[tuple[str, str, int]]:
     """(from, to, value) of every ERC-20 Transfer that ``token`` emitted in the receipt."""
-    return [("0x" + log["topics"][1].hex()[-40:], "0x" + log["topics"][2].hex()[-40:], int.from_bytes(log["data"], "big"))
+    return [("0x" + log["topics"][1].hex()[-40:], "0x" + log["topics"][2].hex()[-40:],
+             int.from_bytes(log["data"], "big"))
             for log in receipt["logs"]
             if log["address"].lower() == token and log["topics"][0].hex().removeprefix("0x") == TRANSFER_TOPIC]
 
@@ -94,6 +93,28 @@ def _raw_logs(devchain: Devchain, address: str, topic0: str) -> list[dict[str, A
     return response["result"]
 
 
+def test_topics_and_selectors_match_the_reference() -> None:
+    """defi-protocols.md Appendix A and §8 (computed there with two Keccak-256 implementations)."""
+    assert LIQUIDATE.topic0 == "0xa4946ede45d0c6f06a0f5ce92c9ad3b4751452d2fe0e25010783bcab57a67e41"
+    assert CREATE_MARKET.topic0 == "0xac4b2400f169220b0c0afdde7a0b32e775ba727ea1cb30b35f935cdaab8683ac"
+    assert MORPHO.fn("idToMarketParams").selector.hex() == "2c3c9157"
+    assert ORACLE.fn("price").selector.hex() == "a035b1fe"
+
+
+def test_registry_entries_are_checksummed_addresses_with_sources() -> None:
+    """Every Morpho deployment names its singleton and USD feeds by checksummed address, with sources."""
+    found = [d for d in registry().deployments if d.protocol == "morpho-blue"]
+    assert {d.chain.name for d in found} == {"ethereum", "base", "devchain"}
+    assert registry().chain("base").chain_id == 8453
+    for deployment in found:
+        addresses = [deployment.contracts["morpho"], *deployment.params["usd_feeds"],
+                     *deployment.params["usd_feeds"].values()]
+        assert all(Web3.is_checksum_address(a) for a in addresses), deployment
+        assert deployment.source and deployment.family == "morpho_blue"
+        assert MorphoBlueAdapter().topics0(deployment) == (LIQUIDATE.topic0, CREATE_MARKET.topic0)
+
+
+@pytest.mark.node
 def test_registry_holds_the_devchain_addresses(markets: MorphoMarkets, deployment: Deployment) -> None:
     """deployments/morpho_blue.toml names the deterministic devchain Morpho and its USDC/USD feed."""
     assert deployment.address("morpho") == markets.morpho.address.lower()
@@ -103,12 +124,14 @@ def test_registry_holds_the_devchain_addresses(markets: MorphoMarkets, deploymen
     assert deployment.emitters == (markets.morpho.address.lower(),)
 
 
+@pytest.mark.node
 def test_scenario_has_plain_and_bad_debt_liquidations_by_both_modes(liquidations: list[dict[str, Any]]) -> None:
     assert [i["kind"] for i in liquidations] == ["plain", "plain", "bad_debt"]
     assert liquidations[0]["seized_assets_requested"] > 0 and liquidations[1]["repaid_shares_requested"] > 0
     assert liquidations[2]["bad_debt_assets"] > 0
 
 
+@pytest.mark.node
 def test_rows_equal_events_and_receipt_transfers(store: Store, devchain: Devchain, markets: MorphoMarkets,
                                                  liquidations: list[dict[str, Any]]) -> None:
     """One row per Liquidate; repaid loan token in from the liquidator, collateral out to it."""
@@ -121,9 +144,11 @@ def test_rows_equal_events_and_receipt_transfers(store: Store, devchain: Devchai
         (event,) = markets.morpho.events.Liquidate().process_receipt(receipt, errors=DISCARD)
         assert row.market_id == "0x" + event.args.id.hex().removeprefix("0x") == item["market_id"]
         assert (row.borrower, row.liquidator) == (event.args.borrower.lower(), event.args.caller.lower())
-        assert (row.debt_repaid_raw, row.repaid_shares_raw) == (str(event.args.repaidAssets), str(event.args.repaidShares))
+        assert row.debt_repaid_raw == str(event.args.repaidAssets)
+        assert row.repaid_shares_raw == str(event.args.repaidShares)
         assert row.collateral_seized_raw == row.collateral_token_seized_raw == str(event.args.seizedAssets)
-        assert (row.bad_debt_raw, row.bad_debt_shares_raw) == (str(event.args.badDebtAssets), str(event.args.badDebtShares))
+        assert row.bad_debt_raw == str(event.args.badDebtAssets)
+        assert row.bad_debt_shares_raw == str(event.args.badDebtShares)
         assert (row.debt_asset, row.collateral_asset) == (item["loan_token"], item["collateral_token"])
         assert (row.block_number, row.log_index, row.tx_index) == (event.blockNumber, event.logIndex,
                                                                    event.transactionIndex)
@@ -131,13 +156,15 @@ def test_rows_equal_events_and_receipt_transfers(store: Store, devchain: Devchai
         assert row.block_hash == "0x" + block.hash.hex().removeprefix("0x")
         assert int(row.block_timestamp.timestamp()) == block.timestamp
         assert (row.chain_id, row.emitter, row.event, row.state_status) == (31337, morpho, "Liquidate", "ok")
-        assert (row.bad_debt_mechanism, row.protocol_fee_raw, bool(row.is_auction)) == ("supplier_socialized", "0", False)
+        assert (row.bad_debt_mechanism, row.protocol_fee_raw) == ("supplier_socialized", "0")
+        assert not row.is_auction
         assert row.join_key == f"{row.tx_hash}:{row.log_index}"
         paid = [v for f, t, v in _transfers(receipt, item["loan_token"]) if f == row.liquidator and t == morpho]
         got = [v for f, t, v in _transfers(receipt, item["collateral_token"]) if f == morpho and t == row.liquidator]
         assert paid == [int(row.debt_repaid_raw)] and got == [int(row.collateral_seized_raw)]
 
 
+@pytest.mark.node
 def test_bad_debt_is_socialized_to_suppliers(store: Store, devchain: Devchain, markets: MorphoMarkets,
                                              liquidations: list[dict[str, Any]]) -> None:
     """badDebtAssets leaves both totalBorrowAssets and totalSupplyAssets (Morpho.sol L390-L403): after
@@ -165,6 +192,7 @@ def test_bad_debt_is_socialized_to_suppliers(store: Store, devchain: Devchain, m
             assert markets.position(item["market"], item["borrower"], block).collateral > 0
 
 
+@pytest.mark.node
 def test_lltv_and_liquidation_incentive_are_exact(store: Store, markets: MorphoMarkets,
                                                   liquidations: list[dict[str, Any]]) -> None:
     for item in liquidations:
@@ -177,6 +205,7 @@ def test_lltv_and_liquidation_incentive_are_exact(store: Store, markets: MorphoM
         assert (row.close_factor_bps, row.protocol_fee_bps) == (10_000, 0)
 
 
+@pytest.mark.node
 def test_repaid_shares_liquidation_seized_what_the_stored_lif_gives(store: Store, markets: MorphoMarkets,
                                                                     liquidations: list[dict[str, Any]]) -> None:
     """For liquidate(repaidShares): seized = toAssetsDown(shares).wMulDown(LIF).mulDivDown(1e36, price)
@@ -192,6 +221,7 @@ def test_repaid_shares_liquidation_seized_what_the_stored_lif_gives(store: Store
     assert str(seized) == row.collateral_seized_raw
 
 
+@pytest.mark.node
 def test_oracle_price_usd_and_health_factor_at_state_block(store: Store, devchain: Devchain, markets: MorphoMarkets,
                                                            liquidations: list[dict[str, Any]]) -> None:
     feed = devchain.chain.w3.eth.contract(address=markets.usdc_usd_feed, abi=[{
@@ -212,7 +242,8 @@ def test_oracle_price_usd_and_health_factor_at_state_block(store: Store, devchai
         assert row.price_unit_raw == row.debt_price_raw == str(10 ** (36 + 6 - decimals))
         assert row.debt_usd_price_raw == str(feed.functions.latestAnswer().call(block_identifier=state_block))
         assert (row.debt_usd_decimals, row.debt_price_usd, row.collateral_price_usd) == (8, 1.0, usd[item["market"]])
-        assert row.collateral_seized_usd == pytest.approx(int(row.collateral_seized_raw) / 10**decimals * usd[item["market"]])
+        seized = int(row.collateral_seized_raw) / 10**decimals
+        assert row.collateral_seized_usd == pytest.approx(seized * usd[item["market"]])
         assert row.debt_repaid_usd == pytest.approx(int(row.debt_repaid_raw) / 10**6)
         # health factor: maxBorrow / borrowed with the terms of Morpho._isHealthy, from reads at the state block
         position = markets.position(item["market"], item["borrower"], state_block)
@@ -226,6 +257,7 @@ def test_oracle_price_usd_and_health_factor_at_state_block(store: Store, devchai
             float(100 * (Fraction(row.collateral_seized_usd) / Fraction(row.debt_repaid_usd) - 1)), rel=1e-9)
 
 
+@pytest.mark.node
 async def test_params_from_id_to_market_params_equal_those_from_create_market(
         store: Store, devchain: Devchain, liquidations: list[dict[str, Any]], tmp_path: Path) -> None:
     """Pulled from the first liquidation's block, no CreateMarket is in range: the params come from
@@ -237,6 +269,7 @@ async def test_params_from_id_to_market_params_equal_those_from_create_market(
     assert Store(path, create=False).liquidations().equals(store.liquidations())
 
 
+@pytest.mark.node
 def test_decode_learns_market_params_from_create_market(devchain: Devchain, markets: MorphoMarkets,
                                                         deployment: Deployment) -> None:
     """Without state: CreateMarket in the same input fills the tokens; without it they stay null."""
@@ -249,13 +282,15 @@ def test_decode_learns_market_params_from_create_market(devchain: Devchain, mark
     assert len(with_params) == len(alone) == 3
     for full, bare in zip(with_params, alone):
         market = next(m for m in markets.markets.values() if m.market_id == full["market_id"])
-        assert (full["debt_asset"], full["collateral_asset"]) == (market.params.loan_token, market.params.collateral_token)
+        assert full["debt_asset"] == market.params.loan_token
+        assert full["collateral_asset"] == full["collateral_token"] == market.params.collateral_token
         assert bare["debt_asset"] is bare["collateral_asset"] is bare["collateral_token"] is None
         from_params = {"debt_asset", "collateral_asset", "collateral_token"}
         assert {k: v for k, v in full.items() if k not in from_params} == {
             k: v for k, v in bare.items() if k not in from_params}
 
 
+@pytest.mark.node
 def test_malformed_logs_give_error_records(devchain: Devchain, markets: MorphoMarkets, deployment: Deployment) -> None:
     morpho = markets.morpho.address
     good = _raw_logs(devchain, morpho, LIQUIDATE.topic0)[0]
@@ -281,6 +316,7 @@ def test_malformed_logs_give_error_records(devchain: Devchain, markets: MorphoMa
     assert rows[0]["tx_hash"] == good["transactionHash"] and "error" not in rows[0]
 
 
+@pytest.mark.node
 async def test_enrich_states_why_usd_or_state_is_missing(devchain: Devchain, markets: MorphoMarkets,
                                                          deployment: Deployment) -> None:
     """No USD feed in the registry: raw columns kept, USD columns null, price_source says why. A market

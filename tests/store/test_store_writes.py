@@ -10,7 +10,7 @@ import pytest
 
 from toolkit.errors import StoreError, StoreLockedError
 from toolkit.store import schema
-from toolkit.store.db import Store
+from toolkit.store.db import INTERRUPTED_ERROR, BlockHashConflict, Store
 from storework import CHAIN_ID, DEPLOYMENT, PROTOCOL, block_hash, commit, make_blocks, make_rows
 
 KEY = {"chain_id": CHAIN_ID, "protocol": PROTOCOL, "deployment": DEPLOYMENT}
@@ -25,8 +25,9 @@ def test_commit_is_idempotent(store: Store) -> None:
         assert commit(writer, 10, 19, 3) == 30
     checkpoint = store.checkpoint(**KEY)
     assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (0, 19, block_hash(19))
-    assert store.block_hashes(CHAIN_ID, [0, 19, 20]) == {0: block_hash(0), 19: block_hash(19)}
-    assert store.block_hashes(CHAIN_ID, range(18, 10**9)) == {18: block_hash(18), 19: block_hash(19)}
+    assert store.newest_blocks(CHAIN_ID, limit=2) == [(19, block_hash(19)), (18, block_hash(18))]
+    assert store.newest_blocks(CHAIN_ID, below=1, limit=5) == [(0, block_hash(0))]
+    assert store.newest_blocks(CHAIN_ID + 1) == []
 
 
 def test_recommit_replaces_the_chunk_and_counts_only_new_keys(store: Store) -> None:
@@ -90,27 +91,29 @@ def test_timestamps_from_unix_seconds_and_aware_datetimes(store: Store) -> None:
     assert stamps == [pd.Timestamp(1_700_000_060, unit="s", tz="UTC"), pd.Timestamp("2024-01-01T00:00:00Z")]
 
 
-def test_rewind_repairs_a_reorg(store: Store) -> None:
+def test_rewind_chain_repairs_a_reorg_for_every_deployment(store: Store) -> None:
     with store.writer() as writer:
         commit(writer, 0, 19, 2, first_block=0)
         commit(writer, 0, 19, 1, deployment="prime")
-        writer.commit_chunk(**{**KEY, "deployment": "spark"}, first_block=0, chunk_start=0, chunk_end=17, rows=[],
+        writer.commit_chunk(**{**KEY, "deployment": "spark"}, first_block=16, chunk_start=16, chunk_end=17, rows=[],
                             blocks=make_blocks([17]), last_block_hash=block_hash(17), run_id=None)
-        assert writer.rewind(**KEY, to_block=14, to_block_hash=block_hash(14)) == 10
+        with pytest.raises(BlockHashConflict, match="block 15 of chain 1 is stored with another hash") as caught:
+            commit(writer, 15, 19, 2, fork="b")  # the new branch, before the repair
+        assert caught.value.block_number == 15
+        assert writer.rewind_chain(chain_id=CHAIN_ID, to_block=14, to_block_hash=block_hash(14)) == 10 + 5
         assert store.liquidations(deployment=DEPLOYMENT)["block_number"].max() == 14
-        assert len(store.liquidations(deployment="prime")) == 20
-        # blocks 15-19 are still referenced by prime's rows
-        assert set(store.block_hashes(CHAIN_ID, range(15, 20))) == set(range(15, 20))
-        checkpoint = store.checkpoint(**KEY)
-        assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (0, 14, block_hash(14))
-        commit(writer, 15, 19, 2, fork="b")  # the new branch
-        writer.rewind(chain_id=CHAIN_ID, protocol=PROTOCOL, deployment="prime", to_block=9, to_block_hash=None)
-        writer.rewind(**KEY, to_block=9, to_block_hash=block_hash(9))
-        # no row references 10-19 any more; 17 is spark's checkpoint block
-        assert set(store.block_hashes(CHAIN_ID, range(10, 20))) == {17}
-        assert writer.rewind(**KEY, to_block=-1, to_block_hash=None) == 20
+        assert store.liquidations(deployment="prime")["block_number"].max() == 14
+        assert store.newest_blocks(CHAIN_ID) == [(14, block_hash(14))]
+        for deployment in (DEPLOYMENT, "prime"):
+            checkpoint = store.checkpoint(**{**KEY, "deployment": deployment})
+            assert (checkpoint.first_block, checkpoint.last_block, checkpoint.last_block_hash) == (
+                0, 14, block_hash(14))
+        assert store.checkpoint(**{**KEY, "deployment": "spark"}) is None  # its whole range was above 14
+        assert commit(writer, 15, 19, 2, fork="b") == 10
+        assert store.newest_blocks(CHAIN_ID) == [(19, block_hash(19, "b"))]
+        assert writer.rewind_chain(chain_id=CHAIN_ID, to_block=-1, to_block_hash=None) == 40 + 15
     assert store.checkpoint(**KEY) is None
-    assert store.liquidations(deployment=DEPLOYMENT).empty
+    assert store.liquidations().empty and store.newest_blocks(CHAIN_ID) == []
 
 
 def test_runs_and_status(store: Store) -> None:
@@ -135,6 +138,11 @@ def test_runs_and_status(store: Store) -> None:
          "last_liquidation_block": None, "first_block": None, "last_block": None, "last_block_hash": None,
          "last_run_id": "run-2", "last_run_status": "running", "last_run_finished_at": None},
     ]
+    with store.writer() as writer:  # run-2's process is gone: the next writer marks it
+        writer.start_run("run-3", "pull", "{}", None, CHAIN_ID, PROTOCOL, DEPLOYMENT, None, None, None, "0.1.0", None)
+    runs = {r["run_id"]: r for r in store.runs()}
+    assert (runs["run-2"]["status"], runs["run-2"]["error"]) == ("interrupted", INTERRUPTED_ERROR)
+    assert (runs["run-1"]["status"], runs["run-3"]["status"]) == ("ok", "running")
 
 
 def test_a_run_over_several_deployments_counts_for_each(store: Store) -> None:

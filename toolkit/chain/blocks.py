@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.chain.errors import Fatal, RpcError
+from toolkit.chain.errors import Fatal, RpcError, Transient
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import UserInputError
 
@@ -24,8 +24,14 @@ class UnsupportedBlockTag(RpcError):
     """The node does not know the ``finalized``/``safe`` tag (pre-merge clients, some L2 nodes)."""
 
 
-class BlockNotFound(RpcError):
-    """The node returned ``null`` for a block number it should have."""
+class BlockNotFound(Transient):
+    """The node returned ``null`` for a block number: it is behind the head another node of its load
+    balancer announced, still syncing, or a reorganization made the chain shorter."""
+
+    def __init__(self, message: str, *, number: int) -> None:
+        super().__init__(message)
+        #: The block the node did not have.
+        self.number = number
 
 
 @dataclass(frozen=True)
@@ -53,29 +59,51 @@ class BlockHeaders:
 
     :param client: the endpoint.
     :param batch_size: ``eth_getBlockByNumber`` calls per JSON-RPC batch.
+    :param missing_retries: times a block the node answered ``null`` for is asked again (after the
+        client's backoff) before :class:`BlockNotFound`; kept small because a block removed by a
+        reorganization never comes back.
     """
 
-    def __init__(self, client: RpcClient, *, batch_size: int = 100) -> None:
+    def __init__(self, client: RpcClient, *, batch_size: int = 100, missing_retries: int = 3) -> None:
         self._client = client
         self._batch_size = batch_size
+        self._missing_retries = missing_retries
         self._cache: dict[int, BlockHeader] = {}
+
+    def clear(self) -> None:
+        """Forget every cached header (after a reorganization, cached headers may be orphaned)."""
+        self._cache.clear()
 
     async def get(self, numbers: Iterable[int], *, refresh: bool = False) -> dict[int, BlockHeader]:
         """Headers of the given block numbers (fetched once, then served from memory).
 
         :param refresh: fetch again even if cached (to compare stored hashes with the node's after a
             possible reorganisation).
-        :raises BlockNotFound: the node does not have one of the blocks.
+        :raises BlockNotFound: the node still answers ``null`` for one of the blocks after
+            ``missing_retries`` retries.
         """
         wanted = sorted(set(numbers))
         missing = wanted if refresh else [n for n in wanted if n not in self._cache]
-        pieces = [missing[i:i + self._batch_size] for i in range(0, len(missing), self._batch_size)]
-        for piece, blocks in zip(pieces, await asyncio.gather(*(self._fetch(p) for p in pieces)), strict=True):
-            for number, block in zip(piece, blocks, strict=True):
-                if block is None:
-                    raise BlockNotFound(f"{self._client.redacted_url} has no block {number}; "
-                                        "the node may still be syncing or behind a load balancer")
-                self._cache[number] = BlockHeader.from_json(block)
+        attempt = 0
+        while missing:
+            pieces = [missing[i:i + self._batch_size] for i in range(0, len(missing), self._batch_size)]
+            absent = []
+            for piece, blocks in zip(pieces, await asyncio.gather(*(self._fetch(p) for p in pieces)), strict=True):
+                for number, block in zip(piece, blocks, strict=True):
+                    if block is None:
+                        absent.append(number)
+                    else:
+                        self._cache[number] = BlockHeader.from_json(block)
+            if absent:
+                error = BlockNotFound(f"{self._client.redacted_url} has no block {absent[0]}; the node may be "
+                                      "behind its load balancer or still syncing, or a reorganization removed "
+                                      "the block", number=absent[0])
+                self._client.stats.faults[type(error).__name__] += 1
+                if attempt >= self._missing_retries:
+                    raise error
+                await self._client.pause_before_retry(error, attempt)
+                attempt += 1
+            missing = absent
         return {n: self._cache[n] for n in wanted}
 
     async def _fetch(self, numbers: list[int]) -> list[Any]:

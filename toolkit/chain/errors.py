@@ -236,6 +236,11 @@ _MESSAGE_RULES: tuple[tuple[type[RpcError], re.Pattern[str]], ...] = tuple(
         # "no backend is currently healthy to serve traffic".
         (Transient, r"request timed out|timeout|internal json-rpc error|requested data is not available"
                     r"|header not found|no backend is currently healthy"),
+        # A node behind its load balancer's head: -32602 "block range extends beyond current head
+        # block" for an eth_getLogs range past its head (ethereum/execution-apis
+        # tests/eth_getLogs/filter-error-future-block-range.io). The next request usually reaches a
+        # node that has the block.
+        (Transient, r"beyond current head block"),
     )
 )
 

@@ -196,7 +196,7 @@ class RpcClient:
                     raise self._item_error(response["error"], method)
                 return response.get("result")
             except RpcError as error:
-                await self._pause_before_retry(error, attempt)
+                await self.pause_before_retry(error, attempt)
                 attempt += 1
 
     async def batch(
@@ -218,7 +218,7 @@ class RpcClient:
             try:
                 responses = await self._send_in_pieces([requests[i] for i in pending])
             except RpcError as error:
-                await self._pause_before_retry(error, attempt)
+                await self.pause_before_retry(error, attempt)
                 attempt += 1
                 continue
             failed: list[tuple[int, RpcError]] = []
@@ -236,7 +236,7 @@ class RpcClient:
             pending = [index for index, _ in failed]
             if failed:
                 slowest = max((e for _, e in failed), key=lambda e: getattr(e, "retry_after", None) or 0.0)
-                await self._pause_before_retry(slowest, attempt)
+                await self.pause_before_retry(slowest, attempt)
                 attempt += 1
         return [results[i] for i in range(len(requests))]
 
@@ -336,8 +336,10 @@ class RpcClient:
     def _item_error(self, error: Any, method: str) -> RpcError:
         return self._count(classify_error_object(error, url=self._url, method=method))
 
-    async def _pause_before_retry(self, error: RpcError, attempt: int) -> None:
-        """Sleep before attempt ``attempt + 1``, or raise ``error`` when it should not be retried."""
+    async def pause_before_retry(self, error: RpcError, attempt: int) -> None:
+        """Sleep before attempt ``attempt + 1`` (``attempt`` counts from 0), or raise ``error`` when it
+        should not be retried. Also used by callers that retry on an answer they find wanting (a
+        block the node does not have yet, :class:`~toolkit.chain.blocks.BlockHeaders`)."""
         limit = self._max_connect_retries if isinstance(error, NodeUnreachable) else self._max_retries
         if not error.retryable or attempt >= limit:
             raise error

@@ -1,13 +1,15 @@
 """``liqtk``: the command line, thin over the library.
 
-Exit codes (README.md, "Exit codes"): 0 new rows stored / command succeeded, 1 failed,
+Exit codes (README.md, "Exit codes"): 0 the store changed / command succeeded, 1 failed,
 2 invalid input, 3 nothing new, 4 partial (committed chunks kept, the next run resumes),
-5 store locked by another process.
+5 store locked by another process. ``pull --config`` / ``--all`` exit with the most severe code of
+their pulls (:func:`worst_exit_code`).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 import typer
 from typer.exceptions import TyperException
@@ -16,6 +18,17 @@ from toolkit.cli import output
 from toolkit.errors import ToolkitError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NOTHING_NEW, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+
+#: Exit code of a pull by how it ended (:class:`toolkit.schedule.PlanOutcome` statuses).
+STATUS_EXIT: dict[str, int] = {"ok": EXIT_OK, "nothing_new": EXIT_NOTHING_NEW, "partial": EXIT_PARTIAL,
+                               "failed": EXIT_FAILED, "invalid": EXIT_INPUT, "locked": EXIT_LOCKED}
+#: Most severe first: what a run of several pulls exits with when they ended differently.
+SEVERITY = (EXIT_FAILED, EXIT_INPUT, EXIT_PARTIAL, EXIT_LOCKED, EXIT_OK, EXIT_NOTHING_NEW)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The most severe of ``codes`` in :data:`SEVERITY` order; :data:`EXIT_NOTHING_NEW` when there are none."""
+    return min(codes, key=SEVERITY.index, default=EXIT_NOTHING_NEW)
 
 app = typer.Typer(
     name="liqtk",
@@ -27,10 +40,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from toolkit.cli import chain_commands, devchain_commands, store_commands
+    from toolkit.cli import chain_commands, devchain_commands, pull_command, store_commands
     from toolkit.cli.cex import cex_app
 
-    for module in (chain_commands, store_commands, devchain_commands):
+    for module in (pull_command, chain_commands, store_commands, devchain_commands):
         module.register(app)
     app.add_typer(cex_app, name="cex")
 

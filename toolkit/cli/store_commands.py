@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,9 +25,12 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
     """What the store holds per chain/protocol/deployment, checkpoints, and the last runs."""
     output.configure(quiet=quiet)
     opened = _open(store)
-    rows, runs = opened.status(), opened.runs(limit=5)
+    rows = opened.status()
+    runs = [{**run, "report": json.loads(run["report_json"]) if run["report_json"] else None}
+            for run in opened.runs(limit=5)]
     if quiet:
-        output.result({"store": str(opened.path), "deployments": rows, "runs": runs})
+        output.result({"store": str(opened.path), "deployments": rows,
+                       "runs": [{k: v for k, v in run.items() if k != "report_json"} for run in runs]})
         return
     table = Table("chain", "protocol", "deployment", "rows", "liquidation blocks", "checkpoint", "last run",
                   title=f"store {opened.path}")
@@ -38,12 +42,19 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
         run = f"{r['last_run_status']} {r['last_run_finished_at'] or ''}".strip() if r["last_run_id"] else "-"
         table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), blocks, checkpoint, run)
     output.table(table)
-    recent = Table("run", "status", "chain", "protocol", "blocks", "rows added", "node", "finished",
-                   title="recent runs")
+    recent = Table("run", "status", "chain", "protocol", "blocks", "rows added", "retries", "faults", "reorgs",
+                   "node", "finished", "error", title="recent runs (reports: liqtk status --quiet)")
     for r in runs:
+        report = r["report"] or {}
+        faults = report.get("rpc", {}).get("faults", {})
+        read = [f"{d['from_block']}..{d['to_block']}" for d in report.get("deployments", [])
+                if d.get("from_block") is not None]
         recent.add_row(r["run_id"], r["status"], str(r["chain_id"]), r["protocol"] or "-",
-                       f"{r['from_block']}..{r['to_block']}", str(r["rows_added"]), r["node_client_version"] or "-",
-                       str(r["finished_at"] or "-"))
+                       ", ".join(read) or "-", str(r["rows_added"] if r["rows_added"] is not None else "-"),
+                       str(report.get("rpc", {}).get("retries", "-")),
+                       ", ".join(f"{kind} {n}" for kind, n in faults.items()) or "-",
+                       str(sum(len(d.get("reorgs", [])) for d in report.get("deployments", []))),
+                       r["node_client_version"] or "-", str(r["finished_at"] or "-"), r["error"] or "")
     output.table(recent)
 
 

@@ -11,7 +11,9 @@ the faults real providers produce, with their real wording (shared/reference/eng
   (go-ethereum rpc/handler.go ``respondWithBatchTooLarge``);
 * random faults, drawn per HTTP request from a seeded generator: HTTP 429 with ``Retry-After``,
   Infura's ``-32005`` rate limit inside HTTP 200 with ``data.rate.backoff_seconds``, 502/503, slow
-  responses (client timeouts), connection resets and truncated JSON.
+  responses (client timeouts), connection resets, truncated JSON, and a "behind" node: a replica
+  of a load-balanced provider whose head is ``behind_blocks`` lower than the node's (see
+  :meth:`FaultProxy._behind_item`).
 
 It counts the HTTP requests and JSON-RPC calls it saw and every fault it injected.
 """
@@ -104,6 +106,7 @@ class FaultConfig:
     :param slow: probability of answering only after ``slow_seconds``.
     :param reset: probability of resetting the TCP connection instead of answering.
     :param malformed: probability of a truncated JSON body in HTTP 200.
+    :param behind: probability that a request is served by a node ``behind_blocks`` behind the head.
     :param max_faults: stop drawing random faults after this many (``None``: no limit).
     """
 
@@ -121,6 +124,8 @@ class FaultConfig:
     slow_seconds: float = 2.0
     reset: float = 0.0
     malformed: float = 0.0
+    behind: float = 0.0
+    behind_blocks: int = 4
     max_faults: int | None = None
 
     def __post_init__(self) -> None:
@@ -241,7 +246,7 @@ class FaultProxy:
         if c.max_faults is not None and self._random_faults >= c.max_faults:
             return None
         for kind, p in (("http_429", c.http_429), ("rpc_rate_limit", c.rpc_rate_limit), ("http_5xx", c.http_5xx),
-                        ("slow", c.slow), ("reset", c.reset), ("malformed", c.malformed)):
+                        ("slow", c.slow), ("reset", c.reset), ("malformed", c.malformed), ("behind", c.behind)):
             if x < p:
                 self._random_faults += 1
                 return kind
@@ -286,6 +291,58 @@ class FaultProxy:
                 "data": {"rate": {"allowed_rps": 1, "backoff_seconds": self.config.backoff_seconds,
                                   "current_rps": 2}}}
 
+    async def _upstream(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """One JSON-RPC call to the upstream node; its whole response object."""
+        assert self._session is not None  # opened by _open() before the server accepts requests
+        async with self._session.post(self.upstream, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                           "params": params}) as response:
+            return await response.json(content_type=None)
+
+    async def _lagging_head(self) -> int:
+        """Head of the node that is behind: ``behind_blocks`` below the upstream's."""
+        head = int((await self._upstream("eth_blockNumber", []))["result"], 16)
+        return max(0, head - self.config.behind_blocks)
+
+    async def _behind_item(self, item: Any, head: int) -> dict[str, Any]:
+        """What a node whose head is ``head`` answers (a replica behind its load balancer):
+
+        * ``eth_blockNumber``: ``head``; ``eth_getBlockByNumber`` of ``latest``/``safe``/``finalized``:
+          the block that many blocks lower, and of a number above ``head``: ``null`` (geth's answer
+          for a block it does not have);
+        * ``eth_getLogs`` reaching past ``head``: ``-32602 "block range extends beyond current head
+          block"`` (ethereum/execution-apis tests/eth_getLogs/filter-error-future-block-range.io);
+        * ``eth_call`` at a block above ``head``: ``-32000 "header not found"`` (engineering.md §2.1,
+          "misc transient", from eth_defi ``middleware.py``);
+        * anything else as the upstream answers it.
+        """
+        if not isinstance(item, dict):
+            return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "invalid request"}}
+        method, params, reply = item.get("method"), list(item.get("params") or []), {"jsonrpc": "2.0", "id": item.get("id")}
+
+        def number(tag: Any) -> int | None:
+            return int(tag, 16) if isinstance(tag, str) and tag.startswith("0x") else None
+
+        if method == "eth_blockNumber":
+            return {**reply, "result": hex(head)}
+        if method == "eth_getBlockByNumber" and params:
+            tag = params[0]
+            if tag in ("safe", "finalized"):
+                upstream = (await self._upstream("eth_getBlockByNumber", [tag, False]))["result"]
+                tag = hex(max(0, int(upstream["number"], 16) - self.config.behind_blocks))
+            elif tag in ("latest", "pending"):
+                tag = hex(head)
+            if (number(tag) or 0) > head:
+                return {**reply, "result": None}
+            params[0] = tag
+        elif method == "eth_getLogs" and params and isinstance(params[0], dict):
+            ends = [number(params[0].get(key)) for key in ("fromBlock", "toBlock")]
+            if any(end is not None and end > head for end in ends):
+                return {**reply, "error": {"code": -32602, "message": "block range extends beyond current head block"}}
+        elif method == "eth_call" and len(params) > 1 and (number(params[1]) or 0) > head:
+            return {**reply, "error": {"code": -32000, "message": "header not found"}}
+        answer = await self._upstream(str(method), params)
+        return {**reply, **{k: v for k, v in answer.items() if k in ("result", "error")}}
+
     # ---------------------------------------------------------------- request handling
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -315,6 +372,9 @@ class FaultProxy:
         if fault == "malformed":
             return web.Response(status=200, body=b'{"jsonrpc": "2.0", "id": 1, "result": [{"address": "0x',
                                 content_type="application/json")
+        if fault == "behind":
+            answers = [await self._behind_item(i, await self._lagging_head()) for i in items]
+            return web.json_response(answers if isinstance(payload, list) else answers[0])
         if fault == "rpc_rate_limit":
             errors = [{"jsonrpc": "2.0", "id": i.get("id") if isinstance(i, dict) else None,
                        "error": self._rate_limit_error()} for i in items]

@@ -18,19 +18,19 @@ addresses depend only on that account's nonce, whatever else the devchain deploy
    (``Morpho.sol`` L150-L164; emits ``CreateMarket``).
 
 The id of a market is ``keccak256(abi.encode(loanToken, collateralToken, oracle, irm, lltv))``
-(``src/libraries/MarketParamsLib.sol`` L13-L20). Oracle prices are the price of one base unit of
-collateral in base units of loan token, scaled by 1e36 (``src/interfaces/IOracle.sol`` L10-L13).
+(``src/libraries/MarketParamsLib.sol`` L13-L20), so market ids also depend on the token addresses,
+which :meth:`Devchain.start` deploys first from account 0 (fixed too). Oracle prices are the price of
+one base unit of collateral in base units of loan token, scaled by 1e36 (``src/interfaces/IOracle.sol``
+L10-L13).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eth_abi import encode
 from eth_typing import ChecksumAddress
-from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -39,9 +39,12 @@ from web3.types import BlockIdentifier, TxReceipt
 from toolkit.devchain.anvil import repo_root
 from toolkit.devchain.assets import MAX_UINT256, TOKENS_BY_SYMBOL, USD_DECIMALS, Quote, deploy_feed, to_raw
 from toolkit.devchain.chain import Chain
-from toolkit.devchain.devchain import Devchain
-from toolkit.devchain.solc import CompiledContract, compile_standard
+from toolkit.devchain.solc import CompiledContract, SolcError, compile_standard
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.protocols.morpho_blue import MarketParams
+
+if TYPE_CHECKING:  # devchain.py may deploy Morpho in Devchain.start, so no runtime import of it here
+    from toolkit.devchain.devchain import Devchain
 
 #: Sources of npm ``@morpho-org/morpho-blue``.
 MORPHO_SRC = repo_root() / "node_modules" / "@morpho-org" / "morpho-blue" / "src"
@@ -51,16 +54,12 @@ SOLC_PACKAGE = "solc-0.8.19"
 SOURCE_UNITS = ("Morpho.sol", "mocks/OracleMock.sol", "mocks/IrmMock.sol")
 #: anvil account that deploys and owns Morpho (0 deploys Aave, 9 is the treasury, 10 deploys Venus).
 DEPLOYER_INDEX = 11
-#: anvil accounts of the scenario: liquidity provider, three borrowers, liquidator.
-PROVIDER_INDEX = 12
-BORROWER_INDICES = (13, 14, 15)
-LIQUIDATOR_INDEX = 16
+#: anvil accounts of the scenario: the deployer supplies the loan token (after deploying), three
+#: borrowers and the liquidator are accounts the Aave and Venus scenarios do not use.
+PROVIDER_INDEX = DEPLOYER_INDEX
+BORROWER_INDICES = (16, 17, 18)
+LIQUIDATOR_INDEX = 8
 
-WAD = 10**18
-#: ``ORACLE_PRICE_SCALE`` (``src/libraries/ConstantsLib.sol`` L8).
-ORACLE_PRICE_SCALE = 10**36
-#: USD price of USDC answered by the devchain's USDC/USD feed (8 decimals).
-USDC_USD = Decimal(1)
 #: Blocks mined after the last liquidation: finalized = head - 2 on the devchain.
 FINALITY_BLOCKS = 3
 
@@ -75,31 +74,11 @@ class MarketSpec:
     lltv: int
 
 
-#: Created in this order. LLTVs are two of those enabled on Ethereum mainnet (86 %, 77 %).
+#: Created in this order.
 MARKET_SPECS: tuple[MarketSpec, ...] = (
     MarketSpec("WETH/USDC", "WETH", "USDC", 86 * 10**16),
     MarketSpec("WBTC/USDC", "WBTC", "USDC", 77 * 10**16),
 )
-
-
-class MarketParams(NamedTuple):
-    """``struct MarketParams`` (``src/interfaces/IMorpho.sol`` L6-L12), lower-case addresses."""
-
-    loan_token: str
-    collateral_token: str
-    oracle: str
-    irm: str
-    lltv: int
-
-    @property
-    def market_id(self) -> str:
-        """``MarketParamsLib.id``: Keccak-256 of the five 32-byte words, 0x hex."""
-        return "0x" + keccak(encode(["address", "address", "address", "address", "uint256"], list(self))).hex()
-
-    def as_call_arg(self) -> tuple[ChecksumAddress, ChecksumAddress, ChecksumAddress, ChecksumAddress, int]:
-        """The tuple web3 encodes for a ``MarketParams`` argument."""
-        to_cs = Web3.to_checksum_address
-        return to_cs(self.loan_token), to_cs(self.collateral_token), to_cs(self.oracle), to_cs(self.irm), self.lltv
 
 
 class MarketState(NamedTuple):
@@ -131,12 +110,23 @@ class MorphoMarket:
 
     @property
     def market_id(self) -> str:
-        return self.params.market_id
+        return self.params.market_id()
+
+    @property
+    def call_arg(self) -> tuple[ChecksumAddress, ChecksumAddress, ChecksumAddress, ChecksumAddress, int]:
+        """The ``MarketParams`` tuple as web3 encodes it for ``supply``, ``borrow``, ``liquidate``..."""
+        to_cs, p = Web3.to_checksum_address, self.params
+        return to_cs(p.loan_token), to_cs(p.collateral_token), to_cs(p.oracle), to_cs(p.irm), p.lltv
 
 
 def compile_morpho() -> dict[str, CompiledContract]:
     """``Morpho``, ``OracleMock``, ``IrmMock`` and ``EventsLib`` compiled with npm ``solc-0.8.19``
-    (cached by :mod:`toolkit.devchain.solc` after the first run, about 5 s)."""
+    (cached by :mod:`toolkit.devchain.solc` after the first run, about 5 s).
+
+    :raises SolcError: the npm package or the compiler is missing, or compilation failed.
+    """
+    if not (MORPHO_SRC / "Morpho.sol").exists():
+        raise SolcError(f"@morpho-org/morpho-blue not found at {MORPHO_SRC}; run 'npm ci' in the repository first")
     standard_input = {
         "language": "Solidity",
         "sources": {unit: {"content": (MORPHO_SRC / unit).read_text()} for unit in SOURCE_UNITS},
@@ -151,7 +141,8 @@ def compile_morpho() -> dict[str, CompiledContract]:
     compiled = {}
     for name, unit in wanted.items():
         entry = output["contracts"][unit][name]
-        compiled[name] = CompiledContract(name=name, abi=entry["abi"], bytecode="0x" + entry["evm"]["bytecode"]["object"],
+        compiled[name] = CompiledContract(name=name, abi=entry["abi"],
+                                          bytecode="0x" + entry["evm"]["bytecode"]["object"],
                                           deployed_bytecode="0x" + entry["evm"]["deployedBytecode"]["object"])
     return compiled
 
@@ -183,7 +174,6 @@ class MorphoMarkets:
         self.usdc_usd_feed = usdc_usd_feed
         self.markets = markets
         self.start_block = start_block
-        self._approved: set[tuple[str, str]] = set()
 
     def market(self, name: str) -> MorphoMarket:
         """The market called ``name`` (``WETH/USDC``, ``WBTC/USDC``)."""
@@ -222,30 +212,30 @@ class MorphoMarkets:
 
     # -- actions --------------------------------------------------------------------------------
 
-    def _approve(self, owner: str, symbol: str) -> None:
-        """``owner`` approves Morpho for every unit of token ``symbol`` (once per owner and token)."""
-        if (owner, symbol) not in self._approved:
-            erc20 = self.devchain.token(symbol)
+    def _approve(self, owner: str, symbol: str, amount: int) -> None:
+        """``owner`` approves Morpho for every unit of token ``symbol`` unless ``amount`` is already
+        allowed (read on chain, so it stays right across ``evm_revert``)."""
+        erc20 = self.devchain.token(symbol)
+        if erc20.functions.allowance(owner, self.morpho.address).call() < amount:
             self.chain.transact(erc20.functions.approve(self.morpho.address, MAX_UINT256), owner)
-            self._approved.add((owner, symbol))
 
     def supply(self, user: str, name: str, assets: int) -> TxReceipt:
         """``user`` supplies ``assets`` of the loan token for itself (``Morpho.sol`` L169-L197)."""
         market = self.market(name)
-        self._approve(user, market.spec.loan)
-        fn = self.morpho.functions.supply(market.params.as_call_arg(), assets, 0, user, b"")
+        self._approve(user, market.spec.loan, assets)
+        fn = self.morpho.functions.supply(market.call_arg, assets, 0, user, b"")
         return self.chain.transact(fn, user)
 
     def supply_collateral(self, user: str, name: str, assets: int) -> TxReceipt:
         """``user`` posts ``assets`` of the collateral token for itself (``Morpho.sol`` L303-L320)."""
         market = self.market(name)
-        self._approve(user, market.spec.collateral)
-        fn = self.morpho.functions.supplyCollateral(market.params.as_call_arg(), assets, user, b"")
+        self._approve(user, market.spec.collateral, assets)
+        fn = self.morpho.functions.supplyCollateral(market.call_arg, assets, user, b"")
         return self.chain.transact(fn, user)
 
     def borrow(self, user: str, name: str, assets: int) -> TxReceipt:
         """``user`` borrows ``assets`` of the loan token to itself (``Morpho.sol`` L235-L266)."""
-        fn = self.morpho.functions.borrow(self.market(name).params.as_call_arg(), assets, 0, user, user)
+        fn = self.morpho.functions.borrow(self.market(name).call_arg, assets, 0, user, user)
         return self.chain.transact(fn, user)
 
     def set_price(self, name: str, price: int) -> TxReceipt:
@@ -256,13 +246,13 @@ class MorphoMarkets:
                   repaid_shares: int = 0) -> TxReceipt:
         """Real ``liquidate`` from ``liquidator``, giving exactly one of ``seized_assets``
         (collateral base units) or ``repaid_shares`` (``Morpho.sol`` L347-L417). The liquidator
-        approves Morpho for the loan token first and must hold what the liquidation repays.
+        approves Morpho for all its loan token first and must hold what the liquidation repays.
         """
         if (seized_assets == 0) == (repaid_shares == 0):
             raise UserInputError("give exactly one of seized_assets or repaid_shares, and make it positive")
         market = self.market(name)
-        self._approve(liquidator, market.spec.loan)
-        fn = self.morpho.functions.liquidate(market.params.as_call_arg(), borrower, seized_assets, repaid_shares, b"")
+        self._approve(liquidator, market.spec.loan, MAX_UINT256)
+        fn = self.morpho.functions.liquidate(market.call_arg, borrower, seized_assets, repaid_shares, b"")
         return self.chain.transact(fn, liquidator)
 
     def liquidate_events(self, receipt: TxReceipt) -> list[Any]:
@@ -277,21 +267,19 @@ def deploy_morpho(devchain: Devchain) -> MorphoMarkets:
     chain = Chain(devchain.url, deployer_index=DEPLOYER_INDEX)
     w3 = chain.w3
 
-    def deploy(name: str, *args: Any) -> Contract:
+    def deploy(name: str, *args: Any, abi: list[dict[str, Any]] | None = None) -> Contract:
         factory = w3.eth.contract(abi=compiled[name].abi, bytecode=compiled[name].bytecode)
         receipt = chain.send(chain.deployer, factory.constructor(*args).data_in_transaction)
-        contract = w3.eth.contract(address=receipt["contractAddress"], abi=compiled[name].abi)
+        contract = w3.eth.contract(address=receipt["contractAddress"], abi=abi or compiled[name].abi)
         chain.created_at[contract.address] = receipt["blockNumber"]
         return contract
 
     # Morpho's ABI from solc 0.8.19 omits the events emitted through EventsLib: add them.
-    morpho_abi = compiled["Morpho"].abi + [e for e in compiled["EventsLib"].abi if e["type"] == "event"]
-    created = deploy("Morpho", chain.deployer)
-    morpho = w3.eth.contract(address=created.address, abi=morpho_abi)
-    start_block = chain.created_at[created.address]
+    events = [e for e in compiled["EventsLib"].abi if e["type"] == "event"]
+    morpho = deploy("Morpho", chain.deployer, abi=compiled["Morpho"].abi + events)
     irm = deploy("IrmMock")
     oracles = [deploy("OracleMock") for _ in MARKET_SPECS]
-    usdc_feed = deploy_feed(chain, to_raw(USDC_USD, USD_DECIMALS), Quote.USD)
+    usdc_feed = deploy_feed(chain, to_raw(TOKENS_BY_SYMBOL["USDC"].usd_price, USD_DECIMALS), Quote.USD)
 
     chain.transact(morpho.functions.enableIrm(irm.address))
     for spec in MARKET_SPECS:
@@ -301,11 +289,14 @@ def deploy_morpho(devchain: Devchain) -> MorphoMarkets:
         coll, loan = TOKENS_BY_SYMBOL[spec.collateral], TOKENS_BY_SYMBOL[spec.loan]
         chain.transact(oracle.functions.setPrice(oracle_answer(coll.usd_price, loan.usd_price, coll.decimals,
                                                                 loan.decimals)))
-        params = MarketParams(devchain.tokens[spec.loan].address.lower(), devchain.tokens[spec.collateral].address.lower(),
+        params = MarketParams(devchain.token(spec.loan).address.lower(),
+                              devchain.token(spec.collateral).address.lower(),
                               oracle.address.lower(), irm.address.lower(), spec.lltv)
-        chain.transact(morpho.functions.createMarket(params.as_call_arg()))
-        markets[spec.name] = MorphoMarket(spec, params, oracle)
-    return MorphoMarkets(devchain, chain, morpho, irm.address, usdc_feed.address, markets, start_block)
+        market = MorphoMarket(spec, params, oracle)
+        chain.transact(morpho.functions.createMarket(market.call_arg))
+        markets[spec.name] = market
+    return MorphoMarkets(devchain, chain, morpho, irm.address, usdc_feed.address, markets,
+                         chain.created_at[morpho.address])
 
 
 @dataclass(frozen=True)
@@ -322,14 +313,14 @@ class ScenarioLiquidation:
 
 
 #: Positions and their liquidations, in human units. After the price drop (WETH $3,000 -> $2,700,
-#: WBTC $60,000 -> $40,000): account 13 is at 10 x 2,700 x 0.86 = 23,220 < 24,000 USDC and loses 3
-#: WETH; account 14 at 11,610 < 12,500 and repays half its borrow shares; account 15 at 30,800 <
-#: 45,000 loses its whole WBTC, which repays about 37,240 USDC (LIF 1/0.931), so the rest of its
+#: WBTC $60,000 -> $40,000) the first borrower may borrow 10 x 2,700 x 0.86 = 23,220 < 24,000 USDC
+#: and loses 3 WETH; the second 11,610 < 12,500 and repays half its borrow shares; the third 30,800 <
+#: 45,000 and loses its whole WBTC, which repays about 37,240 USDC (LIF 1/0.931), so the rest of its
 #: debt is realized as bad debt.
 SCENARIO: tuple[ScenarioLiquidation, ...] = (
-    ScenarioLiquidation("plain", "WETH/USDC", 13, "10", "24000", "3", None),
-    ScenarioLiquidation("plain", "WETH/USDC", 14, "5", "12500", None, Decimal("0.5")),
-    ScenarioLiquidation("bad_debt", "WBTC/USDC", 15, "1", "45000", "1", None),
+    ScenarioLiquidation("plain", "WETH/USDC", BORROWER_INDICES[0], "10", "24000", "3", None),
+    ScenarioLiquidation("plain", "WETH/USDC", BORROWER_INDICES[1], "5", "12500", None, Decimal("0.5")),
+    ScenarioLiquidation("bad_debt", "WBTC/USDC", BORROWER_INDICES[2], "1", "45000", "1", None),
 )
 #: USD prices after the drop.
 CRASH_USD: dict[str, Decimal] = {"WETH": Decimal(2700), "WBTC": Decimal(40000)}

@@ -25,6 +25,10 @@ API (stable)::
     replayed = result.tx(original_tx_hash)      # ReplayedTransaction: tx_hash, block_number, log_indexes
     result.first_block, result.last_block       # the blocks that hold the replayed logs
 
+Start the anvil node with the chain id of the original logs (``start_anvil(chain_id=1)`` for Ethereum
+mainnet): the pipeline then pulls the replayed logs through the registry's real deployments at their
+real addresses (pass ``from_block=0``: the registry's start blocks lie beyond a fresh local chain).
+
 Lower level: :meth:`Replayer.set_answers` (a list of :class:`StateAnswer`, built with
 :func:`answer` from a function signature and typed values, or raw calldata/return data) and
 :meth:`Replayer.replay` (a list of :class:`ReplayLog`). :func:`event_log` builds a log from an

@@ -47,10 +47,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_typing import ChecksumAddress
-from web3 import Web3
+from eth_utils import function_abi_to_4byte_selector
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
@@ -59,8 +59,10 @@ from web3.types import BlockIdentifier, TxReceipt
 from toolkit.devchain.artifacts import PACKAGES, ArtifactRef, artifacts_dir
 from toolkit.devchain.assets import TOKEN, TOKEN_SPECS, to_raw
 from toolkit.devchain.chain import Chain, TransactionFailed
-from toolkit.devchain.devchain import Devchain
 from toolkit.errors import UserInputError
+
+if TYPE_CHECKING:  # only for annotations: devchain.py may import this module
+    from toolkit.devchain.devchain import Devchain
 
 PACKAGE = "@venusprotocol/venus-protocol"
 GOVERNANCE_PACKAGE = "@venusprotocol/governance-contracts"
@@ -83,7 +85,6 @@ RATE_MODEL = ArtifactRef(PACKAGE, "contracts/InterestRateModels/JumpRateModel.so
 VTOKEN_DELEGATE = ArtifactRef(PACKAGE, "contracts/Tokens/VTokens/VBep20Delegate.sol")
 VTOKEN = ArtifactRef(PACKAGE, "contracts/Tokens/VTokens/VBep20Delegator.sol")
 
-MANTISSA_ONE = 10**18
 #: ``closeFactorMantissa``: at most half of a borrow may be repaid per liquidation.
 CLOSE_FACTOR = 5 * 10**17
 #: ``liquidationIncentiveMantissa``: the liquidator seizes 110 % of the value repaid.
@@ -116,13 +117,11 @@ def usd_price_mantissa(usd: int | str, underlying_decimals: int) -> int:
 
 @dataclass(frozen=True)
 class VenusVToken:
-    """One listed market: the vToken and its underlying."""
+    """One listed market: the vToken (VBep20Delegator with the VBep20Delegate ABI) and its underlying."""
 
-    symbol: str
-    underlying_symbol: str
-    underlying_decimals: int
     vtoken: Contract
     underlying: Contract
+    underlying_decimals: int
 
     @property
     def address(self) -> ChecksumAddress:
@@ -172,7 +171,9 @@ class VenusMarket:
 
     def account_liquidity(self, account: str, block: BlockIdentifier = "latest") -> tuple[int, int, int]:
         """``getAccountLiquidity(account)``: (error, liquidity, shortfall), oracle units x 1e18."""
-        return tuple(self.comptroller.functions.getAccountLiquidity(account).call(block_identifier=block))
+        error, liquidity, shortfall = self.comptroller.functions.getAccountLiquidity(account).call(
+            block_identifier=block)
+        return error, liquidity, shortfall
 
     def exchange_rate(self, symbol: str, block: BlockIdentifier = "latest") -> int:
         """``exchangeRateStored()`` of the market at ``block`` (mantissa)."""
@@ -184,7 +185,7 @@ class VenusMarket:
         """``account`` approves the vToken and mints it with ``amount`` raw units of ``symbol``."""
         market = self.market(symbol)
         self.chain.transact(market.underlying.functions.approve(market.address, amount), account)
-        return self._succeed(market.vtoken.functions.mint(amount), account)
+        return succeed(self.chain, market.vtoken.functions.mint(amount), account)
 
     def enter_markets(self, account: str, symbols: list[str]) -> TxReceipt:
         """``account`` uses the markets of ``symbols`` as collateral (``enterMarkets``)."""
@@ -196,7 +197,7 @@ class VenusMarket:
 
     def borrow(self, account: str, symbol: str, amount: int) -> TxReceipt:
         """``account`` borrows ``amount`` raw units of ``symbol``."""
-        return self._succeed(self.market(symbol).vtoken.functions.borrow(amount), account)
+        return succeed(self.chain, self.market(symbol).vtoken.functions.borrow(amount), account)
 
     def liquidate(self, liquidator: str, borrower: str, debt_symbol: str, repay_amount: int,
                   collateral_symbol: str) -> TxReceipt:
@@ -206,7 +207,7 @@ class VenusMarket:
         debt = self.market(debt_symbol)
         self.chain.transact(debt.underlying.functions.approve(debt.address, repay_amount), liquidator)
         fn = debt.vtoken.functions.liquidateBorrow(borrower, repay_amount, self.market(collateral_symbol).address)
-        return self._succeed(fn, liquidator)
+        return succeed(self.chain, fn, liquidator)
 
     def set_price(self, symbol: str, answer: int) -> TxReceipt:
         """Store ``answer`` (raw, 1e(36-decimals)) as the price of ``symbol``'s underlying in the
@@ -222,12 +223,9 @@ class VenusMarket:
         oracle = self.chain.deploy(PRICE_ORACLE)
         for symbol, answer in prices.items():
             self.chain.transact(oracle.functions.setUnderlyingPrice(self.market(symbol).address, answer))
-        self._succeed(self.comptroller.functions._setPriceOracle(oracle.address), self.chain.deployer)
+        succeed(self.chain, self.comptroller.functions._setPriceOracle(oracle.address), self.chain.deployer)
         self.oracle = oracle
         return oracle
-
-    def _succeed(self, fn: ContractFunction, sender: str) -> TxReceipt:
-        return succeed(self.chain, fn, sender)
 
 
 def _call(fn: ContractFunction, sender: str) -> Any:
@@ -251,17 +249,11 @@ def succeed(chain: Chain, fn: ContractFunction, sender: str | None = None) -> Tx
 
 
 def _facet_selectors(facet: str) -> list[bytes]:
-    """Selectors of every function in the facet's interface ABI (``I<facet>.sol``)."""
+    """Selectors of every function in the facet's interface ABI (``I<facet>.sol``; interfaces have
+    no bytecode, so the JSON is read directly rather than through :class:`ArtifactRef`)."""
     path = artifacts_dir(PACKAGE) / _DIAMOND_DIR / "interfaces" / f"I{facet}.sol" / f"I{facet}.json"
     abi = json.loads(path.read_text())["abi"]
-    signatures = [f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})" for e in abi if e["type"] == "function"]
-    return [Web3.keccak(text=signature)[:4] for signature in signatures]
-
-
-def _abi_type(entry: dict[str, Any]) -> str:
-    if entry["type"].startswith("tuple"):
-        return f"({','.join(_abi_type(c) for c in entry['components'])}){entry['type'][len('tuple'):]}"
-    return entry["type"]
+    return [function_abi_to_4byte_selector(entry) for entry in abi if entry["type"] == "function"]
 
 
 def deploy_venus(devchain: Devchain) -> VenusMarket:
@@ -298,13 +290,11 @@ def deploy_venus(devchain: Devchain) -> VenusMarket:
     succeed(chain, comptroller.functions._setLiquidationIncentive(LIQUIDATION_INCENTIVE))
 
     markets: dict[str, VenusVToken] = {}
-    start_block: int | None = None
     for spec in TOKEN_SPECS:
         underlying = devchain.token(spec.symbol)
         vtoken = chain.deploy(VTOKEN, underlying.address, comptroller.address, rate_model.address,
                               initial_exchange_rate(spec.decimals), f"Venus {spec.symbol}", f"v{spec.symbol}",
                               VTOKEN_DECIMALS, admin, delegate.address, b"")
-        start_block = start_block or chain.created_at[vtoken.address]
         vtoken = chain.at(VTOKEN_DELEGATE, vtoken.address)
         succeed(chain, vtoken.functions.setAccessControlManager(acm.address))
         for signature in ("_setReserveFactor(uint256)", "setReduceReservesBlockDelta(uint256)"):
@@ -317,8 +307,7 @@ def deploy_venus(devchain: Devchain) -> VenusMarket:
         chain.transact(oracle.functions.setUnderlyingPrice(
             vtoken.address, usd_price_mantissa(str(spec.usd_price), spec.decimals)))
         succeed(chain, comptroller.functions._setCollateralFactor(vtoken.address, COLLATERAL_FACTORS[spec.symbol]))
-        markets[spec.symbol] = VenusVToken(f"v{spec.symbol}", spec.symbol, spec.decimals, vtoken,
-                                           chain.at(TOKEN, underlying.address))
+        markets[spec.symbol] = VenusVToken(vtoken, chain.at(TOKEN, underlying.address), spec.decimals)
 
     addresses = {
         "deployer": admin,
@@ -330,6 +319,6 @@ def deploy_venus(devchain: Devchain) -> VenusMarket:
         "interestRateModel": rate_model.address,
         "vTokenDelegate": delegate.address,
     }
-    assert start_block is not None
+    start_block = min(chain.created_at[m.address] for m in markets.values())
     return VenusMarket(chain=chain, comptroller=comptroller, oracle=oracle, markets=markets,
                        addresses=addresses, start_block=start_block)

@@ -1,4 +1,4 @@
-"""The Venus scenario: three real ``LiquidateBorrow`` liquidations on a :func:`~toolkit.devchain.venus.deploy_venus` pool.
+"""The Venus scenario: three real ``LiquidateBorrow`` liquidations on a pool from :mod:`toolkit.devchain.venus`.
 
 Prices start at ETH $3,000, BTC $60,000, USDC $1 (USD-quoted, 1e(36-decimals)). Three borrowers
 open positions (anvil accounts 12-14; 11 supplies liquidity, 15 liquidates), 200 blocks pass so
@@ -26,11 +26,13 @@ mined so every liquidation is at or below the ``finalized`` tag (finalized = hea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolkit.devchain.devchain import Devchain
 from toolkit.devchain.venus import VenusMarket, usd_price_mantissa
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:  # only for annotations: devchain.py may import this module
+    from toolkit.devchain.devchain import Devchain
 
 LIQUIDITY_PROVIDER_INDEX = 11
 LIQUIDATOR_INDEX = 15

@@ -22,8 +22,10 @@ fixtures/mainnet-logs/README.md.
 * ``OriginationFeeLiquidated(_collateral, _reserve, _user, _feeLiquidated, _liquidatedCollateralForFee,
   _timestamp)``, emitted just before ``LiquidationCall`` in the same call when the borrower owed an
   origination fee: ``_liquidatedCollateralForFee`` more collateral leaves the borrower for the
-  protocol's TokenDistributor. It is joined into the row as ``protocol_fee_raw`` (``0`` without
-  such a log). Both amounts are read from logs, so decode already fills them.
+  protocol's TokenDistributor. It is joined into the row as ``protocol_fee_raw`` by decode, which
+  fills this state column because the amount is in a log. Without such a log in what was decoded the
+  fee is unknown to decode (null); in a pull, which requests both events for whole blocks, its
+  absence means there was no fee, and enrichment sets ``0``.
 
 State is read at ``block_number - 1`` (see :mod:`toolkit.protocols.aave`):
 
@@ -100,7 +102,7 @@ class AaveV1Adapter:
                     continue
                 row = self.decode(log, deployment)
                 fee = fees.pop((row["tx_hash"], row["collateral_asset"], row["debt_asset"], row["borrower"]), None)
-                row["protocol_fee_raw"] = str(fee[1]) if fee else "0"
+                row["protocol_fee_raw"] = str(fee[1]) if fee else None
                 out.append(row)
             except LogDecodeError as exc:
                 out.append(error_record(log, str(exc)))
@@ -238,7 +240,7 @@ class _Enrichment:
         coll_price = self._get(("price", block, collateral))[0]
         oracle = self._get(("oracle", block))[0]
         debt_raw, coll_raw = int(row["debt_repaid_raw"]), int(row["collateral_seized_raw"])
-        fee_raw = int(row["protocol_fee_raw"])
+        fee_raw = int(row["protocol_fee_raw"] or 0)  # no OriginationFeeLiquidated in the pulled blocks: no fee
         health_factor = account[7]
         columns: dict[str, Any] = {
             "state_block": block,
@@ -248,6 +250,7 @@ class _Enrichment:
             "collateral_symbol": self.adapter.symbol(self.chain_id, collateral),
             "collateral_decimals": coll_decimals,
             "collateral_seized": float(Fraction(coll_raw, 10**coll_decimals)),
+            "protocol_fee_raw": str(fee_raw),
             "protocol_fee": float(Fraction(fee_raw, 10**coll_decimals)),
             "price_currency": "ETH",
             "price_unit_raw": str(WAD),

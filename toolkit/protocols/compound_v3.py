@@ -83,7 +83,7 @@ def decode_events(logs: list[dict[str, Any]], deployment: Deployment, events: Se
     any emitter; the adapter then verifies it with state reads), when it is anonymous or its topic0 is
     none of ``events``, or when its topics or data do not fit the event. Returns the decoded logs in
     order, the error records and the transactions that had a log refused (their joined rows are
-    marked incomplete: a leg of them may be missing).
+    marked incomplete, see :func:`mark_incomplete`: a leg of them may be missing).
     """
     by_topic = {spec.topic0: spec for spec in events}
     emitters = set(deployment.emitters)
@@ -97,7 +97,9 @@ def decode_events(logs: list[dict[str, Any]], deployment: Deployment, events: Se
                 raise LogDecodeError(f"emitter {identity['emitter']} is not a contract of {deployment.protocol}/"
                                      f"{deployment.name} ({', '.join(sorted(emitters))})")
             topics = log["topics"]
-            if not isinstance(topics, list) or not topics:
+            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+                raise LogDecodeError("log topics are not a list of hex strings")
+            if not topics:
                 raise LogDecodeError("anonymous log (no topics) is not a "
                                      f"{'/'.join(spec.name for spec in events)} event")
             spec = by_topic.get(str(topics[0]).lower())
@@ -112,6 +114,15 @@ def decode_events(logs: list[dict[str, Any]], deployment: Deployment, events: Se
             if isinstance(log, dict) and log.get("transactionHash"):
                 failed.add(str(log["transactionHash"]).lower())
     return decoded, errors, failed
+
+
+def mark_incomplete(rows: list[dict[str, Any]], failed: set[str], what: str) -> None:
+    """Flag the rows of transactions with a refused log: ``what`` may be missing from their join, so their
+    bad debt is unknown (null) rather than a number computed without it."""
+    for row in rows:
+        if row["tx_hash"] in failed and row["incomplete_reason"] is None:
+            row.update(incomplete_reason=f"another log of this transaction did not decode; {what} may be missing",
+                       bad_debt_raw=None)
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
@@ -154,9 +165,7 @@ class CometAdapter:
                 row.update(incomplete_reason="AbsorbCollateral without the AbsorbDebt of its absorb in the "
                                              "transaction; debt and bad debt unknown")
                 rows.append(row)
-        for row in rows:
-            if row["tx_hash"] in failed and row["incomplete_reason"] is None:
-                row["incomplete_reason"] = "another log of this transaction did not decode; a leg may be missing"
+        mark_incomplete(rows, failed, "a leg of its absorb")
         rows.sort(key=lambda r: (r["block_number"], r["log_index"]))
         return errors + rows
 
@@ -293,7 +302,7 @@ class _Enrichment:
         def usd(value: int | Fraction | None) -> float | None:
             return None if value is None or usd_per_unit is None else float(value * usd_per_unit)
 
-        complete = all(row["debt_repaid_raw"] is not None for row in group)
+        complete = all(row["debt_repaid_raw"] is not None and row["incomplete_reason"] is None for row in group)
         shortfall_legs: list[int | None] = [None] * len(group)
         bad_debt_legs: list[int | None] = [None] * len(group)
         if complete:
@@ -329,6 +338,7 @@ class _Enrichment:
                 debt_repaid_usd=usd(debt_value),
                 bad_debt_raw=None if bad_debt_leg is None else str(bad_debt_leg),
                 bad_debt_usd=usd(shortfall_leg),
+                collateral_seized_usd=usd(int(row["collateral_seized_value_raw"])),
                 state_status="ok",
             )
             if info is not None:
@@ -343,7 +353,6 @@ class _Enrichment:
                     ltv_bps=info[4] // FACTOR_PER_BPS,
                     liquidation_threshold_bps=info[5] // FACTOR_PER_BPS,
                     liquidation_factor_raw=str(info[6]),
-                    collateral_seized_usd=usd(int(row["collateral_seized_value_raw"])),
                 )
 
 

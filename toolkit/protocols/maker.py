@@ -70,6 +70,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import EventSpec, LogDecodeError, load_abi
+from toolkit.errors import ToolkitError
 from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, log_identity, read_calls
 from toolkit.protocols.registry import Deployment
 
@@ -89,7 +90,7 @@ def _note_topic(selector: bytes) -> str:
     return "0x" + selector.hex() + "00" * 28
 
 
-#: topic0 -> (name, kind) of every log the adapter reads.
+#: topic0 -> (event spec, or function name of a LibNote log; kind) of every log the adapter reads.
 EVENTS_2_0: dict[str, tuple[EventSpec | str, str]] = {
     DOG.event("Bark").topic0: (DOG.event("Bark"), "liquidation"),
     CLIPPER.event("Kick").topic0: (CLIPPER.event("Kick"), "kick"),
@@ -109,22 +110,27 @@ _NOTE_DATA_BYTES = 32 + 32 + 224
 
 @dataclass
 class _Auction:
-    """What is known of one auction, all integers exact (units in the module docstring)."""
+    """What is known of one auction; None = not seen in what was decoded (units in the module docstring)."""
 
     join_key: str
     ilk: str | None = None
     urn: str | None = None
     due: int | None = None  # debt moved to the Vow [rad]
     tab_start: int | None = None  # DAI to raise at Kick, penalty included [rad]
-    tab: int | None = None  # DAI still to raise (Clipper) [rad]
     lot: int | None = None  # collateral for sale [wad]
-    bid: int = 0  # high bid (Flipper) [rad]
+    bid: int | None = None  # high bid (Flipper) [rad]
     guy: str | None = None  # high bidder (Flipper)
-    bids_seen: bool = True  # False when the auction was first seen after some of its logs
 
-    def loss(self, raised: int) -> int | None:
-        """Bad debt [rad] when ``raised`` DAI [rad] closes the auction; None without the debt."""
-        return None if self.due is None else max(0, self.due - raised)
+    def loss(self, raised: int | None) -> int | None:
+        """Bad debt [rad] when ``raised`` DAI [rad] closes the auction; None when either is unknown."""
+        return None if self.due is None or raised is None else max(0, self.due - raised)
+
+    def incomplete(self, event: str, unknown: list[str]) -> str | None:
+        """``incomplete_reason`` of a row of this auction that cannot know ``unknown``."""
+        if not unknown:
+            return None
+        return (f"{event} of auction {self.join_key} whose Bark/Bite, Kick or earlier bids are not in the "
+                f"pulled range: {' and '.join(unknown)} unknown")
 
 
 def _dai(rad: int | None) -> str | None:
@@ -178,9 +184,10 @@ class MakerAdapter:
 
     @staticmethod
     def _events(deployment: Deployment) -> dict[str, tuple[EventSpec | str, str]]:
-        system = deployment.params["liquidations"]
+        system = deployment.params.get("liquidations")
         if system not in ("2.0", "1.x"):
-            raise ValueError(f"maker deployment {deployment.name}: params.liquidations must be '2.0' or '1.x'")
+            raise ToolkitError(f"maker deployment {deployment.name} has params.liquidations {system!r}; "
+                               "set '2.0' or '1.x' in deployments/maker.toml")
         return EVENTS_2_0 if system == "2.0" else EVENTS_1_X
 
     def topics0(self, deployment: Deployment) -> tuple[str, ...]:
@@ -190,23 +197,29 @@ class MakerAdapter:
         """Rows in log order; each transaction's ``Kick`` logs are read before its ``Bark``/``Bite``."""
         events = self._events(deployment)
         out: list[dict[str, Any]] = []
-        kicks: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}  # Kick logs of the current transaction
+        kicks: dict[tuple[str, int], dict[str, Any]] = {}  # Kick values of the current transaction
         tx: str | None = None
         for log in logs:
             try:
                 identity = log_identity(log, deployment)
+                identity["block_timestamp"] = _timestamp(log)
                 if identity["tx_hash"] != tx:
                     self._orphan_kicks(kicks)
                     tx = identity["tx_hash"]
                 topic0 = str((log["topics"] or [""])[0]).lower()
                 if topic0 not in events:
-                    raise LogDecodeError(f"topic0 {topic0} is not a Maker {deployment.params['liquidations']} event")
+                    raise LogDecodeError(f"topic0 {topic0} is not a Maker {deployment.params['liquidations']} log")
                 spec, kind = events[topic0]
-                if kind == "kick":
+                if isinstance(spec, EventSpec):
                     values = spec.decode(log["topics"], log["data"])
-                    kicks[(identity["emitter"], values["id"])] = (topic0, values)
+                else:
+                    caller, words = decode_note(log, FLIPPER.fn(spec).selector, 3 if kind in ("tend", "dent") else 1)
+                    values = {"id": words[0], "guy": caller, **({"lot": words[1], "bid": words[2]} if words[1:] else {})}
+                if kind == "kick":
+                    kicks[(identity["emitter"], values["id"])] = values
                     continue
-                row = self._handle(kind, spec, log, identity, kicks, deployment)
+                row = (self._liquidation(spec.name, values, identity, kicks, deployment) if kind == "liquidation"
+                       else self._auction_log(kind, values, identity, deployment))
             except LogDecodeError as exc:
                 out.append(error_record(log, str(exc)))
                 continue
@@ -215,142 +228,116 @@ class MakerAdapter:
         self._orphan_kicks(kicks)
         return out
 
-    def _orphan_kicks(self, kicks: dict[tuple[str, int], tuple[str, dict[str, Any]]]) -> None:
-        """Kicks without a Bark/Bite in their transaction (a custom deployment): state without debt."""
-        for (contract, auction_id), (_, values) in kicks.items():
-            auction = self._auctions.setdefault((contract, auction_id), _Auction(f"{contract}:{auction_id}"))
-            _start(auction, values)
+    def _orphan_kicks(self, kicks: dict[tuple[str, int], dict[str, Any]]) -> None:
+        """Kicks without a Bark/Bite in their transaction (a custom deployment): state without the debt."""
+        for (contract, auction_id), values in kicks.items():
+            _start(self._auctions.setdefault((contract, auction_id), _Auction(f"{contract}:{auction_id}")), values)
         kicks.clear()
 
-    def _handle(self, kind: str, spec: EventSpec | str, log: dict[str, Any], identity: dict[str, Any],
-                kicks: dict[tuple[str, int], tuple[str, dict[str, Any]]],
-                deployment: Deployment) -> dict[str, Any] | None:
-        if kind == "liquidation":
-            assert isinstance(spec, EventSpec)
-            return self._liquidation(spec, spec.decode(log["topics"], log["data"]), identity, kicks, deployment)
-        if isinstance(spec, EventSpec):
-            values = spec.decode(log["topics"], log["data"])
-            key = (identity["emitter"], values["id"])
-            caller = None
-        else:
-            selector = FLIPPER.fn(spec).selector
-            caller, words = decode_note(log, selector, 3 if kind in ("tend", "dent") else 1)
-            values = {"id": words[0], **({"lot": words[1], "bid": words[2]} if len(words) == 3 else {})}
-            key = (identity["emitter"], values["id"])
-        auction = self._auctions.get(key)
-        if auction is None:
-            auction = self._auctions[key] = _Auction(f"{key[0]}:{key[1]}", bids_seen=False)
-        if kind == "redo":
-            auction.tab, auction.lot = values["tab"], values["lot"]
-            return None
-        if kind in ("tend", "dent"):
-            auction.bid, auction.lot, auction.guy = values["bid"], values["lot"], caller
-            return None
-        if kind == "take":
-            return self._take(values, identity, auction, key)
-        if kind == "deal":
-            return self._deal(identity, auction, key)
-        self._auctions.pop(key)  # yank: the auction is over
-        return _row(identity, auction, spec if isinstance(spec, str) else spec.name, key[1],
-                    borrower=auction.urn, debt_repaid_raw="0", collateral_seized_raw="0")
-
-    def _liquidation(self, spec: EventSpec, values: dict[str, Any], identity: dict[str, Any],
-                     kicks: dict[tuple[str, int], tuple[str, dict[str, Any]]],
-                     deployment: Deployment) -> dict[str, Any]:
+    def _liquidation(self, event: str, values: dict[str, Any], identity: dict[str, Any],
+                     kicks: dict[tuple[str, int], dict[str, Any]], deployment: Deployment) -> dict[str, Any]:
         """The ``Bark``/``Bite`` row, with the auction's ``Kick`` of the same transaction."""
-        contract = values["clip" if spec.name == "Bark" else "flip"]
+        contract = values["clip" if event == "Bark" else "flip"]
         key = (contract, values["id"])
         auction = _Auction(f"{contract}:{values['id']}", ilk=ilk_name(values["ilk"]), urn=values["urn"],
-                           due=values["due" if spec.name == "Bark" else "tab"], lot=values["ink"])
+                           due=values["due" if event == "Bark" else "tab"], lot=values["ink"])
         self._auctions[key] = auction
         kick = kicks.pop(key, None)
         if kick is not None:
-            _start(auction, kick[1])
+            _start(auction, kick)
         reason = None
         if contract not in deployment.emitters:
             reason = (f"auction contract {contract} is not among the deployment's emitters, so its auction logs "
                       "were not requested; add it to deployments/maker.toml")
-        return _row(identity, auction, spec.name, values["id"], borrower=values["urn"],
-                    liquidator=kick[1].get("kpr") if kick else None, debt_repaid_raw=_dai(auction.due),
+        return _row(identity, auction, event, key[1], deployment, borrower=values["urn"],
+                    liquidator=kick.get("kpr") if kick else None, debt_repaid_raw=_dai(auction.due),
                     collateral_seized_raw=str(values["ink"]), incomplete_reason=reason)
 
-    def _take(self, values: dict[str, Any], identity: dict[str, Any], auction: _Auction,
-              key: tuple[str, int]) -> dict[str, Any]:
-        """A Clipper ``Take``: its sale, and the bad debt when it closes the auction."""
-        sold = None if auction.lot is None else auction.lot - values["lot"]
-        closes = values["lot"] == 0 or values["tab"] == 0
-        loss = None
-        if closes:
-            self._auctions.pop(key)
-            if auction.tab_start is not None:
-                loss = auction.loss(auction.tab_start - values["tab"])
-        reason = _missing(auction, "Take", closes and loss is None)
-        auction.tab, auction.lot = values["tab"], values["lot"]
-        return _row(identity, auction, "Take", key[1], borrower=values["usr"], debt_repaid_raw=_dai(values["owe"]),
-                    collateral_seized_raw=None if sold is None else str(sold), bad_debt_raw=_dai(loss),
-                    incomplete_reason=reason)
-
-    def _deal(self, identity: dict[str, Any], auction: _Auction, key: tuple[str, int]) -> dict[str, Any]:
-        """A Flipper ``deal``: the high bidder takes the lot; the auction closes."""
+    def _auction_log(self, kind: str, values: dict[str, Any], identity: dict[str, Any],
+                     deployment: Deployment) -> dict[str, Any] | None:
+        """Apply a Take/Redo/Yank or tend/dent/deal/yank to its auction; the row when it moves funds."""
+        key = (identity["emitter"], values["id"])
+        auction = self._auctions.setdefault(key, _Auction(f"{key[0]}:{key[1]}"))
+        if kind == "redo":
+            auction.lot = values["lot"]
+            return None
+        if kind in ("tend", "dent"):
+            auction.bid, auction.lot, auction.guy = values["bid"], values["lot"], values["guy"]
+            return None
+        if kind == "take":
+            sold = None if auction.lot is None else auction.lot - values["lot"]
+            closes = values["lot"] == 0 or values["tab"] == 0
+            raised = None if auction.tab_start is None else auction.tab_start - values["tab"]
+            loss = auction.loss(raised) if closes else None
+            unknown = (["collateral sold"] if sold is None else []) + (["bad debt"] if closes and loss is None else [])
+            auction.lot = values["lot"]
+            if closes:
+                self._auctions.pop(key)
+            return _row(identity, auction, "Take", key[1], deployment, borrower=values["usr"],
+                        debt_repaid_raw=_dai(values["owe"]), collateral_seized_raw=None if sold is None else str(sold),
+                        bad_debt_raw=_dai(loss), incomplete_reason=auction.incomplete("Take", unknown))
         self._auctions.pop(key)
-        loss = auction.loss(auction.bid) if auction.bids_seen else None
-        return _row(identity, auction, "deal", key[1], borrower=auction.urn, liquidator=auction.guy,
-                    debt_repaid_raw=_dai(auction.bid) if auction.bids_seen else None,
-                    collateral_seized_raw=None if auction.lot is None or not auction.bids_seen else str(auction.lot),
-                    bad_debt_raw=_dai(loss), incomplete_reason=_missing(auction, "deal", loss is None))
+        if kind == "deal":
+            loss = auction.loss(auction.bid)
+            unknown = (["DAI raised"] if auction.bid is None else []) + (
+                ["collateral sold"] if auction.lot is None else []) + (["bad debt"] if loss is None else [])
+            return _row(identity, auction, "deal", key[1], deployment, borrower=auction.urn, liquidator=auction.guy,
+                        debt_repaid_raw=_dai(auction.bid), collateral_seized_raw=_str(auction.lot),
+                        bad_debt_raw=_dai(loss), incomplete_reason=auction.incomplete("deal", unknown))
+        event = "yank" if "guy" in values else "Yank"  # Flipper note / Clipper event
+        return _row(identity, auction, event, key[1], deployment, borrower=auction.urn, debt_repaid_raw="0",
+                    collateral_seized_raw="0")
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
-        liquidations = [r for r in rows if r["event"] in ("Bark", "Bite") and r["market_id"] is not None]
+        liquidations = [r for r in rows if r["event"] in ("Bark", "Bite")]
         calls: dict[Hashable, Call] = {}
         for row in liquidations:
             block, ilk = row["block_number"] - 1, ilk_bytes(row["market_id"])
-            dog_or_cat = (DOG if row["event"] == "Bark" else CAT).fn("ilks")
-            calls[("ilk", row["emitter"], block, ilk)] = Call(block, row["emitter"], dog_or_cat, (ilk,))
+            calls[("ilk", row["emitter"], block, ilk)] = Call(
+                block, row["emitter"], (DOG if row["event"] == "Bark" else CAT).fn("ilks"), (ilk,))
             calls[("spot", block, ilk)] = Call(block, deployment.address("spotter"), SPOTTER.fn("ilks"), (ilk,))
             calls[("vat", block, ilk)] = Call(block, deployment.address("vat"), VAT.fn("ilks"), (ilk,))
             calls[("urn", block, ilk, row["borrower"])] = Call(
                 block, deployment.address("vat"), VAT.fn("urns"), (ilk, row["borrower"]))
         results = await read_calls(state, calls) if calls else {}
         for row in rows:
-            if row in liquidations:
-                try:
-                    row.update(_liquidation_columns(row, results, deployment))
-                    row["state_status"] = "ok"
-                except CallFailed as failure:
-                    row["state_status"] = f"unavailable: {failure}"
-            else:
-                row.update(_dai_columns(row))
-                row["state_status"] = "ok" if row["event"] != "Bark" and row["event"] != "Bite" else (
-                    "unavailable: the ilk of this liquidation is unknown")
+            if row["event"] not in ("Bark", "Bite"):
+                row.update(_dai_columns(row), state_status="ok")
+                continue
+            try:
+                row.update(_liquidation_columns(row, results, deployment), state_status="ok")
+            except CallFailed as failure:
+                row["state_status"] = f"unavailable: {failure}"
 
 
 def _start(auction: _Auction, kick: dict[str, Any]) -> None:
     """Apply a ``Kick`` (Clipper: tab, lot; Flipper: tab, lot, bid) to the auction."""
-    auction.tab_start = auction.tab = kick["tab"]
-    auction.lot = kick["lot"]
-    auction.bid = kick.get("bid", 0)
+    auction.tab_start, auction.lot = kick["tab"], kick["lot"]
+    auction.bid = kick.get("bid")
     auction.urn = auction.urn or kick["usr"]
 
 
-def _missing(auction: _Auction, event: str, loss_unknown: bool) -> str | None:
-    """``incomplete_reason`` of an auction row, or None when nothing it reports is unknown."""
-    if auction.bids_seen and not loss_unknown:
-        return None
-    missing = "its Bark/Bite" if auction.due is None else "its Kick"
-    if not auction.bids_seen:
-        missing = "its Kick and earlier logs"
-    return (f"{event} of auction {auction.join_key} whose {missing} is not in the pulled range: "
-            "collateral sold and bad debt cannot be computed exactly")
+def _timestamp(log: dict[str, Any]) -> int | None:
+    """Block timestamp carried by some log sources (``blockTimestamp``, Etherscan ``timeStamp``), else None."""
+    value = log.get("blockTimestamp") or log.get("timeStamp")
+    return int(value, 16) if isinstance(value, str) and value.startswith("0x") else (
+        int(value) if value is not None else None)
 
 
-def _row(identity: dict[str, Any], auction: _Auction, event: str, auction_id: int, **fields: Any) -> dict[str, Any]:
+def _str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _row(identity: dict[str, Any], auction: _Auction, event: str, auction_id: int, deployment: Deployment,
+         **fields: Any) -> dict[str, Any]:
+    """A Maker row: the defaults every event shares, then ``fields``."""
     row = dict(identity)
     row.update(
         market_id=auction.ilk,
         event=event,
         borrower=None,
         liquidator=None,
-        debt_asset=None,
+        debt_asset=deployment.address("dai"),
         collateral_asset=None,
         collateral_token=None,
         receive_a_token=None,
@@ -399,19 +386,20 @@ def _liquidation_columns(row: dict[str, Any], results: dict[Hashable, Any], depl
     mat = get(("spot", block, ilk))[1]
     rate, spot = get(("vat", block, ilk))[1:3]
     ink, art = get(("urn", block, ilk, row["borrower"]))
-    chop_unit = RAY if row["emitter"] == deployment.contracts.get("cat_v1", "").lower() else WAD
-    price = spot * mat // RAY  # DAI per collateral unit [ray]
-    if mat == 0 or art == 0:
+    if mat == 0 or art == 0 or rate == 0:
         raise CallFailed(f"ilk {row['market_id']} or vault {row['borrower']} is empty at block {block}")
-    seized = Fraction(int(row["collateral_seized_raw"]), WAD)
+    price = spot * mat // RAY  # DAI per collateral unit [ray]
     health = ink * spot * WAD // (art * rate)
+    seized = Fraction(int(row["collateral_seized_raw"]), WAD)
+    cat_v1 = row["emitter"] == str(deployment.contracts.get("cat_v1", "")).lower()
+    chop_unit = RAY if cat_v1 else WAD
     if row["event"] == "Bark":
-        rule = ("Maker Liquidations 2.0: no close factor; bark takes the whole vault unless the room left under "
-                "Dog Hole - Dirt and the ilk's hole - dirt (rad) limits it (dog.sol bark)")
-    elif chop_unit == RAY:
-        rule = "Maker Cat v1: each bite takes at most lump (wad) collateral (cat.sol 1.0.0 bite)"
+        rule = (f"Maker Liquidations 2.0: no close factor; bark takes the whole vault unless the room under Dog "
+                f"Hole - Dirt and the ilk's hole - dirt limits it (dog.sol bark); ilk hole {limit} rad")
+    elif cat_v1:
+        rule = f"Maker Cat v1: a bite takes at most lump collateral (cat.sol 1.0.0 bite); lump {limit} wad"
     else:
-        rule = "Maker Cat v2: each bite is limited by dunk and the box - litter room (rad) (cat.sol bite)"
+        rule = f"Maker Cat v2: a bite is limited by dunk and the box - litter room (cat.sol bite); dunk {limit} rad"
     return {
         **_dai_columns(row),
         "state_block": block,
@@ -426,7 +414,7 @@ def _liquidation_columns(row: dict[str, Any], results: dict[Hashable, Any], depl
         "liquidation_bonus_bps": BPS * chop // chop_unit,
         "protocol_fee_bps": None,
         "close_factor_bps": None,
-        "close_factor_rule": f"{rule}; limit read: {limit}",
+        "close_factor_rule": rule,
         "health_factor_before_raw": str(health),
         "health_factor_before": float(Fraction(health, WAD)),
         "borrower_collateral_usd": float(Fraction(ink * price, WAD * RAY)),

@@ -164,7 +164,8 @@ class MorphoBlueAdapter:
         loan, collateral, oracle, irm, lltv = values["marketParams"]
         params = MarketParams(loan.lower(), collateral.lower(), oracle.lower(), irm.lower(), lltv)
         if params.market_id() != values["id"]:
-            raise LogDecodeError(f"CreateMarket params hash to {params.market_id()}, not to the logged id {values['id']}")
+            raise LogDecodeError(
+                f"CreateMarket params hash to {params.market_id()}, not to the logged id {values['id']}")
         self._params[(identity["chain_id"], identity["emitter"], values["id"])] = params
 
     def _decode_liquidation(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
@@ -316,7 +317,8 @@ class _Enrichment:
             if isinstance(value, CallFailed):
                 return None, None, None, f"USD: none, {value}; USD columns are null"
         if answer[0] <= 0:
-            return None, None, None, f"USD: none, feed {feed} answered {answer[0]} at block {block}; USD columns are null"
+            return None, None, None, (f"USD: none, feed {feed} answered {answer[0]} at block {block}; "
+                                      "USD columns are null")
         return (Fraction(answer[0], 10**decimals[0]), answer[0], decimals[0],
                 f"USD: loan token x feed {feed} latestAnswer at block {block} (registry params.usd_feeds)")
 
@@ -334,7 +336,8 @@ class _Enrichment:
         unit = 10**exponent
         loan_usd, usd_answer, usd_decimals, usd_how = self._loan_usd(params.loan_token, block)
 
-        repaid, seized, bad_debt = int(row["debt_repaid_raw"]), int(row["collateral_seized_raw"]), int(row["bad_debt_raw"])
+        repaid, seized = int(row["debt_repaid_raw"]), int(row["collateral_seized_raw"])
+        bad_debt = int(row["bad_debt_raw"])
         borrow_shares, collateral = position[1], position[2]
         borrowed = to_assets_up(borrow_shares, totals[2], totals[3])
         lif = liquidation_incentive_factor(params.lltv)
@@ -379,7 +382,7 @@ class _Enrichment:
             "close_factor_rule": CLOSE_FACTOR_RULE,
             "debt_repaid_usd": usd(debt_value),
             "collateral_seized_usd": usd(seized_value),
-            "protocol_fee_usd": None if loan_usd is None else 0.0,
+            "protocol_fee_usd": 0.0,
             "liquidation_bonus_usd": usd(seized_value - debt_value),
             "liquidation_bonus_pct": float(100 * (seized_value - debt_value) / debt_value) if repaid else None,
             "bad_debt_usd": usd(Fraction(bad_debt, 10**loan_decimals)),

@@ -71,6 +71,8 @@ _FIRST_SLEEP, _LAST_SLEEP = 0.005, 0.05
 #: their names comma-separated (``core,prime``).
 RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deployment, ',')) AS deployment "
                        "FROM runs WHERE chain_id IS NOT NULL AND protocol IS NOT NULL")
+#: ``runs.error`` of a run whose process ended without finishing it.
+INTERRUPTED_ERROR = "the process ended before the run finished (killed or crashed); committed chunks were kept"
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
 
@@ -126,6 +128,16 @@ class LiquidationFilter:
         """``SELECT`` of the matching liquidations in canonical order (schema.LIQUIDATION_ORDER), and its parameters."""
         where, params = self.where()
         return f"SELECT {_LIQUIDATION_NAMES} FROM liquidations {where} ORDER BY {_ORDER}", params
+
+
+class BlockHashConflict(StoreError):
+    """A chunk brings a block whose hash differs from the one stored for that number: the chain was
+    reorganized since the store saw it (the pipeline repairs it with :meth:`Writer.rewind_chain`)."""
+
+    def __init__(self, message: str, *, block_number: int) -> None:
+        super().__init__(message)
+        #: Lowest block number whose hash differs.
+        self.block_number = block_number
 
 
 def _first_line(exc: BaseException) -> str:
@@ -269,16 +281,13 @@ class Store:
                            [chain_id, protocol, deployment]).to_pylist()
         return Checkpoint(**rows[0]) if rows else None
 
-    def block_hashes(self, chain_id: int, numbers: Sequence[int]) -> dict[int, str]:
-        """Stored hash of each of ``numbers`` that is in the ``blocks`` table (absent ones are left out).
-        A ``range`` with step 1 is queried as a range, so a long one costs only the blocks stored."""
-        if isinstance(numbers, range) and numbers.step == 1:
-            condition, value = "block_number >= ? AND block_number < ?", [numbers.start, numbers.stop]
-        else:
-            condition, value = "block_number IN (SELECT unnest(?::BIGINT[]))", [list(numbers)]
-        rows = self._arrow(f"SELECT block_number, block_hash FROM blocks WHERE chain_id = ? AND {condition}",
-                           [chain_id, *value])
-        return dict(zip(rows.column("block_number").to_pylist(), rows.column("block_hash").to_pylist(), strict=True))
+    def newest_blocks(self, chain_id: int, *, below: int | None = None, limit: int = 1) -> list[tuple[int, str]]:
+        """``(block_number, block_hash)`` of the ``limit`` highest stored blocks of the chain (below
+        ``below`` when given), highest first: what reorganization checks compare with the node."""
+        condition, params = ("AND block_number < ?", [below]) if below is not None else ("", [])
+        rows = self._arrow(f"SELECT block_number, block_hash FROM blocks WHERE chain_id = ? {condition} "
+                           "ORDER BY block_number DESC LIMIT ?", [chain_id, *params, limit])
+        return list(zip(rows.column("block_number").to_pylist(), rows.column("block_hash").to_pylist(), strict=True))
 
     def liquidations_table(self, filters: LiquidationFilter = LiquidationFilter()) -> pa.Table:
         """Matching liquidations as Arrow, all columns of the contract, in canonical order."""
@@ -432,7 +441,9 @@ class Writer:
         Returns the number of rows whose key was not in the store before (0 when the same chunk is
         committed again). Raises :class:`ValueError` when a row belongs to another chain, protocol,
         deployment or block range, and :class:`~toolkit.errors.StoreError` when the chunk would
-        leave a gap after the checkpoint (``chunk_start > last_block + 1``).
+        leave a gap after the checkpoint (``chunk_start > last_block + 1``), and
+        :class:`BlockHashConflict` (nothing written) when a block of ``blocks`` is stored with another
+        hash: every stored row, checkpoint and block then describes one and the same chain.
         """
         if chunk_end < chunk_start:
             raise ValueError(f"empty chunk [{chunk_start}, {chunk_end}]")
@@ -455,6 +466,12 @@ class Writer:
                 raise StoreError(f"chunk [{chunk_start}, {chunk_end}] of {chain_id}/{protocol}/{deployment} would "
                                  f"leave blocks {previous[0] + 1}-{chunk_start - 1} unread after the checkpoint at "
                                  f"{previous[0]}; pull from block {previous[0] + 1} or pass another --store")
+            conflict = con.execute("SELECT min(n.block_number) FROM new_blocks n JOIN blocks b USING (chain_id, "
+                                   "block_number) WHERE n.block_hash IS DISTINCT FROM b.block_hash").fetchone()[0]
+            if conflict is not None:
+                raise BlockHashConflict(f"block {conflict} of chain {chain_id} is stored with another hash than the "
+                                        "node's now: the chain was reorganized; pull again to repair",
+                                        block_number=conflict)
             added = con.execute("SELECT count(*) FROM (SELECT DISTINCT chain_id, tx_hash, log_index FROM incoming) "
                                 "ANTI JOIN liquidations USING (chain_id, tx_hash, log_index)").fetchone()[0]
             con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
@@ -470,39 +487,36 @@ class Writer:
             """, [*deployment_key, first_block, chunk_end, last_block_hash, run_id])
         return added
 
-    def rewind(self, *, chain_id: int, protocol: str, deployment: str, to_block: int,
-               to_block_hash: str | None) -> int:
-        """Reorg repair in one transaction: forget everything of the deployment above ``to_block``.
+    def rewind_chain(self, *, chain_id: int, to_block: int, to_block_hash: str | None) -> int:
+        """Reorganization repair in one transaction: forget everything of the chain above ``to_block``.
 
-        Deletes its liquidations with ``block_number > to_block``; deletes this chain's stored blocks
-        above ``to_block`` that no remaining liquidation and no other deployment's checkpoint refers
-        to; sets the checkpoint to ``to_block`` / ``to_block_hash`` (removes it when ``to_block`` is
-        below its ``first_block``: nothing of the range is left). Returns the number of rows deleted.
+        The store keeps one view of each chain (``blocks``, shared by its deployments), so a block
+        that changed invalidates every deployment's data above it, not only the one that noticed:
+        deletes the chain's liquidations and blocks with ``block_number > to_block``; moves every
+        checkpoint above ``to_block`` back to ``to_block`` / ``to_block_hash``, and removes those whose
+        ``first_block`` is above it (nothing of their range is left). ``to_block = -1`` forgets the
+        whole chain. Returns the number of rows deleted.
         """
-        deployment_key = [chain_id, protocol, deployment]
         with self._transaction() as con:
-            deleted = con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
-                                  "AND block_number > ?", [*deployment_key, to_block]).fetchone()[0]
-            con.execute("""
-                DELETE FROM blocks b WHERE b.chain_id = ? AND b.block_number > ?
-                AND NOT EXISTS (SELECT 1 FROM liquidations l
-                                WHERE l.chain_id = b.chain_id AND l.block_number = b.block_number)
-                AND NOT EXISTS (SELECT 1 FROM checkpoints c
-                                WHERE c.chain_id = b.chain_id AND c.last_block = b.block_number
-                                AND NOT (c.protocol = ? AND c.deployment = ?))
-            """, [chain_id, to_block, protocol, deployment])
-            con.execute("DELETE FROM checkpoints WHERE chain_id = ? AND protocol = ? AND deployment = ? "
-                        "AND first_block > ?", [*deployment_key, to_block])
+            deleted = con.execute("DELETE FROM liquidations WHERE chain_id = ? AND block_number > ?",
+                                  [chain_id, to_block]).fetchone()[0]
+            con.execute("DELETE FROM blocks WHERE chain_id = ? AND block_number > ?", [chain_id, to_block])
+            con.execute("DELETE FROM checkpoints WHERE chain_id = ? AND first_block > ?", [chain_id, to_block])
             con.execute("UPDATE checkpoints SET last_block = ?, last_block_hash = ?, updated_at = current_timestamp "
-                        "WHERE chain_id = ? AND protocol = ? AND deployment = ? AND last_block > ?",
-                        [to_block, to_block_hash, *deployment_key, to_block])
+                        "WHERE chain_id = ? AND last_block > ?", [to_block, to_block_hash, chain_id, to_block])
         return deleted
 
     def start_run(self, run_id: str, command: str, args_json: str, rpc_host: str | None, chain_id: int | None,
                   protocol: str | None, deployment: str | None, from_block: int | None, to_block: int | None,
                   node_client_version: str | None, package_version: str, git_commit: str | None) -> None:
-        """Record a run as ``running`` (started now). ``rpc_host`` and ``args_json`` must already be redacted."""
+        """Record a run as ``running`` (started now). ``rpc_host`` and ``args_json`` must already be redacted.
+
+        Runs still ``running`` are marked ``interrupted`` first: this writer holds the store's lock,
+        so their process ended without finishing them (killed, crashed, powered off).
+        """
         with self._transaction() as con:
+            con.execute("UPDATE runs SET status = 'interrupted', error = ? WHERE status = 'running'",
+                        [INTERRUPTED_ERROR])
             con.execute("""
                 INSERT INTO runs BY NAME
                 SELECT ? AS run_id, ? AS command, 'running' AS status, current_timestamp AS started_at,

@@ -105,6 +105,10 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("collateral_conversion", "VARCHAR", "-", "adapter",
          "How collateral_token units were converted to collateral_asset units (e.g. cToken exchange rate at "
          "state_block); null when no conversion was needed.", True),
+    _col("collateral_exchange_rate_raw", "VARCHAR", "collateral_asset base units per collateral_token base unit x 10^18",
+         "Compound v2: collateral cToken exchangeRateStored at state_block accrued to block_number",
+         "Exchange rate that converted collateral_token_seized_raw to collateral_asset units, exact; null when "
+         "no conversion was needed. See docs/schema.md, 'Compound v2 and Venus'.", True),
     _col("receive_a_token", "BOOLEAN", "-", _EVENT, "True when the liquidator took aTokens instead of the underlying."),
     # state at the block before
     _col("state_block", "BIGINT", "block", "block_number - 1",
@@ -117,9 +121,11 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("price_unit_raw", "VARCHAR", "-",
          "AaveOracle.BASE_CURRENCY_UNIT(), 10^18 for ETH-quoted oracles, 10^(36 + debt_decimals - "
          "collateral_decimals) for Morpho Blue (IOracle.sol)",
-         "One unit of price_currency in oracle answer units.", True),
+         "One unit of price_currency in oracle answer units; null when it differs per token (Compound v2: "
+         "10^(36 - token decimals)).", True),
     _col("debt_price_raw", "VARCHAR", "price_currency / price_unit_raw", "AaveOracle.getAssetPrice(debt_asset)",
-         "Oracle price of one whole debt token.", True),
+         "Oracle price of one whole debt token (Morpho Blue: equal to price_unit_raw, the loan token in itself).",
+         True),
     _col("collateral_price_raw", "VARCHAR", "price_currency / price_unit_raw",
          "AaveOracle.getAssetPrice(collateral_asset); Morpho Blue: IOracle(oracle).price()",
          "Oracle price of one whole collateral token.", True),
@@ -143,12 +149,17 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
          "whole number of bps).", True),
     _col("lltv_raw", "VARCHAR", "wad (10^18 = 100%)", "Morpho Blue market params `lltv`",
          "Liquidation loan-to-value of the market, exact; null for other protocols.", True),
+    _col("collateral_factor_raw", "VARCHAR", "wad (10^18 = 100%)", "Compound v2 Comptroller.markets(collateral cToken)",
+         "Collateral factor of the collateral market, exact (Compound v2 and Venus: it is both ltv_bps and "
+         "liquidation_threshold_bps, null there when not a whole number of bps); null for other protocols.", True),
     _col("liquidation_bonus_bps", "INTEGER", "bps, includes 100%", "getConfiguration bits 32-47 or e-mode category",
          "Liquidation bonus in force (10500 = 5% bonus; Morpho Blue: liquidation_incentive_raw rounded down "
          "to bps).", True),
-    _col("liquidation_incentive_raw", "VARCHAR", "wad, includes 100%", "Morpho Blue: derived from lltv_raw",
+    _col("liquidation_incentive_raw", "VARCHAR", "wad, includes 100%",
+         "Morpho Blue: derived from lltv_raw; Compound v2: Comptroller.liquidationIncentiveMantissa()",
          "Liquidation incentive factor exactly as Morpho.sol computes it: min(1.15, 1 / (1 - 0.3 x (1 - LLTV))) "
-         "in wad with its rounding; null for other protocols.", True),
+         "in wad with its rounding; Compound v2 and Venus: the Comptroller's incentive; null for other protocols.",
+         True),
     _col("liquidation_factor_raw", "VARCHAR", "wad (10^18 = 100%)",
          "Comet getAssetInfoByAddress(collateral).liquidationFactor at state_block",
          "Share of the absorbed collateral's value credited to the borrower; the rest (the liquidation penalty) "
@@ -232,7 +243,7 @@ CHECKPOINT_COLUMNS: tuple[Column, ...] = (
 RUN_COLUMNS: tuple[Column, ...] = (
     _col("run_id", "VARCHAR", "-", "generated", "Unique id of the run (UTC time + random suffix)."),
     _col("command", "VARCHAR", "-", "CLI / API", "What ran, e.g. `pull`."),
-    _col("status", "VARCHAR", "-", "run", "`running`, `ok`, `nothing_new`, `partial`, `failed`."),
+    _col("status", "VARCHAR", "-", "run", "`running`, `ok`, `nothing_new`, `partial`, `failed`, or `interrupted` (the process ended without finishing it)."),
     _col("started_at", "TIMESTAMPTZ", "UTC", "local clock", "Start time."),
     _col("finished_at", "TIMESTAMPTZ", "UTC", "local clock", "End time (null while running or after a crash)."),
     _col("chain_id", "BIGINT", "-", "eth_chainId", "Chain id reported by the node."),
@@ -286,6 +297,17 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
 
 #: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
 NOTES: dict[str, str] = {
+    "Compound v2 and Venus": (
+        "`LiquidateBorrow` reports `seizeTokens` in cTokens of `cTokenCollateral` (collateral_token, "
+        "collateral_token_seized_raw). They are converted with the exchange rate the seize used: the collateral "
+        "cToken's `exchangeRateStored` at state_block with `accrueInterest` replayed to block_number "
+        "(collateral_exchange_rate_raw). From Compound 2.9 a `protocolSeizeShareMantissa` share of the cTokens "
+        "goes to reserves: protocol_fee_raw = rate x those cTokens / 1e18, collateral_seized_raw = rate x the "
+        "liquidator's cTokens / 1e18. Prices are `getUnderlyingPrice` answers, price x 10^(36 - token decimals) "
+        "(price_unit_raw null); health_factor_before is the Comptroller's collateral-factor-weighted collateral "
+        "over debt; the collateral factor fills ltv_bps, liquidation_threshold_bps and collateral_factor_raw. "
+        "Details and sources: `toolkit/protocols/compound_v2.py`."
+    ),
     "Protocol fee": (
         "Aave v3 sends part of the liquidation bonus to the treasury. The `LiquidationCall` event's "
         "`liquidatedCollateralAmount` is what the liquidator received, *after* the fee "

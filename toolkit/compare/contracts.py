@@ -1,0 +1,72 @@
+"""Which venue contract, and which of its risk-tier eras, a comparison applies.
+
+A venue's rules (maintenance, liquidation style, partial rule, fees, ADL) come from its profile in
+:mod:`toolkit.cex.venues`; its risk tiers belong to one instrument and change over time (eras). A comparison
+names a :class:`VenueContract`, by default the venue's bitcoin perpetual (:data:`DEFAULT_SYMBOLS`), the
+contract whose tiers the profiles document best (cex-engines.md §1.3, §2).
+
+Era at a date: the era in force then. Before the earliest dated era of a profile (Hyperliquid in 2020, say)
+the earliest era is applied as a counterfactual ("these rules on that day") and flagged with
+``in_force=False`` so every output can say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from toolkit.cex import VENUE_IDS, load_venue
+from toolkit.cex.venues import Era, VenueProfile
+from toolkit.errors import UserInputError
+
+#: Contract of each venue used when none is named: the bitcoin perpetual of the profile.
+DEFAULT_SYMBOLS: dict[str, str] = {
+    "bitmex": "XBTUSD",
+    "binance-usdm": "BTCUSDT",
+    "bybit": "BTCUSDT",
+    "okx": "BTC-USD-SWAP",
+    "dydx-v4": "BTC-USD",
+    "hyperliquid": "BTC",
+}
+
+
+@dataclass(frozen=True)
+class VenueContract:
+    """A venue profile id and one of its instruments."""
+
+    venue: str
+    symbol: str
+
+    @classmethod
+    def of(cls, value: VenueContract | str) -> VenueContract:
+        """``"bitmex"`` (default symbol), ``"bitmex:XBTUSD"``, or a :class:`VenueContract` as is."""
+        if isinstance(value, VenueContract):
+            return value
+        venue, _, symbol = str(value).partition(":")
+        if venue not in VENUE_IDS:
+            raise UserInputError(f"venue: unknown venue {venue!r}; choose one of {', '.join(VENUE_IDS)}")
+        contract = cls(venue, symbol or DEFAULT_SYMBOLS[venue])
+        load_venue(venue).instrument(contract.symbol, "venue symbol")
+        return contract
+
+    def __str__(self) -> str:
+        return f"{self.venue}:{self.symbol}"
+
+
+def contracts(values: Sequence[VenueContract | str]) -> list[VenueContract]:
+    """:meth:`VenueContract.of` for each of ``values``."""
+    return [VenueContract.of(v) for v in values]
+
+
+def venue_era(profile: VenueProfile, symbol: str, moment: datetime) -> tuple[Era, bool]:
+    """The era of ``symbol`` in force at ``moment`` and ``True``; before the earliest dated era, that era and
+    ``False`` (a counterfactual: the venue's later rules applied to an earlier date)."""
+    instrument = profile.instrument(symbol)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    dated = [e for e in instrument.eras if e.valid_from is not None]
+    if not dated:
+        raise UserInputError(f"{profile.id} {symbol} has no dated era; choose another symbol")
+    if moment < dated[0].valid_from:  # type: ignore[operator]
+        return dated[0], False
+    return instrument.era(moment), True

@@ -1,0 +1,517 @@
+"""Compound v2 and its forks (Venus): ``LiquidateBorrow`` logs to normalized rows, enriched at the block before.
+
+Sources: shared/reference/defi-protocols.md §3 (Compound v2, ``compound-finance/compound-protocol``)
+and the Venus core pool code of ``@venusprotocol/venus-protocol@9.2.0`` (``contracts/``), which the
+devchain deploys.
+
+* Event: ``LiquidateBorrow(address liquidator, address borrower, uint repayAmount,
+  address cTokenCollateral, uint seizeTokens)``, nothing indexed, emitted by the **borrowed** cToken
+  (``CTokenInterfaces.sol`` L151, ``CToken.sol`` L775; Venus ``VToken.sol`` L1344, same topic0).
+  ``market_id`` is the emitter; ``repayAmount`` is in the borrowed underlying's base units,
+  ``seizeTokens`` in cTokens of ``cTokenCollateral`` (``collateral_token``). The liquidator always
+  receives cTokens, so ``receive_a_token`` is true.
+* Underlyings: ``underlying()`` of each cToken at ``state_block``. Markets of the chain's native coin
+  (cETH, vBNB) have none; the registry lists them in ``params.native_markets`` and their asset is
+  :data:`NATIVE_ASSET` with ``params.native_symbol`` and 18 decimals. ``liqtk decode`` leaves
+  ``debt_asset``, ``collateral_asset`` and ``collateral_seized_raw`` null (they need the state).
+* Exchange rate: ``liquidateBorrow`` first accrues interest on both markets (``CToken.sol``
+  ``liquidateBorrowInternal``; ``VToken.sol`` L1242-L1252), and the seize uses the collateral's
+  ``exchangeRateStored()`` *after* that accrual. The rate is therefore rebuilt exactly from the
+  state at ``state_block`` by replaying ``accrueInterest`` to ``block_number``
+  (:func:`accrued_exchange_rate`; ``VToken.sol`` L410-L527, ``exchangeRateStoredInternal``
+  L1644-L1674): interest = borrowRatePerBlock x blocks x totalBorrows / 1e18, reserves +=
+  reserveFactor x interest / 1e18, rate = (cash + borrows - reserves) x 1e18 / totalSupply.
+* Seize split: since Compound 2.9 (``CToken.sol`` L802-L840), ``protocolSeizeShareMantissa``
+  (2.8e16) of ``seizeTokens`` go to reserves: ``protocolSeizeTokens = seizeTokens x share / 1e18``,
+  the liquidator gets the rest, and reserves grow by ``exchangeRate x protocolSeizeTokens / 1e18``.
+  Older cTokens, cETH and Venus vTokens have no such getter (the call reverts): share 0.
+  ``collateral_seized_raw`` = liquidator's cTokens x rate / 1e18 (underlying it can redeem),
+  ``protocol_fee_raw`` = the reserves' amount above.
+* Venus routes BNB Chain liquidations through its ``Liquidator`` contract (comptroller
+  ``liquidatorContract()``), which splits the seized vTokens with the treasury *after* the event
+  (``Liquidator.sol`` ``_distributeLiquidationIncentive``, event ``LiquidateBorrowedTokens``). That
+  event is not read: such rows keep everything the contract received in ``collateral_seized_raw``,
+  leave the protocol fee null and say so in ``incomplete_reason``.
+* Parameters (mantissas, 1e18 = 1): ``Comptroller.markets(cToken)`` (first two words only: the
+  third, ``isComped``/``isVenus``, came later), ``closeFactorMantissa``,
+  ``liquidationIncentiveMantissa``. There is no separate liquidation threshold: the collateral
+  factor is both LTV and threshold. Close factor: ``repayAmount <= closeFactor x borrowBalance``,
+  except for deprecated markets (Compound ``isDeprecated``) and Venus forced liquidations
+  (``isForcedLiquidationEnabled``, ``PolicyFacet.sol`` L249-L254), where it is 100 %.
+* Prices: ``Comptroller.oracle()`` then ``getUnderlyingPrice(cToken)``: price per whole token x
+  1e(36 - underlying decimals), so the unit differs per token (``price_unit_raw`` is null).
+  Compound's oracles before the 2020 Open Price Feed quoted in ETH, answering exactly 1e18 for cETH
+  (defi-protocols.md §3). ``params.quote_probe`` names such a market and its currency: when the
+  oracle answers exactly 1e18 for it, prices are in that currency, converted to USD with the
+  chain's ETH/USD feed (``deployments/chains.toml``); without a usable feed the USD columns stay
+  null and ``incomplete_reason`` says why.
+* Health factor: the Comptroller's own account liquidity terms (``ComptrollerLens.sol``
+  ``getHypotheticalAccountLiquidity``) over ``getAssetsIn(borrower)``: collateral = sum of
+  cTokens x (collateralFactor x exchangeRate x price), debt = sum of borrowBalance x price (truncating
+  1e18 fixed point), HF = collateral / debt in wad. Debt the Comptroller adds beyond the markets
+  (Venus VAI) is the excess of these sums over ``getAccountLiquidity``'s liquidity - shortfall.
+  ``borrower_collateral_usd`` is the collateral without collateral factors.
+* Check: ``seizeTokens`` is recomputed with ``liquidateCalculateSeizeTokens`` (``ComptrollerLens.sol``
+  L47-L86: incentive x priceBorrowed / (priceCollateral x exchangeRate) x repayAmount, truncating);
+  a different result means the state at ``state_block`` is not what the liquidation saw (earlier
+  transactions in the block, or a Comptroller that rounds differently), said in ``incomplete_reason``.
+* Bad debt: none recorded (``bad_debt_mechanism`` ``none_recorded``).
+
+State is read at ``block_number - 1``, exact unless earlier transactions in the same block moved the
+borrower's position, the markets or the oracle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from toolkit.abi import load_abi
+from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, log_identity, read_calls
+from toolkit.protocols.registry import Deployment
+
+CTOKEN = load_abi("compound-v2/CToken.json")
+COMPTROLLER = load_abi("compound-v2/Comptroller.json")
+PRICE_ORACLE = load_abi("compound-v2/PriceOracle.json")
+ERC20 = load_abi("common/ERC20.json")
+ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
+
+#: The event (same signature and topic0 in Venus).
+LIQUIDATE_BORROW = CTOKEN.event("LiquidateBorrow")
+
+#: Fixed-point scale of every Compound mantissa (``ExponentialNoError.expScale``).
+MANTISSA = 10**18
+BPS = 10_000
+#: ``collateral_asset``/``debt_asset`` of markets of the chain's native coin (cETH, vBNB).
+NATIVE_ASSET = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+ZERO_ADDRESS = "0x" + "0" * 40
+#: State of a market read for the exchange-rate replay, in call order.
+MARKET_STATE = ("getCash", "totalBorrows", "totalReserves", "totalSupply", "accrualBlockNumber",
+                "borrowRatePerBlock", "reserveFactorMantissa")
+
+
+def mul_truncate(mantissa: int, value: int) -> int:
+    """``mul_ScalarTruncate(Exp(mantissa), value)``: value x mantissa / 1e18, rounded down."""
+    return mantissa * value // MANTISSA
+
+
+def accrued_exchange_rate(cash: int, borrows: int, reserves: int, supply: int, accrual_block: int,
+                          borrow_rate: int, reserve_factor: int, block: int) -> int:
+    """The exchange rate (mantissa: underlying base units per cToken base unit x 1e18) after
+    ``accrueInterest`` runs in ``block`` on a market in this state (module docstring).
+
+    :raises CallFailed: when the market has no cTokens (the row's state is then unavailable).
+    """
+    if supply == 0:
+        raise CallFailed("the collateral market has no cTokens (totalSupply 0)")
+    interest = mul_truncate(borrow_rate * (block - accrual_block), borrows)
+    borrows_new = borrows + interest
+    reserves_new = reserves + mul_truncate(reserve_factor, interest)
+    return (cash + borrows_new - reserves_new) * MANTISSA // supply
+
+
+def seize_tokens(repay: int, incentive: int, price_borrowed: int, price_collateral: int, rate: int) -> int:
+    """``ComptrollerLens.liquidateCalculateSeizeTokens``: cTokens seized for ``repay``."""
+    numerator = incentive * price_borrowed // MANTISSA
+    denominator = price_collateral * rate // MANTISSA
+    return (numerator * MANTISSA // denominator) * repay // MANTISSA if denominator else 0
+
+
+def bps_of(mantissa: int) -> int | None:
+    """A mantissa in bps when it is a whole number of bps (1e14), else None."""
+    return mantissa // 10**14 if mantissa % 10**14 == 0 else None
+
+
+def share_of_bonus_bps(seize_share: int, incentive: int) -> int | None:
+    """The protocol seize share in the unit of ``protocol_fee_bps`` (bps of the liquidation bonus),
+    when whole: the reserves take share x incentive of the repaid value, the bonus is
+    (incentive - 1) of it, so the ratio is share x incentive / (incentive - 1)."""
+    if incentive <= MANTISSA:
+        return None
+    bps = Fraction(seize_share * incentive * BPS, MANTISSA * (incentive - MANTISSA))
+    return int(bps) if bps.denominator == 1 else None
+
+
+@dataclass(frozen=True)
+class Token:
+    """Symbol and decimals of an underlying."""
+
+    address: str
+    symbol: str | None
+    decimals: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Currency of the oracle's answers at a block and how it converts to USD.
+
+    :ivar usd_per_unit: USD per unit of :attr:`currency`; None when no conversion is available.
+    :ivar eth_usd: the ETH/USD feed answer used (``eth_usd_decimals`` decimals), when one was.
+    :ivar how: the explanation that goes into ``price_source``.
+    """
+
+    currency: str
+    usd_per_unit: Fraction | None
+    eth_usd: int | None
+    eth_usd_decimals: int | None
+    how: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """A borrower's liquidity terms as the Comptroller sums them.
+
+    :ivar weighted_collateral: sum of cTokens x collateralFactor x exchangeRate x price (oracle units x 1e18).
+    :ivar debt: sum of borrowBalance x price, plus debt the Comptroller adds beyond the markets (same unit).
+    :ivar collateral_value: collateral without collateral factors, in the oracle currency (exact).
+    :ivar debt_value: :attr:`debt` in the oracle currency (exact).
+    """
+
+    weighted_collateral: int
+    debt: int
+    collateral_value: Fraction
+    debt_value: Fraction
+
+    @property
+    def health_factor(self) -> int | None:
+        """weighted collateral / debt in wad (rounded down); None without debt."""
+        return self.weighted_collateral * MANTISSA // self.debt if self.debt else None
+
+
+class CompoundV2Adapter(PerLogAdapter):
+    """Adapter for the ``compound_v2`` family (protocol ids ``compound-v2``, ``venus``)."""
+
+    family = "compound_v2"
+
+    def __init__(self) -> None:
+        #: Underlying token of each cToken by (chain id, cToken): immutable, read once per run.
+        self._underlyings: dict[tuple[int, str], str] = {}
+        #: Symbol and decimals by (chain id, token).
+        self._tokens: dict[tuple[int, str], Token] = {}
+
+    def topics0(self, deployment: Deployment) -> tuple[str, ...]:
+        return (LIQUIDATE_BORROW.topic0,)
+
+    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+        row = log_identity(log, deployment)
+        values = LIQUIDATE_BORROW.decode(log["topics"], log["data"])
+        timestamp = log.get("blockTimestamp") or log.get("timeStamp")
+        row.update(
+            market_id=row["emitter"],
+            event=LIQUIDATE_BORROW.name,
+            block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else timestamp,
+            borrower=values["borrower"],
+            liquidator=values["liquidator"],
+            debt_asset=None,
+            debt_repaid_raw=str(values["repayAmount"]),
+            collateral_asset=None,
+            collateral_seized_raw=None,
+            collateral_token=values["cTokenCollateral"],
+            collateral_token_seized_raw=str(values["seizeTokens"]),
+            receive_a_token=True,
+            bad_debt_raw=None,
+            bad_debt_mechanism="none_recorded",
+            join_key=f"{row['tx_hash']}:{row['log_index']}",
+            is_auction=False,
+            state_status="skipped",
+        )
+        return row
+
+    async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
+        if rows:
+            await _Enrichment(self, deployment, state, rows).run()
+
+
+class _Enrichment:
+    """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
+    (1) each row's comptroller, underlyings and collateral market state; (2) comptroller parameters,
+    the borrower's markets and liquidity, token metadata, ETH/USD; (3) oracle prices and the
+    borrower's position in each of its markets."""
+
+    def __init__(self, adapter: CompoundV2Adapter, deployment: Deployment, state: StateCaller,
+                 rows: list[dict[str, Any]]) -> None:
+        self.adapter = adapter
+        self.deployment = deployment
+        self.state = state
+        self.rows = rows
+        self.chain_id = deployment.chain.chain_id
+        params = deployment.params
+        self.native_markets = {m.lower() for m in params.get("native_markets", [])}
+        self.native_symbol: str | None = params.get("native_symbol")
+        probe = params.get("quote_probe")
+        self.probe: tuple[str, str] | None = (probe["market"].lower(), probe["currency"]) if probe else None
+        self.results: dict[Hashable, Any] = {}
+
+    async def run(self) -> None:
+        await self._round(self._first_round())
+        self._keep_underlyings()
+        await self._round(self._second_round())
+        self._keep_tokens()
+        await self._round(self._third_round())
+        for row in self.rows:
+            try:
+                row.update(self._state_columns(row))
+                row["state_status"] = "ok"
+            except CallFailed as failure:
+                row["state_status"] = f"unavailable: {failure}"
+
+    async def _round(self, calls: dict[Hashable, Call]) -> None:
+        if calls:
+            self.results.update(await read_calls(self.state, calls))
+
+    def _get(self, key: Hashable) -> tuple[Any, ...]:
+        value = self.results[key]
+        if isinstance(value, CallFailed):
+            raise value
+        return value
+
+    def _optional(self, key: Hashable, default: Any) -> Any:
+        """First output of a call, or ``default`` when it failed (functions that exist only in some
+        versions or forks revert elsewhere) or was not made."""
+        value = self.results.get(key)
+        return default if value is None or isinstance(value, CallFailed) else value[0]
+
+    # -- rounds ---------------------------------------------------------------------------------
+
+    def _first_round(self) -> dict[Hashable, Call]:
+        calls: dict[Hashable, Call] = {}
+        for row in self.rows:
+            block, borrowed, collateral = row["block_number"] - 1, row["market_id"], row["collateral_token"]
+            calls[("comptroller", block, borrowed)] = Call(block, borrowed, CTOKEN.fn("comptroller"))
+            for ctoken in (borrowed, collateral):
+                if ctoken not in self.native_markets and (self.chain_id, ctoken) not in self.adapter._underlyings:
+                    calls[("underlying", ctoken)] = Call(block, ctoken, CTOKEN.fn("underlying"))
+            for name in (*MARKET_STATE, "protocolSeizeShareMantissa"):
+                calls[(name, block, collateral)] = Call(block, collateral, CTOKEN.fn(name))
+        return calls
+
+    def _keep_underlyings(self) -> None:
+        for key, value in self.results.items():
+            if key[0] == "underlying" and not isinstance(value, CallFailed):
+                self.adapter._underlyings[(self.chain_id, key[1])] = value[0]
+
+    def _underlying(self, ctoken: str) -> str:
+        """The underlying of ``ctoken`` (:data:`NATIVE_ASSET` for native markets)."""
+        if ctoken in self.native_markets:
+            return NATIVE_ASSET
+        found = self.adapter._underlyings.get((self.chain_id, ctoken))
+        if found is None:
+            raise self.results[("underlying", ctoken)]
+        return found
+
+    def _second_round(self) -> dict[Hashable, Call]:
+        calls: dict[Hashable, Call] = {}
+        for row in self.rows:
+            block, borrowed, borrower = row["block_number"] - 1, row["market_id"], row["borrower"]
+            comptroller = self.results[("comptroller", block, borrowed)]
+            if isinstance(comptroller, CallFailed):
+                continue
+            comptroller = comptroller[0]
+            for name in ("oracle", "closeFactorMantissa", "liquidationIncentiveMantissa", "liquidatorContract"):
+                calls[(name, block, comptroller)] = Call(block, comptroller, COMPTROLLER.fn(name))
+            for name, args in (("getAssetsIn", (borrower,)), ("getAccountLiquidity", (borrower,)),
+                               ("isDeprecated", (borrowed,)), ("isForcedLiquidationEnabled", (borrowed,)),
+                               ("isForcedLiquidationEnabledForUser", (borrower, borrowed))):
+                calls[(name, block, comptroller, *args)] = Call(block, comptroller, COMPTROLLER.fn(name), args)
+            for ctoken in (borrowed, row["collateral_token"]):
+                asset = self.adapter._underlyings.get((self.chain_id, ctoken))
+                if asset is not None and (self.chain_id, asset) not in self.adapter._tokens:
+                    calls[("decimals", asset)] = Call(block, asset, ERC20.fn("decimals"))
+                    calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
+            feed = self.deployment.chain.eth_usd_feed
+            if self.probe is not None and self.probe[1] == "ETH" and feed:
+                calls[("eth_usd", block)] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
+                calls[("eth_usd_decimals",)] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+        return calls
+
+    def _keep_tokens(self) -> None:
+        for key, value in self.results.items():
+            if key[0] == "decimals" and not isinstance(value, CallFailed):
+                symbol = self.results[("symbol", key[1])]
+                self.adapter._tokens[(self.chain_id, key[1])] = Token(
+                    key[1], None if isinstance(symbol, CallFailed) else symbol[0], value[0])
+
+    def _token(self, ctoken: str) -> Token:
+        """The underlying of ``ctoken`` with its symbol and decimals."""
+        asset = self._underlying(ctoken)
+        if asset == NATIVE_ASSET:
+            return Token(NATIVE_ASSET, self.native_symbol, 18)
+        found = self.adapter._tokens.get((self.chain_id, asset))
+        if found is None:
+            raise self.results[("decimals", asset)]
+        return found
+
+    def _third_round(self) -> dict[Hashable, Call]:
+        calls: dict[Hashable, Call] = {}
+        for row in self.rows:
+            block, borrowed, borrower = row["block_number"] - 1, row["market_id"], row["borrower"]
+            try:
+                comptroller = self._get(("comptroller", block, borrowed))[0]
+                oracle = self._get(("oracle", block, comptroller))[0]
+            except CallFailed:
+                continue
+            assets = self._optional(("getAssetsIn", block, comptroller, borrower), ())
+            probe = () if self.probe is None else (self.probe[0],)
+            for ctoken in {borrowed, row["collateral_token"], *probe, *assets}:
+                calls[("price", block, oracle, ctoken)] = Call(block, oracle, PRICE_ORACLE.fn("getUnderlyingPrice"),
+                                                               (ctoken,))
+                calls[("markets", block, comptroller, ctoken)] = Call(block, comptroller, COMPTROLLER.fn("markets"),
+                                                                      (ctoken,))
+            for ctoken in assets:
+                calls[("snapshot", block, ctoken, borrower)] = Call(block, ctoken, CTOKEN.fn("getAccountSnapshot"),
+                                                                    (borrower,))
+        return calls
+
+    # -- columns --------------------------------------------------------------------------------
+
+    def _quote(self, block: int, oracle: str) -> Quote:
+        """The currency of the oracle's answers at ``block`` and its USD value (module docstring)."""
+        if self.probe is None or self._get(("price", block, oracle, self.probe[0]))[0] != MANTISSA:
+            return Quote("USD", Fraction(1), None, None, "USD")
+        market, currency = self.probe
+        how = f"{currency} (the oracle answers exactly 1e18 for {market}, registry params.quote_probe)"
+        feed = self.deployment.chain.eth_usd_feed
+        if currency != "ETH" or not feed:
+            return Quote(currency, None, None, None, f"{how}; no {currency}/USD feed in the registry")
+        answer, decimals = self.results[("eth_usd", block)], self.results[("eth_usd_decimals",)]
+        for value in (answer, decimals):
+            if isinstance(value, CallFailed):
+                return Quote(currency, None, None, None, f"{how}; {value}")
+        return Quote(currency, Fraction(answer[0], 10**decimals[0]), answer[0], decimals[0],
+                     f"{how}, x ETH/USD feed {feed.lower()} latestAnswer at block {block}")
+
+    def _account(self, block: int, comptroller: str, oracle: str, borrower: str) -> Account | str:
+        """The borrower's liquidity terms over ``getAssetsIn`` (module docstring, "Health factor"),
+        or, when its markets sum to *more* debt than ``getAccountLiquidity`` implies (so the sums do
+        not reproduce the Comptroller's), the reason."""
+        weighted = debt = 0
+        collateral_value = debt_value = Fraction(0)
+        for ctoken in self._get(("getAssetsIn", block, comptroller, borrower))[0]:
+            error, balance, borrowed, rate = self._get(("snapshot", block, ctoken, borrower))
+            if error:
+                raise CallFailed(f"getAccountSnapshot({borrower}) on {ctoken} returned error {error} at block {block}")
+            factor = self._get(("markets", block, comptroller, ctoken))[1]
+            price = self._get(("price", block, oracle, ctoken))[0]
+            weighted += mul_truncate(mul_truncate(mul_truncate(factor, rate), price), balance)
+            debt += mul_truncate(price, borrowed)
+            collateral_value += Fraction(balance * rate * price, MANTISSA**3)
+            debt_value += Fraction(borrowed * price, MANTISSA**2)
+        error, liquidity, shortfall = self._get(("getAccountLiquidity", block, comptroller, borrower))
+        if error:
+            raise CallFailed(f"getAccountLiquidity({borrower}) returned error {error} at block {block}")
+        excess = (weighted - debt) - (liquidity - shortfall)
+        if excess < 0:
+            return (f"the borrower's markets sum to {-excess} (oracle units x 1e18) more debt than "
+                    f"getAccountLiquidity reports at block {block}: health factor and borrower totals left empty")
+        return Account(weighted, debt + excess, collateral_value, debt_value + Fraction(excess, MANTISSA))
+
+    def _state_columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        block, borrowed, collateral, borrower = (row["block_number"] - 1, row["market_id"], row["collateral_token"],
+                                                 row["borrower"])
+        comptroller = self._get(("comptroller", block, borrowed))[0]
+        oracle = self._get(("oracle", block, comptroller))[0]
+        listed, factor = self._get(("markets", block, comptroller, collateral))
+        if not listed or not self._get(("markets", block, comptroller, borrowed))[0]:
+            raise CallFailed(f"{borrowed} or {collateral} is not listed in comptroller {comptroller} at block {block}")
+        debt, coll = self._token(borrowed), self._token(collateral)
+        debt_price = self._get(("price", block, oracle, borrowed))[0]
+        coll_price = self._get(("price", block, oracle, collateral))[0]
+        close_factor = self._get(("closeFactorMantissa", block, comptroller))[0]
+        incentive = self._get(("liquidationIncentiveMantissa", block, comptroller))[0]
+        rate = accrued_exchange_rate(*(self._get((name, block, collateral))[0] for name in MARKET_STATE),
+                                     block=row["block_number"])
+        share = self._optional(("protocolSeizeShareMantissa", block, collateral), 0)
+        quote = self._quote(block, oracle)
+        forced = any(self._optional(key, False) for key in (
+            ("isDeprecated", block, comptroller, borrowed),
+            ("isForcedLiquidationEnabled", block, comptroller, borrowed),
+            ("isForcedLiquidationEnabledForUser", block, comptroller, borrower, borrowed)))
+        account = self._account(block, comptroller, oracle, borrower)
+        reasons = [account] if isinstance(account, str) else []
+        if quote.usd_per_unit is None:
+            reasons.append(f"oracle prices are in {quote.currency}, not convertible to USD here: "
+                           "USD columns left empty")
+
+        repay, seized = int(row["debt_repaid_raw"]), int(row["collateral_token_seized_raw"])
+        protocol_tokens = mul_truncate(share, seized)
+        received = mul_truncate(rate, seized - protocol_tokens)
+        fee: int | None = mul_truncate(rate, protocol_tokens)
+        fee_bps = share_of_bonus_bps(share, incentive)
+        liquidator_contract = self._optional(("liquidatorContract", block, comptroller), ZERO_ADDRESS)
+        if liquidator_contract != ZERO_ADDRESS and liquidator_contract == row["liquidator"]:
+            fee = fee_bps = None
+            reasons.append(f"liquidated through the comptroller's liquidatorContract {liquidator_contract} (Venus "
+                           "Liquidator), which shares the seized vTokens with the treasury after this event "
+                           "(LiquidateBorrowedTokens, not read): collateral_seized_raw is all that contract received")
+        expected = seize_tokens(repay, incentive, debt_price, coll_price, rate)
+        if expected != seized:
+            reasons.append(f"the state at block {block} gives seizeTokens {expected}, the event {seized}: prices or "
+                           "the exchange rate changed earlier in the block, or the Comptroller rounds differently")
+
+        def usd(value: Fraction | None) -> float | None:
+            return None if value is None or quote.usd_per_unit is None else float(value * quote.usd_per_unit)
+
+        debt_unit_price = Fraction(debt_price, 10 ** (36 - debt.decimals))
+        coll_unit_price = Fraction(coll_price, 10 ** (36 - coll.decimals))
+        debt_whole, coll_whole = Fraction(repay, 10**debt.decimals), Fraction(received, 10**coll.decimals)
+        fee_whole = None if fee is None else Fraction(fee, 10**coll.decimals)
+        repaid_value, received_value = debt_whole * debt_unit_price, coll_whole * coll_unit_price
+        hf = None if isinstance(account, str) else account.health_factor
+        return {
+            "debt_asset": debt.address,
+            "collateral_asset": coll.address,
+            "collateral_seized_raw": str(received),
+            "state_block": block,
+            "debt_symbol": debt.symbol,
+            "debt_decimals": debt.decimals,
+            "debt_repaid": float(debt_whole),
+            "collateral_symbol": coll.symbol,
+            "collateral_decimals": coll.decimals,
+            "collateral_seized": float(coll_whole),
+            "protocol_fee_raw": None if fee is None else str(fee),
+            "protocol_fee": None if fee_whole is None else float(fee_whole),
+            "collateral_exchange_rate_raw": str(rate),
+            "collateral_conversion": (
+                f"{collateral} exchange rate {rate} (exchangeRateStored at block {block} accrued to block "
+                f"{row['block_number']}); protocolSeizeShareMantissa {share}: {protocol_tokens} of {seized} "
+                "cTokens to reserves"),
+            "price_currency": quote.currency,
+            "price_unit_raw": None,
+            "debt_price_raw": str(debt_price),
+            "collateral_price_raw": str(coll_price),
+            "eth_usd_price_raw": None if quote.eth_usd is None else str(quote.eth_usd),
+            "eth_usd_decimals": quote.eth_usd_decimals,
+            "debt_price_usd": usd(debt_unit_price),
+            "collateral_price_usd": usd(coll_unit_price),
+            "price_source": (f"oracle {oracle} of comptroller {comptroller}: getUnderlyingPrice at block {block}, "
+                             f"price x 1e(36 - underlying decimals) in {quote.how}"),
+            "ltv_bps": bps_of(factor),
+            "liquidation_threshold_bps": bps_of(factor),
+            "collateral_factor_raw": str(factor),
+            "liquidation_bonus_bps": bps_of(incentive),
+            "liquidation_incentive_raw": str(incentive),
+            "protocol_fee_bps": fee_bps,
+            "close_factor_bps": BPS if forced else bps_of(close_factor),
+            "close_factor_rule": (
+                "100%: deprecated market or forced liquidation (Compound Comptroller isDeprecated, Venus "
+                "PolicyFacet.sol L249-L254)" if forced else
+                f"closeFactorMantissa {close_factor} x borrowBalanceStored in the borrowed market "
+                "(Comptroller.liquidateBorrowAllowed, PolicyFacet.sol L265-L269)"),
+            "health_factor_before_raw": None if hf is None else str(hf),
+            "health_factor_before": None if hf is None else float(Fraction(hf, MANTISSA)),
+            "borrower_collateral_usd": None if isinstance(account, str) else usd(account.collateral_value),
+            "borrower_debt_usd": None if isinstance(account, str) else usd(account.debt_value),
+            "debt_repaid_usd": usd(repaid_value),
+            "collateral_seized_usd": usd(received_value),
+            "protocol_fee_usd": usd(None if fee_whole is None else fee_whole * coll_unit_price),
+            "liquidation_bonus_usd": usd(received_value - repaid_value),
+            "liquidation_bonus_pct": (float(100 * (received_value - repaid_value) / repaid_value)
+                                      if repaid_value else None),
+            "incomplete_reason": "; ".join(reasons) or None,
+        }
+
+
+#: The adapter of the ``compound_v2`` family (see :mod:`toolkit.protocols`).
+ADAPTER = CompoundV2Adapter
