@@ -29,7 +29,7 @@ from web3.logs import DISCARD
 from toolkit.decode import decode_logs
 from toolkit.devchain import Devchain
 from toolkit.devchain.chain import TransactionFailed
-from toolkit.devchain.venus import CLOSE_FACTOR, COLLATERAL_FACTORS, LIQUIDATION_INCENTIVE, VenusMarket, deploy_venus
+from toolkit.devchain.venus import CLOSE_FACTOR, COLLATERAL_FACTORS, LIQUIDATION_INCENTIVE, VenusMarket
 from toolkit.devchain.venus_scenario import run_venus_scenario
 from toolkit.errors import UserInputError
 from toolkit.pipeline import PullRequest, pull_async
@@ -54,9 +54,9 @@ MANTISSA = 10**18
 
 @pytest.fixture(scope="module")
 def venus_chain() -> Iterator[tuple[Devchain, VenusMarket, list[dict[str, Any]]]]:
-    with Devchain.start() as devchain:
-        market = deploy_venus(devchain)
-        yield devchain, market, run_venus_scenario(devchain, market)
+    with Devchain.start() as devchain:  # deploys Venus from account 10 after Aave
+        assert devchain.venus is not None
+        yield devchain, devchain.venus, run_venus_scenario(devchain, devchain.venus)
 
 
 @pytest.fixture(scope="module")

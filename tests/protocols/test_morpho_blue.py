@@ -25,7 +25,7 @@ from web3.logs import DISCARD
 from toolkit.chain.calls import StateReader
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain import Devchain
-from toolkit.devchain.morpho import MorphoMarkets, deploy_morpho, run_morpho_scenario
+from toolkit.devchain.morpho import MorphoMarkets, run_morpho_scenario
 from toolkit.pipeline import PullRequest, pull_async
 from toolkit.protocols.morpho_blue import CREATE_MARKET, LIQUIDATE, MORPHO, ORACLE, MorphoBlueAdapter
 from toolkit.protocols.registry import Deployment, registry
@@ -39,9 +39,9 @@ WAD = 10**18
 
 @pytest.fixture(scope="module")
 def morpho_chain() -> Iterator[tuple[Devchain, MorphoMarkets, list[dict[str, Any]]]]:
-    with Devchain.start() as devchain:
-        markets = deploy_morpho(devchain)
-        yield devchain, markets, run_morpho_scenario(devchain, markets)
+    with Devchain.start() as devchain:  # deploys Morpho Blue from account 11 after Aave and Venus
+        assert devchain.morpho is not None
+        yield devchain, devchain.morpho, run_morpho_scenario(devchain, devchain.morpho)
 
 
 @pytest.fixture(scope="module")

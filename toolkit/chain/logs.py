@@ -141,7 +141,6 @@ class LogReader:
     async def _limits(self) -> _EndpointLimits:
         key = (self._client.redacted_url, await self._client.chain_id())
         limits = _LIMITS.setdefault(key, _EndpointLimits(span=self._initial_span))
-        limits.span = min(limits.span, self._max_span)
         if self._result_cap is not None:
             limits.result_cap = self._result_cap
         return limits
@@ -164,7 +163,8 @@ class LogReader:
         try:
             while tasks or cursor < end:
                 while cursor < end and len(tasks) < self._concurrency:
-                    stop = min(end, cursor + limits.span)
+                    # this reader's cap applies to its own reads, not to what others learned
+                    stop = min(end, cursor + min(limits.span, self._max_span))
                     tasks.append(asyncio.create_task(self._read_range(flt, cursor, stop, limits)))
                     cursor = stop
                 for chunk in await tasks.popleft():

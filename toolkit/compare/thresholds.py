@@ -28,7 +28,7 @@ Every value is computed exactly (``Fraction`` / ``Decimal``) and rounded to ``fl
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -316,19 +316,20 @@ async def _asset_history(deployment: Deployment, client: RpcClient, asset: str, 
     rows = []
     if values[0].record is not None:
         rows.append(_history_row(values[0].record, None, "start"))
-    for (low, before), (high, after) in zip(zip(samples, values), zip(samples[1:], values[1:])):
-        if before.key == after.key:
-            continue
-        while high - low > 1:  # invariant: value at low == before, value at high != before
-            middle = (low + high) // 2
-            found = _Value(_by_asset((await _read_at(deployment, client, [middle], [asset]))[middle]).get(asset))
-            if found.key == before.key:
-                low = middle
-            else:
-                high, after = middle, found
-        new = after.record if after.record is not None else replace(before.record, block_number=high)  # type: ignore[arg-type]
-        change = "listed" if before.record is None else "removed" if after.record is None else "changed"
-        rows.append(_history_row(new, before.record, change, high))
+    for (low, before), (end, last) in zip(zip(samples, values), zip(samples[1:], values[1:])):
+        while before.key != last.key:  # one or more changes in (low, end]: locate each in turn
+            high, after = end, last
+            while high - low > 1:  # invariant: value at low == before, value at high != before
+                middle = (low + high) // 2
+                found = _Value(_by_asset((await _read_at(deployment, client, [middle], [asset]))[middle]).get(asset))
+                if found.key == before.key:
+                    low = middle
+                else:
+                    high, after = middle, found
+            change = "listed" if before.record is None else "removed" if after.record is None else "changed"
+            new = after.record if after.record is not None else before.record
+            rows.append(_history_row(new, before.record, change, high))  # type: ignore[arg-type]
+            low, before = high, after
     return rows
 
 

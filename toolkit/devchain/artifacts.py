@@ -25,6 +25,8 @@ from toolkit.errors import ToolkitError
 PACKAGES: dict[str, str] = {
     "@aave/core-v3": "@aave/core-v3/artifacts",
     "@aave/protocol-v2": "@aave/protocol-v2/artifacts",
+    "@venusprotocol/venus-protocol": "@venusprotocol/venus-protocol/artifacts",
+    "@venusprotocol/governance-contracts": "@venusprotocol/governance-contracts/artifacts",
 }
 
 

@@ -1,10 +1,12 @@
-"""The devchain: a fresh anvil node with real Aave v3 and Aave v2 markets deployed on it.
+"""The devchain: a fresh anvil node with real lending protocols deployed on it.
 
 :meth:`Devchain.start` starts anvil with a fixed genesis timestamp and a fixed 12-second block
-interval, then deploys, from anvil's default account 0 and always in the same order: the three
-tokens (WETH, WBTC, USDC), the Aave v3 market, then the Aave v2 market. Contract addresses depend
-only on the deployer and its nonce, so they are identical on every fresh start; with the fixed
-timestamps, block hashes and interest accrual are reproducible too.
+interval, then deploys, always in the same order: from anvil's account 0 the three tokens (WETH,
+WBTC, USDC), the Aave v3 market and the Aave v2 market; from account 10 a Venus pool (the Compound
+v2 design, :mod:`toolkit.devchain.venus`); from account 11 Morpho Blue with two markets
+(:mod:`toolkit.devchain.morpho`). Contract addresses depend only on the deployer and its nonce, and
+every deployment happens before any scenario sends transactions, so they are identical on every
+fresh start; with the fixed timestamps, block hashes and interest accrual are reproducible too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from toolkit.devchain.anvil import AnvilNode, start_anvil
 from toolkit.devchain.assets import TOKEN_SPECS, TOKENS_BY_SYMBOL, deploy_tokens, to_raw
 from toolkit.devchain.chain import Chain
 from toolkit.devchain.market import AaveMarket
+from toolkit.devchain.morpho import MorphoMarkets, deploy_morpho
+from toolkit.devchain.venus import VenusMarket, deploy_venus
 from toolkit.errors import UserInputError
 
 #: Timestamp of the genesis block: 2025-01-01T00:00:00Z.
@@ -57,11 +61,14 @@ class Devchain:
         self.tokens = tokens
         self.v3 = v3
         self.v2 = v2
+        #: The Venus pool and the Morpho Blue markets, deployed by :meth:`start` after Aave.
+        self.venus: VenusMarket | None = None
+        self.morpho: MorphoMarkets | None = None
         self._feed_states: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def start(cls, port: int | None = None, anvil_args: list[str] | None = None) -> Devchain:
-        """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3 and Aave v2.
+        """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3, Aave v2, Venus and Morpho Blue.
 
         ``anvil_args``: further anvil flags, e.g. ``["--prune-history", "1"]`` for a node that keeps
         no historical state (tests of the "archive node needed" path).
@@ -75,10 +82,13 @@ class Devchain:
             treasury = chain.accounts[TREASURY_INDEX]
             v3 = deploy_aave_v3(chain, tokens, treasury)
             v2 = deploy_aave_v2(chain, tokens, treasury)
+            devchain = cls(node, chain, tokens, v3, v2)
+            devchain.venus = deploy_venus(devchain)
+            devchain.morpho = deploy_morpho(devchain)
         except BaseException:
             node.stop()
             raise
-        return cls(node, chain, tokens, v3, v2)
+        return devchain
 
     def stop(self) -> None:
         """Stop the anvil node (by PID)."""
@@ -122,6 +132,8 @@ class Devchain:
             },
             "libraries": self.chain.libraries(),
             **{name: market.addresses() for name, market in self.markets.items()},
+            **({"venus": self.venus.addresses()} if self.venus else {}),
+            **({"morpho_blue": self.morpho.addresses()} if self.morpho else {}),
         }
 
     # -- tokens and node control ----------------------------------------------------------------

@@ -56,7 +56,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import BlockIdentifier, TxReceipt
 
-from toolkit.devchain.artifacts import PACKAGES, ArtifactRef, artifacts_dir
+from toolkit.devchain.artifacts import ArtifactRef, artifacts_dir
 from toolkit.devchain.assets import TOKEN, TOKEN_SPECS, to_raw
 from toolkit.devchain.chain import Chain, TransactionFailed
 from toolkit.errors import UserInputError
@@ -67,7 +67,6 @@ if TYPE_CHECKING:  # only for annotations: devchain.py may import this module
 PACKAGE = "@venusprotocol/venus-protocol"
 GOVERNANCE_PACKAGE = "@venusprotocol/governance-contracts"
 #: Artifact directories of the Venus npm packages, added to the loader's package table.
-PACKAGES.update({PACKAGE: f"{PACKAGE}/artifacts", GOVERNANCE_PACKAGE: f"{GOVERNANCE_PACKAGE}/artifacts"})
 
 #: anvil account that deploys and administers the Venus contracts (not 0, Aave; not 9, treasury).
 VENUS_DEPLOYER_INDEX = 10

@@ -5,7 +5,8 @@
 §2 bitmap table), and the ERC-20 ``symbol()``, with the adapter's ABIs (:mod:`toolkit.protocols.aave`). These
 are the reserve's own values; a borrower in an e-mode category uses the category's (stored per liquidation in
 ``liquidation_threshold_bps``, see :func:`toolkit.compare.thresholds.thresholds_from_rows`). An address that
-is not a reserve of the pool reads as an all-zero bitmap and is left out.
+is not a reserve of the pool reads as an all-zero bitmap and is left out, as are all assets at a block where the
+pool has no code yet (the call returns no data).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ async def read_thresholds(deployment: Deployment, state: StateReader, block: int
     records = []
     for asset in assets:
         answer = results[("config", asset)]
-        if isinstance(answer, CallFailed):
-            raise answer
+        if isinstance(answer, CallFailed):  # no pool code at this block yet: nothing is listed
+            continue
         config = ReserveConfig.from_bitmap(answer[0][0], version)
         if config.decimals == 0 and config.liquidation_bonus_bps == 0:
             continue
