@@ -105,6 +105,7 @@ for _, row in perp.iterrows():
     ax.plot(grid, [row[f"adverse_move_{x}x"] * 100 for x in grid], linestyle="--", marker=".",
             label=f"{row['name']} {row['symbol']} (MM {float(row['native_value']) * 100:g}%)")
 ax.set_xscale("log")
+ax.minorticks_off()
 ax.set_xticks(grid, [f"{x}x" for x in grid])
 ax.set_xlabel("leverage (exposure / own capital)")
 ax.set_ylabel("price fall to liquidation (%)")

@@ -67,8 +67,10 @@ def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None
     topic0 = str(topics[0]).lower() if topics else None
     candidates = [d for d in registry().deployments
                   if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
-    matches = [d for d in candidates
-               if emitter in d.emitters and topic0 in adapter_for(d).topics0(d)]
+    emitting = [d for d in candidates if topic0 in adapter_for(d).topics0(d)]
+    # exact emitter matches first; a deployment without an emitter list accepts any emitter and
+    # checks it itself with state reads (Euler v2 vaults are verified through their factory)
+    matches = [d for d in emitting if emitter in d.emitters] or [d for d in emitting if not d.emitters]
     chains = sorted({d.chain.name for d in matches})
     if len(chains) > 1:
         raise LogDecodeError(

@@ -12,7 +12,6 @@ Expectations come from the fixture's protocol-side computation (``expected``), n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -44,7 +43,7 @@ USDC, WETH = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", "0xc02aaa39b223fe8d0a
 
 
 def _expected() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())["expected"]
+    return load_fixture(FIXTURE).document["expected"]
 
 
 def _absorbs() -> list[tuple[str, dict[str, Any]]]:

@@ -10,7 +10,6 @@ emitter and keeps what the factory confirms. Stubs answer the vault, router and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -35,7 +34,7 @@ WAD = 10**18
 
 
 def _expected() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())["expected"]
+    return load_fixture(FIXTURE).document["expected"]
 
 
 @pytest.fixture(scope="module")

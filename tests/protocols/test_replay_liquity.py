@@ -12,7 +12,6 @@ Expectations come from the fixture's protocol-side computation (``expected``), n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +41,7 @@ WAD = 10**18
 
 
 def _expected() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())["expected"]
+    return load_fixture(FIXTURE).document["expected"]
 
 
 @pytest.fixture(scope="module")

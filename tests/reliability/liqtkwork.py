@@ -47,12 +47,16 @@ def rows_hash(store: Path | Store, **filters: int | str | None) -> str:
     return content_sha256(opened.liquidations_table(LiquidationFilter(**filters)), LIQUIDATION_COLUMNS)
 
 
-def assert_on_chain(store: Path, w3: Web3) -> None:
-    """Every stored block and every row's block is the node's block of that number: nothing orphaned."""
+def assert_on_chain(store: Path, w3: Web3, above: int = -1) -> None:
+    """Every stored block, row block and checkpoint above ``above`` is the node's block of that
+    number: nothing orphaned remains."""
     opened = Store(store, create=False)
     with opened.reader() as con:
-        blocks = con.execute("SELECT block_number, block_hash FROM blocks").fetchall()
-        rows = con.execute("SELECT DISTINCT block_number, block_hash FROM liquidations").fetchall()
-        checkpoints = con.execute("SELECT last_block, last_block_hash FROM checkpoints").fetchall()
-    for number, stored in [*blocks, *rows, *checkpoints]:
-        assert stored == w3.eth.get_block(number).hash.to_0x_hex(), f"block {number} is orphaned in the store"
+        stored = con.execute("""
+            SELECT block_number, block_hash FROM blocks WHERE block_number > $above
+            UNION SELECT block_number, block_hash FROM liquidations WHERE block_number > $above
+            UNION SELECT last_block, last_block_hash FROM checkpoints WHERE last_block > $above""",
+                             {"above": above}).fetchall()
+    assert stored, "nothing stored above the base"
+    for number, stored_hash in stored:
+        assert stored_hash == w3.eth.get_block(number).hash.to_0x_hex(), f"block {number} is orphaned in the store"

@@ -33,6 +33,9 @@ earliest as a counterfactual; :func:`toolkit.compare.contracts.venue_era`). Mapp
   as Morpho socializes at once); the venue's default funding rate applies at its funding times; fills at the
   mark (no slippage beyond the path's own gaps).
 
+``liquidated_value_usd``: DeFi, the collateral taken from the borrowers (``collateral_seized_usd`` plus
+``protocol_fee_usd``); venue, the value of the positions closed (partial and market fills, the fund's fills, ADL).
+
 Per venue: the fund's drawdown (start minus its lowest balance), what it paid for shortfalls, the ADL orders,
 their volume (value of counterparty positions closed) and counterparties, and the ADL haircut (``socialized``):
 what counterparties lost by being closed at the ADL price instead of the mark,
@@ -87,7 +90,8 @@ def defi_losses(liquidations: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "side": "defi", "name": protocol, "mechanism": mechanism, "counterpart": counterpart,
             "positions": group[["market_id", "borrower"]].drop_duplicates().shape[0],
-            "liquidations": len(group), "liquidated_usd": _sum_usd(group["debt_repaid_usd"]),
+            "liquidations": len(group),
+            "liquidated_value_usd": _sum_usd(group["collateral_seized_usd"].add(group["protocol_fee_usd"], fill_value=0)),
             "bad_debt_rows": int((recorded["bad_debt_raw"].astype(str) != "0").sum()),
             "buffer_drawdown_usd": bad if absorbed == "buffer" else (0.0 if len(recorded) else None),
             "socialized_usd": bad if absorbed == "socialized" else (0.0 if len(recorded) else None),
@@ -170,7 +174,7 @@ def engine_summary(contract: VenueContract, result: SimulationResult, path: Pric
         "counterpart": "DeFi bad debt: buffers and socialization", "venue_symbol": contract.symbol,
         "venue_era": era.name, "venue_era_in_force": in_force,
         "positions": sum(1 for m in members if m.account.positions[0].side == LONG),
-        "liquidations": summary["liquidations"], "liquidated_usd": float(volume),
+        "liquidations": summary["liquidations"], "liquidated_value_usd": float(volume),
         "bad_debt_rows": summary["shortfalls"], "buffer_drawdown_usd": float(_usd(result.initial_fund - low, currency,
                                                                                  marks[low_time])),
         "insurance_fund_paid_usd": float(paid), "socialized_usd": float(haircut), "unrecorded_rows": None,

@@ -240,4 +240,5 @@ def penalties(liquidations: pd.DataFrame, venues: Sequence[VenueContract | str])
             continue
         for contract in chosen:
             out.append({**identity, **defi, **perp_columns(perp_outcome(position, contract), position)})
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    return frame.astype({"perp_tier": "Int64"}) if "perp_tier" in frame else frame

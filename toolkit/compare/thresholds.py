@@ -256,7 +256,8 @@ def thresholds(records: Sequence[ThresholdRecord] = (), venues: Sequence[VenueCo
     if venues:
         rows += venue_rows(venues, as_of or datetime.now(UTC), leverages=leverages, all_tiers=all_tiers,
                            funding_rate=funding_rate)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.astype({"chain_id": "Int64", "block_number": "Int64", "tier": "Int64"}) if rows else frame
 
 
 # ---------------------------------------------------------------------------------------------- history

@@ -19,7 +19,7 @@ API (stable)::
 
     from toolkit.devchain.replay import Replayer, load_fixture
 
-    fixture = load_fixture(Path("fixtures/replays/compound-v3/absorb.json"))
+    fixture = load_fixture(Path("fixtures/replays/compound-v3/absorbs.json"))
     replayer = Replayer(chain)                  # chain: toolkit.devchain.chain.Chain on anvil
     result = replayer.run(fixture.steps)        # state answers and logs, in the fixture's order
     replayed = result.tx(original_tx_hash)      # ReplayedTransaction: tx_hash, block_number, log_indexes
@@ -161,12 +161,8 @@ class ReplayFixture:
 
     path: Path
     steps: tuple[tuple[str, tuple[Any, ...]], ...]
+    #: The whole JSON document, with the keys tests read (``expected``, ``source``, notes).
     document: dict[str, Any]
-
-    @property
-    def logs(self) -> list[ReplayLog]:
-        """Every log of the fixture, in step order."""
-        return [log for kind, items in self.steps if kind == "logs" for log in items]
 
 
 # -- building answers and logs --------------------------------------------------------------------

@@ -213,11 +213,9 @@ class AaveAdapter(PerLogAdapter):
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         row = log_identity(log, deployment)
         values = LIQUIDATION_CALL.decode(log["topics"], log["data"])
-        timestamp = log.get("blockTimestamp") or log.get("timeStamp")
         row.update(
             market_id=deployment.address("pool"),
             event=LIQUIDATION_CALL.name,
-            block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else timestamp,
             borrower=values["user"],
             liquidator=values["liquidator"],
             debt_asset=values["debtAsset"],

@@ -85,9 +85,21 @@ class PerLogAdapter(ABC):
         return out
 
 
+def log_timestamp(log: dict[str, Any]) -> int | None:
+    """Block timestamp (Unix seconds) carried by some log sources: anvil's ``blockTimestamp`` (hex),
+    Etherscan's ``timeStamp``; None otherwise (the pipeline fills it from block headers)."""
+    value = log.get("blockTimestamp") or log.get("timeStamp")
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.startswith("0x") else int(value)
+        except ValueError:
+            raise LogDecodeError(f"log block timestamp is not a number: {value[:20]!r}") from None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-    """The identity columns every row carries (chain, block, transaction, log position, emitter);
-    adapters add ``market_id``."""
+    """The identity columns every row carries (chain, block and its timestamp when the log carries it,
+    transaction, log position, emitter); adapters add ``market_id``."""
     if not isinstance(log, dict):
         raise LogDecodeError("log is not a JSON object")
     for key in ("address", "transactionHash", "topics", "data"):
@@ -102,6 +114,7 @@ def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         "emitter": str(log["address"]).lower(),
         "block_number": log_int(log, "blockNumber"),
         "block_hash": str(log["blockHash"]).lower() if log.get("blockHash") else None,
+        "block_timestamp": log_timestamp(log),
         "tx_hash": str(log["transactionHash"]).lower(),
         "tx_index": log_int(log, "transactionIndex"),
         "log_index": log_int(log, "logIndex"),

@@ -197,11 +197,9 @@ class CompoundV2Adapter(PerLogAdapter):
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         row = log_identity(log, deployment)
         values = LIQUIDATE_BORROW.decode(log["topics"], log["data"])
-        timestamp = log.get("blockTimestamp") or log.get("timeStamp")
         row.update(
             market_id=row["emitter"],
             event=LIQUIDATE_BORROW.name,
-            block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else timestamp,
             borrower=values["borrower"],
             liquidator=values["liquidator"],
             debt_asset=None,

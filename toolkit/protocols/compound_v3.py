@@ -13,7 +13,9 @@ Sources (shared/reference/defi-protocols.md §4; compound-finance/comet ``contra
   base at the base price; the new balance is floored at 0 ("excess debt absorbed by reserves") and
   ``basePaidOut = newBalance - oldBalance``. When the credit exceeds the debt the rest becomes the
   borrower's supply balance, so ``basePaidOut`` is the base paid out to the account, debt plus any
-  excess. The absorber receives no collateral; the protocol sells it later through ``buyCollateral``.
+  excess. The absorber receives no collateral (``liquidator`` is the absorber all the same); the
+  protocol sells it later through ``buyCollateral``, so rows have ``is_auction = True`` (the two-phase
+  liquidation of defi-protocols.md §13) without an ``auction_id``.
 
 Rows: one per collateral leg (defi-protocols.md §13), keyed by the ``AbsorbCollateral`` log, with
 ``join_key = tx_hash:borrower``. ``basePaidOut`` and the ``AbsorbDebt`` ``usdValue`` are split over the
@@ -41,13 +43,13 @@ of the base and collateral feeds, ERC-20 ``symbol``, and for ETH-quoted markets 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable
 from fractions import Fraction
 from typing import Any
 
-from toolkit.abi import EventSpec, LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, log_identity, read_calls
+from toolkit.abi import load_abi
+from toolkit.protocols.base import Call, CallFailed, StateCaller, read_calls
+from toolkit.protocols.multi_event import DecodedLog, allocate, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
 COMET = load_abi("compound-v3/Comet.json")
@@ -63,82 +65,6 @@ PRICE_UNIT = 10**8
 FACTOR_SCALE = 10**18
 #: Factors keep 4 decimals (``descale = FACTOR_SCALE / 1e4``, Comet.sol), so 1 bps = 1e14.
 FACTOR_PER_BPS = 10**14
-
-
-@dataclass(frozen=True)
-class DecodedLog:
-    """One log that decoded: its identity columns, event and values."""
-
-    identity: dict[str, Any]
-    event: EventSpec
-    values: dict[str, Any]
-
-
-def decode_events(logs: list[dict[str, Any]], deployment: Deployment, events: Sequence[EventSpec]
-                  ) -> tuple[list[DecodedLog], list[dict[str, Any]], set[str]]:
-    """First pass of the multi-event adapters (Comet, Liquity, Euler v2): decode every log as one of
-    ``events``, or an error record with the reason.
-
-    A log is refused when its emitter is not one of the deployment's (an empty emitter list accepts
-    any emitter; the adapter then verifies it with state reads), when it is anonymous or its topic0 is
-    none of ``events``, or when its topics or data do not fit the event. Returns the decoded logs in
-    order, the error records and the transactions that had a log refused (their joined rows are
-    marked incomplete, see :func:`mark_incomplete`: a leg of them may be missing).
-    """
-    by_topic = {spec.topic0: spec for spec in events}
-    emitters = set(deployment.emitters)
-    decoded: list[DecodedLog] = []
-    errors: list[dict[str, Any]] = []
-    failed: set[str] = set()
-    for log in logs:
-        try:
-            identity = log_identity(log, deployment)
-            if emitters and identity["emitter"] not in emitters:
-                raise LogDecodeError(f"emitter {identity['emitter']} is not a contract of {deployment.protocol}/"
-                                     f"{deployment.name} ({', '.join(sorted(emitters))})")
-            topics = log["topics"]
-            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-                raise LogDecodeError("log topics are not a list of hex strings")
-            if not topics:
-                raise LogDecodeError("anonymous log (no topics) is not a "
-                                     f"{'/'.join(spec.name for spec in events)} event")
-            spec = by_topic.get(str(topics[0]).lower())
-            if spec is None:
-                raise LogDecodeError(f"topic0 {str(topics[0])[:66]} is not one of "
-                                     f"{', '.join(spec.name for spec in events)}")
-            timestamp = log.get("blockTimestamp") or log.get("timeStamp")
-            identity["block_timestamp"] = int(timestamp, 16) if isinstance(timestamp, str) else timestamp
-            decoded.append(DecodedLog(identity, spec, spec.decode(topics, log["data"])))
-        except LogDecodeError as exc:
-            errors.append(error_record(log, str(exc)))
-            if isinstance(log, dict) and log.get("transactionHash"):
-                failed.add(str(log["transactionHash"]).lower())
-    return decoded, errors, failed
-
-
-def mark_incomplete(rows: list[dict[str, Any]], failed: set[str], what: str) -> None:
-    """Flag the rows of transactions with a refused log: ``what`` may be missing from their join, so their
-    bad debt is unknown (null) rather than a number computed without it."""
-    for row in rows:
-        if row["tx_hash"] in failed and row["incomplete_reason"] is None:
-            row.update(incomplete_reason=f"another log of this transaction did not decode; {what} may be missing",
-                       bad_debt_raw=None)
-
-
-def allocate(total: int, weights: Sequence[int]) -> list[int]:
-    """Split the integer ``total`` in proportion to ``weights`` so the parts add up to ``total`` exactly:
-    floor shares, then one unit each to the largest remainders (earlier first on ties). All-zero
-    weights count as equal."""
-    if not weights:
-        return []
-    if sum(weights) == 0:
-        weights = [1] * len(weights)
-    whole = sum(weights)
-    parts = [total * w // whole for w in weights]
-    order = sorted(range(len(weights)), key=lambda k: (-(total * weights[k] % whole), k))
-    for k in order[:total - sum(parts)]:
-        parts[k] += 1
-    return parts
 
 
 class CometAdapter:
@@ -158,10 +84,10 @@ class CometAdapter:
             if item.event is ABSORB_COLLATERAL:
                 legs.setdefault(key, []).append(item)
             else:
-                rows.extend(self._absorb_rows(item, legs.pop(key, []), deployment))
+                rows.extend(self._absorb_rows(item, legs.pop(key, [])))
         for orphans in legs.values():
             for leg in orphans:
-                row = self._leg_row(leg, deployment)
+                row = self._leg_row(leg)
                 row.update(incomplete_reason="AbsorbCollateral without the AbsorbDebt of its absorb in the "
                                              "transaction; debt and bad debt unknown")
                 rows.append(row)
@@ -169,7 +95,7 @@ class CometAdapter:
         rows.sort(key=lambda r: (r["block_number"], r["log_index"]))
         return errors + rows
 
-    def _leg_row(self, leg: DecodedLog, deployment: Deployment) -> dict[str, Any]:
+    def _leg_row(self, leg: DecodedLog) -> dict[str, Any]:
         values = leg.values
         row = dict(leg.identity)
         row.update(
@@ -195,19 +121,19 @@ class CometAdapter:
         )
         return row
 
-    def _absorb_rows(self, debt: DecodedLog, legs: list[DecodedLog], deployment: Deployment) -> list[dict[str, Any]]:
+    def _absorb_rows(self, debt: DecodedLog, legs: list[DecodedLog]) -> list[dict[str, Any]]:
         """The rows of one absorb: its legs with their shares of ``basePaidOut`` and ``usdValue``."""
         paid, value = debt.values["basePaidOut"], debt.values["usdValue"]
         if not legs:
             row = self._leg_row(DecodedLog(debt.identity, debt.event, {
-                **debt.values, "asset": None, "collateralAbsorbed": 0, "usdValue": 0}), deployment)
+                **debt.values, "asset": None, "collateralAbsorbed": 0, "usdValue": 0}))
             row.update(collateral_asset=None, collateral_token=None, debt_repaid_raw=str(paid),
                        debt_repaid_value_raw=str(value))
             return [row]
         weights = [leg.values["usdValue"] for leg in legs]
         rows = []
         for leg, paid_share, value_share in zip(legs, allocate(paid, weights), allocate(value, weights)):
-            row = self._leg_row(leg, deployment)
+            row = self._leg_row(leg)
             row.update(debt_repaid_raw=str(paid_share), debt_repaid_value_raw=str(value_share))
             rows.append(row)
         return rows

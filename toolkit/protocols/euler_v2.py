@@ -40,7 +40,7 @@ from typing import Any
 
 from toolkit.abi import load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, read_calls
-from toolkit.protocols.compound_v3 import DecodedLog, decode_events, mark_incomplete
+from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
 EVAULT = load_abi("euler-v2/EVault.json")

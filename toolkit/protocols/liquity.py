@@ -34,8 +34,10 @@ by ``min(debt, Stability Pool left)`` (``_getOffsetAndRedistributionVals``).
   transactions of the block moved the pool; a split that redistributes nothing is flagged incomplete.
 
 Prices (USD, 18 decimals): the collateral price is the v2 ``Liquidation`` event's ``price`` (the one the
-transaction used) or v1 ``PriceFeed.lastGoodPrice()`` at the state block; the protocol values its own
-stablecoin at 1 USD (ICR = coll x price / debt), so ``debt_price_raw`` is 1e18 by that convention.
+transaction used, so ``collateral_price_raw`` is filled at decode time) or v1 ``PriceFeed.lastGoodPrice()``
+at the state block; the protocol values its own stablecoin at 1 USD (ICR = coll x price / debt), so
+``debt_price_raw`` is 1e18 by that convention. v1 normal-mode rows get ``health_factor_before = ICR / MCR``
+(``TroveManager.MCR()``); recovery-mode rows do not, as their event may report a capped collateral.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, read_calls
-from toolkit.protocols.compound_v3 import DecodedLog, decode_events, mark_incomplete
+from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
 TROVE_MANAGER_V1 = load_abi("liquity/TroveManagerV1.json")

@@ -202,7 +202,6 @@ class MakerAdapter:
         for log in logs:
             try:
                 identity = log_identity(log, deployment)
-                identity["block_timestamp"] = _timestamp(log)
                 if identity["tx_hash"] != tx:
                     self._orphan_kicks(kicks)
                     tx = identity["tx_hash"]
@@ -315,13 +314,6 @@ def _start(auction: _Auction, kick: dict[str, Any]) -> None:
     auction.tab_start, auction.lot = kick["tab"], kick["lot"]
     auction.bid = kick.get("bid")
     auction.urn = auction.urn or kick["usr"]
-
-
-def _timestamp(log: dict[str, Any]) -> int | None:
-    """Block timestamp carried by some log sources (``blockTimestamp``, Etherscan ``timeStamp``), else None."""
-    value = log.get("blockTimestamp") or log.get("timeStamp")
-    return int(value, 16) if isinstance(value, str) and value.startswith("0x") else (
-        int(value) if value is not None else None)
 
 
 def _str(value: int | None) -> str | None:

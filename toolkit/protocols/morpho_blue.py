@@ -172,12 +172,10 @@ class MorphoBlueAdapter:
         row = log_identity(log, deployment)
         values = LIQUIDATE.decode(log["topics"], log["data"])
         params = self._params.get((row["chain_id"], row["emitter"], values["id"]))
-        timestamp = log.get("blockTimestamp") or log.get("timeStamp")
         seized = str(values["seizedAssets"])
         row.update(
             market_id=values["id"],
             event=LIQUIDATE.name,
-            block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else timestamp,
             borrower=values["borrower"],
             liquidator=values["caller"],
             debt_asset=params.loan_token if params else None,
