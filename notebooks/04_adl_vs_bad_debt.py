@@ -88,7 +88,8 @@ left.set_title(Path(prices_file).name, fontsize=7)
 left.tick_params(axis="x", labelsize=7, rotation=30)
 defi = result.defi.fillna({"buffer_drawdown_usd": 0, "socialized_usd": 0})
 recorded = result.defi["buffer_drawdown_usd"].notna()
-names = [*[n if r else f"{n} (not recorded)" for n, r in zip(defi["name"], recorded)], *[f"{n}\n({s} tick/bar)" for s, (_, r) in runs.items() for n in r.perp["name"]]]
+names = [*[n if r else f"{n} (not recorded)" for n, r in zip(defi["name"], recorded)],
+         *[f"{n}\n({s} tick/bar)" for s, (_, r) in runs.items() for n in r.perp["name"]]]
 buffers = [*defi["buffer_drawdown_usd"], *[v for _, (_, r) in runs.items() for v in r.perp["buffer_drawdown_usd"]]]
 social = [*defi["socialized_usd"], *[v for _, (_, r) in runs.items() for v in r.perp["socialized_usd"]]]
 right.barh(names, buffers, color="tab:blue", label="buffer / insurance fund")

@@ -66,8 +66,9 @@ errors
 # decoded row must carry the same integer.
 
 # %%
-FIELDS = {"repayAmount": "debt_repaid_raw", "debtToCover": "debt_repaid_raw", "seizeTokens": "collateral_token_seized_raw",
-          "liquidatedCollateralAmount": "collateral_token_seized_raw", "ink": "collateral_token_seized_raw"}
+FIELDS = {"repayAmount": "debt_repaid_raw", "debtToCover": "debt_repaid_raw",  # event field -> decoded column
+          "seizeTokens": "collateral_token_seized_raw", "liquidatedCollateralAmount": "collateral_token_seized_raw",
+          "ink": "collateral_token_seized_raw"}
 checks = pd.read_csv(checks_file, dtype=str) if checks_file else pd.DataFrame(
     columns=["tx_hash", "log_index", "event", "field", "value_from_raw_log", "expected_value", "expected_source"])
 keyed = rows.assign(log_index=rows.log_index.astype(str)).set_index(["tx_hash", "log_index"])

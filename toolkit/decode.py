@@ -62,9 +62,13 @@ def _expand(position: str, item: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None) -> Deployment:
-    emitter = str(log.get("address", "")).lower()
-    topics = log.get("topics") or []
-    topic0 = str(topics[0]).lower() if topics else None
+    topics, address = log.get("topics"), log.get("address")
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise LogDecodeError(f"log field topics is not a list of hex strings: {str(topics)[:40]!r}")
+    if not isinstance(address, str):
+        raise LogDecodeError(f"log field address is not a hex string: {str(address)[:40]!r}")
+    emitter = address.lower()
+    topic0 = topics[0].lower() if topics else None
     candidates = [d for d in registry().deployments
                   if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
     emitting = [d for d in candidates if topic0 in adapter_for(d).topics0(d)]

@@ -1,9 +1,9 @@
-"""Fixtures of the comparison tests: one local chain per module with the Aave v3, Aave v2 and Morpho Blue
-scenarios pulled into a store (:func:`toolkit.compare.sample.pull_sample`).
+"""Fixtures of the comparison tests: one local chain (per session and xdist worker) with the Aave v3, Aave v2
+and Morpho Blue scenarios pulled into a store (:func:`toolkit.compare.sample.pull_sample`).
 
-The chain is this package's own (not the session ``devchain`` of tests/conftest.py), because the Morpho
-scenario changes chain state other tests read. Tests that change state more restore it with
-``devchain.snapshot()`` / ``devchain.revert(id)``.
+The chain is this directory's own, not the ``devchain`` of tests/conftest.py, because the Morpho scenario
+changes chain state other tests read. A test that changes state more restores it with ``chain.snapshot()`` /
+``chain.revert(id)``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from toolkit.devchain import Devchain
 from toolkit.store.db import Store
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain, Path, dict[str, Any]]]:
     path = tmp_path_factory.mktemp("compare") / "liquidations.duckdb"
     with Devchain.start() as devchain:
@@ -28,21 +28,21 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain,
         yield devchain, path, scenarios
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chain(sample: tuple[Devchain, Path, dict[str, Any]]) -> Devchain:
     return sample[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def store_path(sample: tuple[Devchain, Path, dict[str, Any]]) -> Path:
     return sample[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scenarios(sample: tuple[Devchain, Path, dict[str, Any]]) -> dict[str, Any]:
     return sample[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def liquidations(store_path: Path) -> pd.DataFrame:
     return Store(store_path, create=False).liquidations()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 
+import pandas as pd
 import pytest
 
 from toolkit.compare import thresholds, thresholds_from_rows
@@ -22,6 +23,7 @@ from toolkit.compare.leverage import (lending_adverse_move, lending_leverage, le
 from toolkit.compare.thresholds import read_protocol_thresholds, threshold_history
 from toolkit.cex import load_venue
 from toolkit.devchain import aave_v2, aave_v3
+from toolkit.errors import UserInputError
 
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -78,6 +80,20 @@ def test_chain_reads_equal_the_deployed_parameters(chain, store_path) -> None:
             assert record.threshold == Fraction(expected.liquidation_threshold, 10_000)
             assert record.borrow_limit == Fraction(expected.ltv, 10_000)
             assert record.bonus == Fraction(expected.liquidation_bonus, 10_000)
+    # at a date: the first block at or after it
+    block = chain.chain.w3.eth.get_block(200)
+    (dated, *_) = read_protocol_thresholds("devchain", "aave-v3", date=datetime.fromtimestamp(block.timestamp, UTC),
+                                           assets=[chain.v3.reserve("WBTC").underlying], rpc=chain.url)
+    assert (dated.block_number, dated.symbol) == (200, "WBTC")
+
+
+def test_venue_contracts_parse_and_refuse_unknown_names() -> None:
+    assert VenueContract.of("binance-usdm") == VenueContract("binance-usdm", "BTCUSDT")
+    assert str(VenueContract.of("bitmex:ETHUSDT")) == "bitmex:ETHUSDT"
+    with pytest.raises(UserInputError, match="unknown venue 'ftx'"):
+        VenueContract.of("ftx")
+    with pytest.raises(UserInputError, match="bitmex has no symbol 'DOGE'"):
+        VenueContract.of("bitmex:DOGE")
 
 
 @pytest.mark.node
@@ -123,7 +139,7 @@ def test_frame_has_both_sides_on_the_common_grid(liquidations) -> None:
     assert morpho.adverse_move_at_max_leverage == 0
     assert morpho.maintenance_share == pytest.approx(0.14)
     assert morpho.adverse_move_5x == float(1 - (1 - Fraction(1, 5)) / Fraction(86, 100))
-    assert morpho.adverse_move_10x is None or morpho.adverse_move_10x != morpho.adverse_move_10x  # NaN: above max
+    assert pd.isna(morpho.adverse_move_10x)  # above the maximum leverage
     bitmex = frame[frame.name == "bitmex"].iloc[0]
     assert (bitmex.native_value, bitmex.max_leverage, bitmex.era) == ("0.005", 100.0, "2021-08-31-step150")
     assert bitmex.adverse_move_20x == pytest.approx(float(1 - 1 / (1 + Decimal("0.05") - Decimal("0.005"))))

@@ -33,7 +33,7 @@ def start_pull(url: str, store: Path, protocol: str, *extra: object) -> subproce
 
 def test_a_second_pull_exits_5_naming_the_pid_or_waits_for_the_first(devchain, tmp_path) -> None:
     store = tmp_path / "s.duckdb"
-    first = start_pull(devchain.url, store, "aave-v3", "--from-block", 100)
+    first = start_pull(devchain.url, store, "aave-v3", "--from-block", 115)
     locked = liqtk(*pull_args(devchain.url, store, "aave-v2"))
     assert locked.returncode == 5, locked.stderr
     assert locked.stderr.strip() == (f"error: store {store.absolute()} is locked by PID {first.pid} (another pull "

@@ -68,6 +68,7 @@ def test_sigkill_at_20_random_moments_then_resume_gives_the_identical_export(dev
     rng = random.Random(20261121)
     kills = 0
     for protocol, wanted in KILLS.items():
+        finished = Store(clean_store, create=False).checkpoint(31337, protocol, "devchain").last_block
         killed, checkpoints = 0, []
         while killed < wanted:
             killed += kill_during_pull(devchain.url, store, protocol, rng)
@@ -77,7 +78,6 @@ def test_sigkill_at_20_random_moments_then_resume_gives_the_identical_export(dev
         assert len(set(checkpoints)) > 3, checkpoints  # the kills landed at several points of the pull
         done = liqtk(*pull_args(devchain.url, store, protocol, "--quiet"))
         assert done.returncode in (0, 3), done.stderr
-        finished = Store(clean_store, create=False).checkpoint(31337, protocol, "devchain").last_block
         assert assert_whole_chunks(store, clean_store, protocol) == finished
     assert kills == 20
     assert liqtk("export", "--store", store, "--out", tmp_path / "e.csv", "--quiet").returncode == 0

@@ -59,7 +59,6 @@ class Equivalent:
     profile: VenueProfile
     era: Era
     era_in_force: bool
-    source: str
 
 
 def _converted(tier: RiskTier, size_factor: Decimal, amount_factor: Decimal) -> RiskTier:
@@ -94,4 +93,4 @@ def equivalent_venue(contract: VenueContract, moment: datetime, collateral_price
     synthetic = InstrumentProfile(instrument, (replace(era, tiers=tiers),), Provenance(note, era.provenance.date))
     rules = replace(profile.rules, margin=replace(profile.rules.margin, tier_unit=unit))
     return Equivalent(replace(profile, rules=rules, instruments={SYMBOL: synthetic}), replace(era, tiers=tiers),
-                      in_force, note)
+                      in_force)

@@ -158,13 +158,15 @@ def perp_outcome(position: DefiPosition, contract: VenueContract) -> PerpOutcome
     if quote.liquidation_price >= position.price:
         path = PricePath((start,), {SYMBOL: (position.price,)})
     else:
-        path = PricePath((start, start + timedelta(microseconds=1)), {SYMBOL: (position.price, quote.liquidation_price)})
+        path = PricePath((start, start + timedelta(microseconds=1)),
+                         {SYMBOL: (position.price, quote.liquidation_price)})
     result = simulate(profile, [account], path, era=eq.era.name)
     engine_price = path.marks[SYMBOL][-1]
     entry_value = instrument.value(qty, position.price)
     before = position.equity + instrument.pnl(LONG, entry_value, instrument.value(qty, engine_price))
-    kept = result.wallets["defi"] + sum((p.margin + instrument.pnl(p.side, p.entry_value, instrument.value(p.qty, engine_price))
-                                         for p in result.positions), Decimal(0))
+    kept = result.wallets["defi"] + sum(
+        (p.margin + instrument.pnl(p.side, p.entry_value, instrument.value(p.qty, engine_price))
+         for p in result.positions), Decimal(0))
     remaining = sum((p.qty for p in result.positions), Decimal(0))
     fees = sum((e.fee for e in result.events if isinstance(e, PartialLiquidation)
                 or (isinstance(e, Fill) and e.owner == "trader")), Decimal(0))

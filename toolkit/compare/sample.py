@@ -2,8 +2,9 @@
 
 On a running :class:`~toolkit.devchain.Devchain`: the Aave v3 and v2 demo liquidations
 (:func:`toolkit.devchain.run_demo_scenario`), optionally the Morpho Blue scenario on the markets the devchain
-deployed, with one liquidation that realizes bad debt (:func:`toolkit.devchain.morpho.run_morpho_scenario`), then ``pull`` of each protocol into the store at ``store`` (state read at the
-block before each liquidation, as for any node).
+deployed, with one liquidation that realizes bad debt (:func:`toolkit.devchain.morpho.run_morpho_scenario`),
+then ``pull`` of each protocol into the store at ``store`` (state read at the block before each liquidation,
+as for any node).
 """
 
 from __future__ import annotations

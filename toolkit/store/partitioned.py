@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import toolkit
+from toolkit.errors import UserInputError
 from toolkit.store.arrow import rows_to_table
 from toolkit.store.db import LiquidationFilter, Store
 from toolkit.store.export import _provenance
@@ -124,12 +125,13 @@ def export_partitioned(store: Store, out_dir: Path, *, name: str | None = None,
     ``out_dir/_manifest.json`` (module docstring). Returns the manifest.
 
     An existing ``out_dir`` is replaced only when it is a previous partitioned export (it holds
-    ``_manifest.json``) or empty; anything else is refused with :class:`ValueError`.
+    ``_manifest.json``) or empty; anything else is refused with :class:`~toolkit.errors.UserInputError`.
     """
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
                                                        and not (out_dir / MANIFEST_NAME).is_file())):
-        raise ValueError(f"{out_dir} exists and is not a partitioned export; choose a new directory")
+        raise UserInputError(f"{out_dir} exists and is not a partitioned export (no {MANIFEST_NAME}); choose a new "
+                             "directory")
     rows, manifest = read_selection(store, name=name or out_dir.name, fmt=FORMAT, file_name=out_dir.name,
                                     **filters)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
