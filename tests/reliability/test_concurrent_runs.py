@@ -33,7 +33,8 @@ def start_pull(url: str, store: Path, protocol: str, *extra: object) -> subproce
 
 def test_a_second_pull_exits_5_naming_the_pid_or_waits_for_the_first(devchain, tmp_path) -> None:
     store = tmp_path / "s.duckdb"
-    first = start_pull(devchain.url, store, "aave-v3", "--from-block", 115)
+    finalized = devchain.chain.w3.eth.get_block("finalized").number
+    first = start_pull(devchain.url, store, "aave-v3", "--from-block", finalized - 40)
     locked = liqtk(*pull_args(devchain.url, store, "aave-v2"))
     assert locked.returncode == 5, locked.stderr
     assert locked.stderr.strip() == (f"error: store {store.absolute()} is locked by PID {first.pid} (another pull "
@@ -47,12 +48,16 @@ def test_a_second_pull_exits_5_naming_the_pid_or_waits_for_the_first(devchain, t
     first.stderr.close()
 
 
-def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, clean_store, tmp_path) -> None:
+def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, devchain_liquidations, clean_store,
+                                                           tmp_path) -> None:
     store = tmp_path / "s.duckdb"
-    clean = Store(clean_store, create=False).liquidations(protocol="aave-v3", from_block=120)
+    blocks = [i["block_number"] for i in devchain_liquidations if i["market"] == "aave_v3"]
+    finalized = devchain.chain.w3.eth.get_block("finalized").number
+    first, last = min(blocks) - 25, min(max(blocks) + 10, finalized)  # around the Aave v3 liquidations
+    clean = Store(clean_store, create=False).liquidations(protocol="aave-v3", from_block=first, to_block=last)
     expected = [[int(b), t, int(i)] for b, t, i in zip(clean.block_number, clean.tx_hash, clean.log_index, strict=True)]
     started = time.monotonic()
-    pull = start_pull(devchain.url, store, "aave-v3", "--from-block", 120)
+    pull = start_pull(devchain.url, store, "aave-v3", "--from-block", first, "--to", last)
     reader = subprocess.Popen([sys.executable, str(READER), str(store)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -69,7 +74,7 @@ def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, clean_store
             process.stdout.close()
             process.stderr.close()
     assert [r for r in reads if "error" in r] == []
-    assert len(reads) > 20 and seconds < 60
+    assert len(reads) >= 5 and seconds < 60
     for read in reads:  # whole chunks only: always the clean rows up to some block, in canonical order
         assert read["rows"] == expected[:len(read["rows"])]
     assert {len(r["rows"]) for r in reads} >= {0, len(expected)} and reads[-1]["rows"] == expected

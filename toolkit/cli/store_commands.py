@@ -59,7 +59,8 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
 
 
 def export(
-    out: Annotated[Path, typer.Option(help="Output file; the manifest is written beside it as <out>.manifest.json.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output file; the manifest is written beside it as <out>.manifest.json.")] = None,
+    partitioned: Annotated[Optional[Path], typer.Option("--partitioned", help="Write Hive-partitioned Parquet (chain_id=/protocol=/month=) under this directory, manifest in DIR/_manifest.json; instead of --out.")] = None,
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "parquet",
     chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="Only this chain id.")] = None,
     protocol: Annotated[Optional[str], typer.Option(help="Only this protocol.")] = None,
@@ -70,16 +71,24 @@ def export(
 ) -> None:
     """Export liquidations (canonical order) with a citable manifest (content sha256, block range, provenance)."""
     from toolkit.store.export import export_liquidations, manifest_path
+    from toolkit.store.partitioned import MANIFEST_NAME, export_partitioned
 
     output.configure(quiet=quiet)
-    if format not in ("csv", "parquet"):
-        raise UserInputError(f"--format {format!r} is not csv or parquet")
-    manifest = export_liquidations(_open(store), out, format, chain_id=chain_id, protocol=protocol,
-                                   from_block=from_block, to_block=to_block)
-    record = {"event": "export.finished", "out": str(out), "manifest": str(manifest_path(out)),
+    if (out is None) == (partitioned is None):
+        raise UserInputError("give either --out FILE or --partitioned DIR")
+    filters = {"chain_id": chain_id, "protocol": protocol, "from_block": from_block, "to_block": to_block}
+    if partitioned is not None:
+        manifest = export_partitioned(_open(store), partitioned, **filters)
+        target, manifest_file = partitioned, partitioned / MANIFEST_NAME
+    else:
+        if format not in ("csv", "parquet"):
+            raise UserInputError(f"--format {format!r} is not csv or parquet")
+        manifest = export_liquidations(_open(store), out, format, **filters)
+        target, manifest_file = out, manifest_path(out)
+    record = {"event": "export.finished", "out": str(target), "manifest": str(manifest_file),
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
-    output.result(record if quiet else f"wrote {manifest.row_count} rows to {out} "
-                                       f"(content sha256 {manifest.content_sha256}); manifest {manifest_path(out)}")
+    output.result(record if quiet else f"wrote {manifest.row_count} rows to {target} "
+                                       f"(content sha256 {manifest.content_sha256}); manifest {manifest_file}")
 
 
 def register(app: typer.Typer) -> None:

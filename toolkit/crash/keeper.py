@@ -29,10 +29,11 @@ USDC to repay every debt twice; the seized collateral is kept (no swap):
 
 The collateral seized is the one with the largest value at the step's prices. A position is liquidated again
 in the same step while it stays liquidatable, up to :data:`MAX_PASSES` times (the block-by-block behaviour of
-competing liquidators, compressed into one step). A position with debt but no collateral left cannot be
-liquidated by any of these protocols: its debt is bad debt, kept on the account by Aave v2/v3.0 and Venus
-(``bad_debt_mechanism`` ``none_recorded``) and valued by :meth:`Keeper.states` at the end of the replay.
-A liquidation that reverts is not retried in that step and is reported (:attr:`Keeper.failures`).
+competing liquidators, compressed into one step). A position with debt but no collateral left (or, on Venus,
+vToken dust too small to repay one base unit of USDC after a seizure rounded down) cannot be liquidated: its
+debt is bad debt, kept on the account by Aave v2/v3.0 and Venus (``bad_debt_mechanism`` ``none_recorded``) and
+valued by :meth:`Keeper.states` at the end of the replay. A liquidation that reverts is not retried in that step
+and is reported (:attr:`Keeper.failures`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from fractions import Fraction
 from typing import Any
 
 from eth_abi import decode, encode
-from eth_utils import function_abi_to_4byte_selector, get_abi_output_types
+from eth_utils import function_abi_to_4byte_selector, get_abi_output_types, keccak
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
@@ -95,9 +96,36 @@ class PositionState:
         return max(held, key=lambda s: (self.collateral_usd[s], s != STABLE)) if held else None
 
 
+#: ``Transfer(address indexed from, address indexed to, uint256 value)`` of ERC-20 (EIP-20).
+TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+
+
+@dataclass(frozen=True)
+class TokenTransfer:
+    """One ERC-20 ``Transfer`` log of a receipt: token (emitter), from, to (lower-case) and raw amount."""
+
+    token: str
+    sender: str
+    recipient: str
+    amount: int
+
+
+def token_transfers(receipt: Any) -> tuple[TokenTransfer, ...]:
+    """Every ERC-20 ``Transfer`` log of ``receipt``, in log order (ERC-721 transfers, with 4 topics, excluded)."""
+    out = []
+    for log in receipt["logs"]:
+        topics = [t.to_0x_hex() if hasattr(t, "to_0x_hex") else str(t) for t in log["topics"]]
+        if len(topics) == 3 and topics[0] == TRANSFER_TOPIC:
+            data = log["data"].hex() if isinstance(log["data"], bytes) else str(log["data"]).removeprefix("0x")
+            out.append(TokenTransfer(str(log["address"]).lower(), "0x" + topics[1][-40:], "0x" + topics[2][-40:],
+                                     int(data, 16)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class KeeperAction:
-    """One liquidation the keeper sent: step, position, protocol, collateral seized, transaction and block."""
+    """One liquidation the keeper sent: step, position, protocol, collateral seized, transaction and block,
+    and the ERC-20 transfers its receipt holds (what actually moved)."""
 
     step: int
     index: int
@@ -105,6 +133,7 @@ class KeeperAction:
     collateral_symbol: str
     tx_hash: str
     block_number: int
+    transfers: tuple[TokenTransfer, ...]
 
 
 @dataclass(frozen=True)
@@ -239,37 +268,45 @@ class Keeper:
         are the step's USD prices by asset (``ETH``, ``BTC``)."""
         usd = {ASSET_TOKENS[asset]: price for asset, price in prices.items()}
         actions: list[KeeperAction] = []
-        failed: set[int] = set()
+        settled: set[int] = set()
         for _ in range(MAX_PASSES):
             states = self.states(usd)
-            due = [b for b in self.borrowers if states[b.index].liquidatable and b.index not in failed]
+            due = [b for b in self.borrowers if states[b.index].liquidatable and b.index not in settled]
             if not due:
                 break
             for b in due:
                 try:
                     action = self._liquidate(step, b, states[b.index])
-                    actions.append(action)
-                    self.actions.append(action)
                 except TransactionFailed as exc:
-                    failed.add(b.index)
                     self.failures.append(KeeperFailure(step, b.index, b.protocol, str(exc)))
+                    action = None
+                if action is None:
+                    settled.add(b.index)
+                else:
+                    actions.append(action)
+        self.actions.extend(actions)
         return actions
 
-    def _liquidate(self, step: int, b: Borrower, state: PositionState) -> KeeperAction:
+    def _liquidate(self, step: int, b: Borrower, state: PositionState) -> KeeperAction | None:
+        """One liquidation of ``b``; ``None`` when the collateral left is too little to repay one base unit
+        (Venus dust after a seizure rounded down): nothing a liquidator can take, its debt is bad debt."""
         symbol = state.seize_symbol()
         assert symbol is not None  # liquidatable positions hold collateral
         if b.protocol in ("aave-v3", "aave-v2"):
             receipt = self._aave(b).liquidate(self.address, symbol, STABLE, b.address, MAX_UINT256, False)
         elif b.protocol == "venus":
-            receipt = self.venus.liquidate(self.address, b.address, STABLE, self._venus_repay(b, state, symbol),
-                                           symbol)
+            repay = self._venus_repay(b, state, symbol)
+            if repay == 0:
+                return None
+            receipt = self.venus.liquidate(self.address, b.address, STABLE, repay, symbol)
         else:
             receipt = self._morpho_liquidate(b, state)
         return KeeperAction(step, b.index, b.protocol, symbol, receipt["transactionHash"].to_0x_hex(),
-                            receipt["blockNumber"])
+                            receipt["blockNumber"], token_transfers(receipt))
 
     def _venus_repay(self, b: Borrower, state: PositionState, symbol: str) -> int:
-        """Close factor x stored borrow, lowered until the seizure fits the vTokens held (module docstring)."""
+        """Close factor x stored borrow, lowered until the seizure fits the vTokens held (module docstring);
+        0 when not even one base unit fits."""
         close_factor = self.venus.comptroller.functions.closeFactorMantissa().call()
         repay = state.debt_raw * close_factor // WAD
         borrowed, collateral = self.venus.market(STABLE).address, self.venus.market(symbol).address
@@ -279,9 +316,7 @@ class Keeper:
                 borrowed, collateral, repay).call()
             if seize <= held or repay == 0:
                 break
-            repay = min(repay - 1, repay * held // seize)
-        if repay <= 0:
-            raise TransactionFailed(f"venus: the collateral left ({held} vTokens) repays nothing")
+            repay = max(0, min(repay - 1, repay * held // seize))
         return repay
 
     def _morpho_liquidate(self, b: Borrower, state: PositionState) -> Any:

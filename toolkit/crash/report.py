@@ -11,6 +11,8 @@ Files (``OUT/``):
 * ``summary.csv``: one row per place: totals, bad debt (DeFi) next to insurance-fund drawdown and ADL (venues),
   and each venue's ledger (every party's gain, summing to zero);
 * ``keeper.csv``: every liquidation transaction the keeper sent (step, position, protocol, block, hash);
+* ``transfers.csv``: each stored liquidation against the ERC-20 transfers of its receipt (:func:`transfer_checks`:
+  the collateral the liquidator received and the debt it paid equal what the event reports);
 * ``events_<venue>.csv``, ``insurance_fund_<venue>.csv``: each engine's events and fund path
   (:func:`toolkit.cex.io.write_events`, :func:`toolkit.cex.io.write_fund_path`; columns in docs/cex.md);
 * ``liquidations_over_time.png``, ``penalties.png``, ``losses.png`` (+ ``.manifest.json`` each, captioned with
@@ -79,12 +81,18 @@ _VENUE_COLOURS = ("#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7
 ZERO = Decimal(0)
 
 
+def _d(value: Decimal) -> str:
+    """An exact decimal as plain text without trailing zeros (``148.622253``, ``0``)."""
+    text = f"{value:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+
+
 def _q(value: Decimal | Fraction | None) -> str:
     """A derived value as text, rounded half-even to :data:`QUANTUM` (empty for none)."""
     if value is None:
         return ""
     number = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else value
-    return str(number.quantize(QUANTUM, ROUND_HALF_EVEN))
+    return _d(number.quantize(QUANTUM, ROUND_HALF_EVEN))
 
 
 def _sum(values: Iterable[Any]) -> Decimal:
@@ -129,18 +137,18 @@ def _defi_rows(result: ReplayResult, stored: pd.DataFrame) -> list[dict[str, Any
         state = result.final_states[b.index]
         rows.append({
             "position": b.position_id, "borrower": b.address.lower(), "protocol": b.protocol, "place": b.protocol,
-            "kind": "defi", "collateral_symbol": b.collateral_symbol, "collateral_tokens": str(perp.qty),
-            "stable_collateral_usd": str(perp.collateral_usd - perp.notional), "debt_usd": str(perp.debt_usd),
+            "kind": "defi", "collateral_symbol": b.collateral_symbol, "collateral_tokens": _d(perp.qty),
+            "stable_collateral_usd": _d(perp.collateral_usd - perp.notional), "debt_usd": _d(perp.debt_usd),
             "health_factor_open": _q(b.health_factor), "leverage": _q(perp.leverage),
-            "notional_usd": str(perp.notional), "margin_usd": str(perp.margin),
+            "notional_usd": _d(perp.notional), "margin_usd": _d(perp.margin),
             "trigger_price": _q(trigger_price(b)), "maintenance_rate": "",
             "liquidated": bool(len(mine)), "liquidations": len(mine),
             "first_time": "" if first is None else _time(result.step_of_block(int(first["block_number"])).time),
-            "first_price": "" if first is None else str(decimal(first["collateral_price_usd"]) or ""),
+            "first_price": "" if first is None else _d(decimal(first["collateral_price_usd"]) or ZERO),
             "actions": ", ".join(f"{name} x{count}" for name, count in mine["event"].value_counts(sort=False).items()),
             "closed_share": _q(_sum(mine["debt_repaid_usd"]) / perp.debt_usd) if len(mine) else "0",
-            "penalty_usd": str(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
-            "bad_debt_recorded_usd": str(_sum(mine["bad_debt_usd"])),
+            "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
+            "bad_debt_recorded_usd": _d(_sum(mine["bad_debt_usd"])),
             "debt_left_uncovered_usd": _q(state.shortfall_usd),
             "fund_paid_usd": "", "adl_value_usd": "", "adl_haircut_usd": "", "note": "",
         })
@@ -156,10 +164,10 @@ def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
     for b in result.borrowers:
         perp = perp_position(b, opening)
         base = {"position": b.position_id, "borrower": b.address.lower(), "protocol": b.protocol, "place": place,
-                "kind": "perp", "collateral_symbol": b.collateral_symbol, "collateral_tokens": str(perp.qty),
-                "stable_collateral_usd": str(perp.collateral_usd - perp.notional), "debt_usd": str(perp.debt_usd),
+                "kind": "perp", "collateral_symbol": b.collateral_symbol, "collateral_tokens": _d(perp.qty),
+                "stable_collateral_usd": _d(perp.collateral_usd - perp.notional), "debt_usd": _d(perp.debt_usd),
                 "health_factor_open": _q(b.health_factor), "leverage": _q(perp.leverage),
-                "notional_usd": str(perp.notional), "margin_usd": str(perp.margin)}
+                "notional_usd": _d(perp.notional), "margin_usd": _d(perp.margin)}
         if b.position_id in run.population.excluded:
             rows.append({**base, "liquidated": False, "liquidations": 0, "note": run.population.excluded[b.position_id]})
             continue
@@ -170,9 +178,9 @@ def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
             "liquidated": outcome.first_time is not None, "liquidations": len(outcome.actions),
             "first_time": _time(outcome.first_time), "first_price": _q(outcome.first_mark),
             "actions": ", ".join(outcome.actions), "closed_share": _q(outcome.closed_qty / perp.qty),
-            "penalty_usd": str(outcome.penalty), "bad_debt_recorded_usd": "", "debt_left_uncovered_usd": "",
-            "fund_paid_usd": str(outcome.fund_paid), "adl_value_usd": str(outcome.adl_value),
-            "adl_haircut_usd": str(lenders.haircut), "note": note,
+            "penalty_usd": _d(outcome.penalty), "bad_debt_recorded_usd": "", "debt_left_uncovered_usd": "",
+            "fund_paid_usd": _d(outcome.fund_paid), "adl_value_usd": _d(outcome.adl_value),
+            "adl_haircut_usd": _d(lenders.haircut), "note": note,
         })
     return rows
 
@@ -217,22 +225,22 @@ def timeline_table(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
     ticks = {str(run.contract): _venue_ticks(run) for run in result.venues}
     funds = {str(run.contract): dict(run.result.fund_path) for run in result.venues}
     for step in result.steps:
-        prices = {f"price_{asset}": str(price) for asset, price in step.prices.items()}
+        prices = {f"price_{asset}": _d(price) for asset, price in step.prices.items()}
         here = stored[stored["step"] == step.index]
         for protocol in places:
             mine = here[here["protocol"] == protocol]
             rows.append({"step": step.index, "time": _time(step.time), "place": protocol, "kind": "defi",
                          "liquidations": len(mine),
-                         "volume_usd": str(_sum(mine["collateral_seized_usd"]) + _sum(mine["protocol_fee_usd"])),
-                         "penalty_usd": str(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
+                         "volume_usd": _d(_sum(mine["collateral_seized_usd"]) + _sum(mine["protocol_fee_usd"])),
+                         "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
                          "insurance_fund_usd": "", **prices})
         for place, tick in ticks.items():
             values = tick.get(step.time, {})
             rows.append({"step": step.index, "time": _time(step.time), "place": place, "kind": "perp",
                          "liquidations": int(values.get("liquidations", 0)),
-                         "volume_usd": str(values.get("volume_usd", ZERO)),
-                         "penalty_usd": str(values.get("penalty_usd", ZERO)),
-                         "insurance_fund_usd": str(funds[place][step.time]), **prices})
+                         "volume_usd": _d(values.get("volume_usd", ZERO)),
+                         "penalty_usd": _d(values.get("penalty_usd", ZERO)),
+                         "insurance_fund_usd": _d(funds[place][step.time]), **prices})
     return pd.DataFrame(rows)
 
 
@@ -245,10 +253,10 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
         rows.append({
             "place": protocol, "kind": "defi", "contract_note": "", "positions": len(own),
             "liquidated_positions": int(own["liquidated"].sum()), "liquidations": len(mine),
-            "volume_usd": str(_sum(mine["collateral_seized_usd"]) + _sum(mine["protocol_fee_usd"])),
-            "penalty_usd": str(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
-            "bad_debt_recorded_usd": str(_sum(mine["bad_debt_usd"])),
-            "debt_left_uncovered_usd": str(sum((Decimal(v) for v in own["debt_left_uncovered_usd"]), ZERO)),
+            "volume_usd": _d(_sum(mine["collateral_seized_usd"]) + _sum(mine["protocol_fee_usd"])),
+            "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
+            "bad_debt_recorded_usd": _d(_sum(mine["bad_debt_usd"])),
+            "debt_left_uncovered_usd": _d(sum((Decimal(v) for v in own["debt_left_uncovered_usd"]), ZERO)),
             "bad_debt_mechanism": ", ".join(sorted(set(mine["bad_debt_mechanism"].dropna()))) or "",
         })
     for run in result.venues:
@@ -261,18 +269,19 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "contract_note": f"era {equivalent.era.name}" + ("" if equivalent.era_in_force else " (counterfactual)"),
             "positions": len(own) - len(run.population.excluded),
             "liquidated_positions": int(own["liquidated"].sum()), "liquidations": summary["liquidations"],
-            "partial_liquidations": summary["partial_liquidations"], "volume_usd": str(summary["liquidation_volume"]),
-            "penalty_usd": str(sum((o.penalty for o in run.outcomes.values()), ZERO)),
-            "insurance_fund_start_usd": str(summary["insurance_fund_start"]),
-            "insurance_fund_min_usd": str(summary["insurance_fund_min"]),
-            "insurance_fund_end_usd": str(summary["insurance_fund_end"]),
-            "insurance_fund_drawdown_usd": str(summary["insurance_fund_start"] - summary["insurance_fund_min"]),
-            "shortfalls": summary["shortfalls"], "shortfall_paid_by_fund_usd": str(summary["shortfall_paid_by_fund"]),
-            "adl_orders": summary["adl_orders"], "adl_volume_usd": str(summary["adl_volume"]),
-            "adl_haircut_usd": str(haircut), "funding_payments": summary["funding_payments"],
-            **{f"ledger_{party}_usd": str(amount) for party, amount in run.ledger.items()},
+            "partial_liquidations": summary["partial_liquidations"], "volume_usd": _d(summary["liquidation_volume"]),
+            "penalty_usd": _d(sum((o.penalty for o in run.outcomes.values()), ZERO)),
+            "insurance_fund_start_usd": _d(summary["insurance_fund_start"]),
+            "insurance_fund_min_usd": _d(summary["insurance_fund_min"]),
+            "insurance_fund_end_usd": _d(summary["insurance_fund_end"]),
+            "insurance_fund_drawdown_usd": _d(summary["insurance_fund_start"] - summary["insurance_fund_min"]),
+            "shortfalls": summary["shortfalls"], "shortfall_paid_by_fund_usd": _d(summary["shortfall_paid_by_fund"]),
+            "adl_orders": summary["adl_orders"], "adl_volume_usd": _d(summary["adl_volume"]),
+            "adl_haircut_usd": _d(haircut), "funding_payments": summary["funding_payments"],
+            **{f"ledger_{party}_usd": _d(amount) for party, amount in run.ledger.items()},
         })
-    return pd.DataFrame(rows).fillna("")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return pd.DataFrame([{c: row.get(c, "") for c in columns} for row in rows], columns=columns, dtype=object)
 
 
 # -- figures ------------------------------------------------------------------------------------------------
@@ -307,7 +316,7 @@ def figure_timeline(result: ReplayResult, timeline: pd.DataFrame) -> Figure:
 def figure_penalties(result: ReplayResult, summary: pd.DataFrame, positions: pd.DataFrame) -> Figure:
     """Penalties paid by borrowers (DeFi) and traders (venues): total USD and % of the liquidated positions'
     opening collateral."""
-    fig = Figure(figsize=(11, 4.8))
+    fig = Figure(figsize=(11, 5.5))
     total_ax, share_ax = fig.subplots(1, 2)
     places = summary["place"].tolist()
     totals = _floats(summary["penalty_usd"])
@@ -326,24 +335,22 @@ def figure_penalties(result: ReplayResult, summary: pd.DataFrame, positions: pd.
     for ax in (total_ax, share_ax):
         ax.tick_params(axis="x", rotation=30, labelsize=8)
     fig.suptitle("Penalties: borrowers (liquidation bonus + protocol fee) vs traders (fees + equity taken over)")
+    fig.subplots_adjust(bottom=0.3, wspace=0.3)
     return fig
 
 
 def figure_losses(result: ReplayResult, summary: pd.DataFrame) -> Figure:
     """Bad debt (DeFi) next to insurance-fund drawdown and ADL (venues), and each venue's fund over time."""
-    fig = Figure(figsize=(11, 4.8))
+    fig = Figure(figsize=(11, 5.5))
     bars_ax, fund_ax = fig.subplots(1, 2)
     places = summary["place"].tolist()
-    series = {
-        "bad debt recorded": summary.get("bad_debt_recorded_usd", pd.Series([""] * len(places))),
-        "debt left uncovered": summary.get("debt_left_uncovered_usd", pd.Series([""] * len(places))),
-        "fund drawdown": summary.get("insurance_fund_drawdown_usd", pd.Series([""] * len(places))),
-        "ADL volume": summary.get("adl_volume_usd", pd.Series([""] * len(places))),
-    }
+    series = {"bad debt recorded (socialized to suppliers)": "bad_debt_recorded_usd",
+              "debt left without collateral": "debt_left_uncovered_usd",
+              "shortfall paid by the insurance fund": "shortfall_paid_by_fund_usd",
+              "ADL haircut of counterparties": "adl_haircut_usd"}
     width = 0.2
-    for k, (label, values) in enumerate(series.items()):
-        bars_ax.bar([i + (k - 1.5) * width for i in range(len(places))], _floats(values.fillna("")), width,
-                    label=label)
+    for k, (label, column) in enumerate(series.items()):
+        bars_ax.bar([i + (k - 1.5) * width for i in range(len(places))], _floats(summary[column]), width, label=label)
     bars_ax.set_xticks(range(len(places)), places, rotation=30, fontsize=8)
     bars_ax.set_ylabel("USD")
     bars_ax.legend(fontsize=8)
@@ -355,6 +362,7 @@ def figure_losses(result: ReplayResult, summary: pd.DataFrame) -> Figure:
     fund_ax.legend(fontsize=8)
     fund_ax.tick_params(axis="x", rotation=30, labelsize=8)
     fig.suptitle("Losses left by the crash: bad debt on chain vs insurance fund and ADL on the venues")
+    fig.subplots_adjust(bottom=0.3, wspace=0.3)
     return fig
 
 
@@ -365,6 +373,33 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     frame.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     os.replace(tmp, path)
+
+
+TRANSFER_COLUMNS = ("tx_hash", "log_index", "protocol", "position", "collateral_token", "collateral_token_seized_raw",
+                    "received_raw", "debt_asset", "debt_repaid_raw", "paid_raw", "matches")
+
+
+def transfer_checks(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
+    """``transfers.csv``: each stored liquidation next to the ERC-20 transfers of its transaction's receipt:
+    the collateral token the liquidator received (``collateral_token`` to ``liquidator``) against the seizure the
+    event reports (``collateral_token_seized_raw``), and the debt token the liquidator paid against
+    ``debt_repaid_raw``. ``matches`` is true when both are equal to the base unit."""
+    by_tx = {a.tx_hash.lower(): a for a in result.actions}
+    positions = {b.index: b.position_id for b in result.borrowers}
+    rows = []
+    for row in stored.itertuples():
+        action = by_tx.get(str(row.tx_hash).lower())
+        transfers = action.transfers if action is not None else ()
+        liquidator, token, debt = str(row.liquidator).lower(), str(row.collateral_token).lower(), str(row.debt_asset).lower()
+        received = sum(x.amount for x in transfers if x.token == token and x.recipient == liquidator)
+        paid = sum(x.amount for x in transfers if x.token == debt and x.sender == liquidator)
+        rows.append({"tx_hash": row.tx_hash, "log_index": row.log_index, "protocol": row.protocol,
+                     "position": positions[action.index] if action is not None else "",
+                     "collateral_token": token, "collateral_token_seized_raw": row.collateral_token_seized_raw,
+                     "received_raw": str(received), "debt_asset": debt, "debt_repaid_raw": row.debt_repaid_raw,
+                     "paid_raw": str(paid), "matches": action is not None and str(received) ==
+                     str(row.collateral_token_seized_raw) and str(paid) == str(row.debt_repaid_raw)})
+    return pd.DataFrame(rows, columns=list(TRANSFER_COLUMNS))
 
 
 def _keeper_table(result: ReplayResult) -> pd.DataFrame:
@@ -381,7 +416,7 @@ def _keeper_table(result: ReplayResult) -> pd.DataFrame:
 
 def _prices_table(result: ReplayResult) -> pd.DataFrame:
     return pd.DataFrame([{"step": s.index, "time": _time(s.time), "first_block": s.first_block,
-                          "last_block": s.last_block, **{f"price_{a}": str(p) for a, p in s.prices.items()}}
+                          "last_block": s.last_block, **{f"price_{a}": _d(p) for a, p in s.prices.items()}}
                          for s in result.steps])
 
 
@@ -410,8 +445,9 @@ def write_report(result: ReplayResult, out: Path) -> dict[str, Any]:
     positions = position_table(result, stored)
     timeline = timeline_table(result, stored)
     summary = summary_table(result, stored, positions)
+    transfers = transfer_checks(result, stored)
     tables = {"positions.csv": positions, "timeline.csv": timeline, "summary.csv": summary,
-              "keeper.csv": _keeper_table(result), "prices.csv": _prices_table(result)}
+              "keeper.csv": _keeper_table(result), "transfers.csv": transfers, "prices.csv": _prices_table(result)}
     for name, frame in tables.items():
         _write_csv(frame, out / name)
     written = ["liquidations.csv", *tables]
@@ -429,12 +465,20 @@ def write_report(result: ReplayResult, out: Path) -> dict[str, Any]:
         save_figure(fig, out / name, dataset, source=source)
     entries = _file_entries(out, written)
     manifest = _manifest(result, dataset, entries)
+    manifest["keeper"]["stored_rows"] = len(stored)
+    manifest["keeper"]["transfer_mismatches"] = int((~transfers["matches"].astype(bool)).sum())
     (out / "report.html").write_text(_html(result, manifest, summary, positions), encoding="utf-8")
     files = _file_entries(out, [*written, *figures, *(f"{n}.manifest.json" for n in figures),
                                 "liquidations.csv.manifest.json", "report.html"])
     manifest["files"] = files
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _tiers_note(run: VenueRun) -> str:
+    """Where a venue's tiers come from (:mod:`toolkit.crash.venues`)."""
+    return (f"{run.contract}: rules of {run.contract.venue}, tiers of {run.contract.symbol} era "
+            f"{run.population.equivalent.era.name} on a COLLATERAL/USD contract")
 
 
 def _manifest(result: ReplayResult, dataset: Manifest, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -451,12 +495,12 @@ def _manifest(result: ReplayResult, dataset: Manifest, entries: Sequence[Mapping
                   "row_count": dataset.row_count, "block_ranges": dataset.block_ranges,
                   "schema_version": dataset.schema_version},
         "keeper": {"liquidations": len(result.actions), "reverted": len(result.failures)},
-        "insurance_fund_start_usd": str(result.insurance_fund),
+        "insurance_fund_start_usd": _d(result.insurance_fund),
         "venues": [{"contract": str(run.contract), "era": run.population.equivalent.era.name,
                     "era_in_force": run.population.equivalent.era_in_force,
-                    "tiers_from": run.population.equivalent.source,
+                    "tiers_from": _tiers_note(run),
                     "excluded_positions": len(run.population.excluded),
-                    "ledger_residual_usd": str(run.ledger["residual"])} for run in result.venues],
+                    "ledger_residual_usd": _d(run.ledger["residual"])} for run in result.venues],
         "package_version": toolkit.__version__, "git_commit": git_commit(),
         "data_sha256": data_sha256(entries), "files": list(entries),
     }
@@ -473,9 +517,8 @@ def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFra
     trigger = positions.pivot_table(index="position", columns="place", values="trigger_price", aggfunc="first",
                                     sort=False).reindex(columns=list(dict.fromkeys(positions["place"])))
     who = first_price.where(first_price != "", "—").fillna("—")
-    notes = [run.population.equivalent.source + ("" if run.population.equivalent.era_in_force else
-             f" — era {run.population.equivalent.era.name} is a counterfactual for {result.event.id}")
-             for run in result.venues]
+    notes = [_tiers_note(run) + ("" if run.population.equivalent.era_in_force else
+             f" (a counterfactual for {result.event.id}: the era starts later)") for run in result.venues]
     chain, store = manifest["chain"], manifest["store"]
     facts = [
         ("event", f"{result.event.title} ({result.event.id}); {result.event.notes}"),
@@ -486,7 +529,8 @@ def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFra
         ("chain", f"chain id {chain['chain_id']}, blocks {chain['first_block']} ({chain['first_block_hash']}) .. "
                   f"{chain['last_block']} ({chain['last_block_hash']})"),
         ("store", f"{store['row_count']} liquidations, content sha256 {store['content_sha256']}"),
-        ("keeper", f"{len(result.actions)} liquidation transactions, {len(result.failures)} reverted"),
+        ("keeper", f"{len(result.actions)} liquidation transactions, {len(result.failures)} reverted; stored rows "
+                   f"whose receipt transfers differ from the event: {manifest['keeper']['transfer_mismatches']}"),
         ("venues", "; ".join(notes)),
         ("insurance fund", f"{result.insurance_fund} USD at the start of every venue"),
         ("data sha256", manifest["data_sha256"]),

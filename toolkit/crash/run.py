@@ -146,8 +146,8 @@ class ReplayResult:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The checked inputs of a replay."""
+class Plan:
+    """The checked inputs of a replay: event, asset, price paths by asset and venue contracts."""
 
     event: CrashEvent
     asset: str
@@ -155,8 +155,8 @@ class _Plan:
     contracts: list[VenueContract]
 
 
-def _plan(config: ReplayConfig) -> _Plan:
-    """Every input checked before anything starts: one clear error for the first bad one."""
+def plan(config: ReplayConfig) -> Plan:
+    """Every input of ``config`` checked before anything starts: one clear error for the first bad one."""
     event = crash_event(config.event)
     asset = check_asset(config.asset)
     config.population.validate()
@@ -168,7 +168,7 @@ def _plan(config: ReplayConfig) -> _Plan:
         raise UserInputError(f"--insurance-fund: must be >= 0 USD, got {config.insurance_fund}")
     paths = load_paths(event, start=config.start, end=config.end, steps_per_bar=config.steps_per_bar)
     contracts = parse_venues(config.venues, asset, paths[asset].times[0])
-    return _Plan(event, asset, paths, contracts)
+    return Plan(event, asset, paths, contracts)
 
 
 def _prices(paths: dict[str, PricePath], index: int) -> dict[str, Decimal]:
@@ -188,14 +188,14 @@ class _OnChain:
     blocks: dict[str, Any]
 
 
-def _chain(plan: _Plan, config: ReplayConfig, store_path: Path, progress: Progress) -> _OnChain:
+def _chain(checked: Plan, config: ReplayConfig, store_path: Path, progress: Progress) -> _OnChain:
     """Steps 1-4 of the module docstring."""
     from toolkit.devchain import Devchain
     from toolkit.pipeline import PullRequest, pull_async, run_blocking
 
-    times = plan.paths[plan.asset].times
-    opening = _prices(plan.paths, 0)
-    borrowers = build_population(config.population, ASSET_TOKENS[plan.asset], opening[plan.asset], config.seed)
+    times = checked.paths[checked.asset].times
+    opening = _prices(checked.paths, 0)
+    borrowers = build_population(config.population, ASSET_TOKENS[checked.asset], opening[checked.asset], config.seed)
     protocols = list(dict.fromkeys(b.protocol for b in borrowers))
     with Devchain.start() as devchain:
         progress("devchain", 1, 1)
@@ -207,7 +207,7 @@ def _chain(plan: _Plan, config: ReplayConfig, store_path: Path, progress: Progre
         steps = []
         for index, moment in enumerate(times):
             first = devchain.chain.w3.eth.block_number + 1
-            prices = _prices(plan.paths, index)
+            prices = _prices(checked.paths, index)
             driver.move(prices)
             keeper.step(index, prices)
             steps.append(Step(index, moment, prices, first, devchain.chain.w3.eth.block_number))
@@ -229,25 +229,25 @@ def _chain(plan: _Plan, config: ReplayConfig, store_path: Path, progress: Progre
 def replay(config: ReplayConfig, store_path: Path, progress: Progress | None = None) -> ReplayResult:
     """Run the replay of ``config`` (module docstring); the liquidations are stored in a new store at
     ``store_path`` (an existing file there is replaced)."""
-    plan = _plan(config)
+    checked = plan(config)
     report: Progress = progress or (lambda phase, done, total: None)
     for stale in (store_path, store_path.with_name(store_path.name + ".wal")):
         stale.unlink(missing_ok=True)
-    chain = _chain(plan, config, store_path, report)
+    chain = _chain(checked, config, store_path, report)
     borrowers = chain.borrowers
-    path = plan.paths[plan.asset]
+    path = checked.paths[checked.asset]
     opening = path.marks[next(iter(path.marks))][0]
     fund = config.insurance_fund
     if fund is None:
         notional = sum((perp_position(b, opening).notional for b in borrowers), Decimal(0))
         fund = (notional * INSURANCE_FUND_SHARE).quantize(Decimal("0.01"))
     runs = []
-    for done, contract in enumerate(plan.contracts, start=1):
+    for done, contract in enumerate(checked.contracts, start=1):
         population = venue_population(contract, borrowers, path.times[0], opening)
         result = run_venue(population, path, fund, config.seed)
         runs.append(VenueRun(population, result, quote_longs(population), outcomes(result, population, path),
                              ledger(result, population.accounts, population.profile)))
-        report("venues", done, len(plan.contracts))
-    return ReplayResult(config, plan.event, plan.asset, plan.paths, borrowers, chain.steps, chain.keeper.actions,
+        report("venues", done, len(checked.contracts))
+    return ReplayResult(config, checked.event, checked.asset, checked.paths, borrowers, chain.steps, chain.keeper.actions,
                         chain.keeper.failures, chain.final, chain.liquidity, store_path, chain.chain_id, chain.blocks,
                         fund, runs)

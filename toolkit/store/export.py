@@ -60,7 +60,7 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _provenance(con: duckdb.DuckDBPyConnection, filters: LiquidationFilter) -> dict[str, Any]:
+def export_provenance(con: duckdb.DuckDBPyConnection, filters: LiquidationFilter) -> dict[str, Any]:
     """Block ranges (hash of each end from ``blocks``, else from the rows), checkpoints of the
     deployments matching the filters, and the runs that pulled them over the exported block window,
     for the rows registered as ``export_rows``."""
@@ -109,7 +109,7 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
         select, params = query.select_sql()
         rows = con.sql(select, params=params).to_arrow_table()
         con.register("export_rows", rows)
-        provenance = _provenance(con, query)
+        provenance = export_provenance(con, query)
     manifest = Manifest(
         name=name or out.stem, created_at=utc_now(), format=fmt, file_name=out.name,
         file_sha256=None, file_bytes=None, content_sha256=content_sha256(rows, LIQUIDATION_COLUMNS),

@@ -47,7 +47,7 @@ import toolkit
 from toolkit.errors import UserInputError
 from toolkit.store.arrow import rows_to_table
 from toolkit.store.db import LiquidationFilter, Store
-from toolkit.store.export import _provenance
+from toolkit.store.export import export_provenance
 from toolkit.store.manifest import PARQUET_KEY, Manifest, content_sha256, file_sha256, utc_now
 from toolkit.store.provenance import git_commit
 from toolkit.store.schema import LIQUIDATION_COLUMNS, SCHEMA_VERSION
@@ -71,7 +71,7 @@ def selection_manifest(con: duckdb.DuckDBPyConnection, rows: pa.Table, query: Li
     (a store connection, or any connection holding the store's tables)."""
     con.register("export_rows", rows)
     try:
-        provenance = _provenance(con, query)
+        provenance = export_provenance(con, query)
     finally:
         con.unregister("export_rows")
     return Manifest(

@@ -268,7 +268,7 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 )
 
 #: Version of the column contract; a store with another version is refused, not migrated silently.
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "liquidations": LIQUIDATION_COLUMNS,

@@ -1,0 +1,154 @@
+"""``liqtk replay``: a real crash replayed through real lending protocols and the venues' engines
+(:mod:`toolkit.crash`), with a report in ``--out``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from toolkit.cli import output
+from toolkit.cli.chain_commands import QuietOption
+from toolkit.errors import UserInputError
+
+#: What each phase of :func:`toolkit.crash.run.replay` is called on the progress bar.
+PHASES = {"devchain": "start the chain, deploy Aave v3/v2, Venus, Morpho", "positions": "open positions",
+          "steps": "replay the price path", "pull": "pull liquidations", "venues": "run the venue engines"}
+
+
+def _pair(text: str, name: str) -> tuple[Decimal, Decimal]:
+    """``"1.03,1.5"`` -> two decimals."""
+    parts = text.split(",")
+    try:
+        low, high = (Decimal(p.strip()) for p in parts)
+    except (ValueError, InvalidOperation):
+        raise UserInputError(f"{name}: give two numbers separated by a comma, like 1.03,1.50; got {text!r}") from None
+    if not (low.is_finite() and high.is_finite()):
+        raise UserInputError(f"{name}: give finite numbers, got {text!r}")
+    return low, high
+
+
+def _writable(out: Path) -> None:
+    """Create ``out`` and check that a file can be written there."""
+    probe = out / f".liqtk-write-test-{uuid.uuid4().hex}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserInputError(f"--out: cannot write to {out} ({exc.strerror or exc}); choose a writable directory") from None
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """A ``progress(phase, done, total)`` callback: one bar per phase on a terminal, JSON lines with --quiet."""
+    if quiet:
+        def log(phase: str, done: int, total: int) -> None:
+            if done == total or phase == "steps" and done % 12 == 0:
+                output.log("replay.progress", phase=phase, done=done, total=total)
+        yield log
+        return
+    console = Console(stderr=True, highlight=False)
+    with Progress(TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not console.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(PHASES[phase], total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+        yield update
+
+
+def replay(
+    out: Annotated[Path, typer.Option(help="Directory for the report, its CSV files, charts, manifest and the store replay.duckdb (replaced).")],
+    event: Annotated[str, typer.Option(help="Crash to replay: 2020-03-12, 2021-05-19, 2022-11-08 or 2025-10-10.")] = "2025-10-10",
+    asset: Annotated[str, typer.Option(help="Collateral asset whose real price path drives the replay: ETH or BTC.")] = "ETH",
+    borrowers: Annotated[int, typer.Option(help="Number of positions in the population.")] = 80,
+    seed: Annotated[int, typer.Option(help="Seed of the population draws (and of random ADL ordering).")] = 0,
+    venues: Annotated[str, typer.Option(help="Venues, comma-separated: bitmex, binance (= binance-usdm), hyperliquid, bybit, okx, dydx-v4; venue:SYMBOL names the contract whose tiers apply.")] = "bitmex,binance,hyperliquid",
+    protocols: Annotated[str, typer.Option(help="Lending protocols the positions are spread over, in turn.")] = "aave-v3,aave-v2,venus,morpho-blue",
+    health_factor: Annotated[str, typer.Option("--health-factor", help="Range of the opening health factor (uniform).")] = "1.03,1.50",
+    collateral_usd: Annotated[str, typer.Option("--collateral-usd", help="Range of the collateral value in USD (log-uniform).")] = "1000,50000",
+    stable_share: Annotated[str, typer.Option("--stable-share", help="Range of the share of collateral posted as USDC (uniform; 0 on Morpho Blue).")] = "0,0.3",
+    start: Annotated[Optional[str], typer.Option(help="First hourly bar (UTC) [default: event day -1 00:00].")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Last hourly bar (UTC) [default: event day +1 23:00].")] = None,
+    steps_per_bar: Annotated[int, typer.Option("--steps-per-bar", help="Price steps per hourly bar, linearly interpolated.")] = 1,
+    insurance_fund: Annotated[Optional[str], typer.Option("--insurance-fund", help="Starting insurance fund of every venue, USD [default: 0.5% of the population's notional].")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' engines,
+    driven by the same prices; writes an HTML report with charts, CSV files and a manifest."""
+    from toolkit.crash.population import PopulationSpec
+    from toolkit.crash.report import write_report
+    from toolkit.crash.run import ReplayConfig, plan
+    from toolkit.crash.run import replay as run_replay
+    from toolkit.settings import parse_since
+
+    output.configure(quiet=quiet)
+    fund = None
+    if insurance_fund is not None:
+        try:
+            fund = Decimal(insurance_fund)
+        except InvalidOperation:
+            raise UserInputError(f"--insurance-fund: {insurance_fund!r} is not a number of USD") from None
+    population = PopulationSpec(
+        borrowers=borrowers, protocols=tuple(p.strip() for p in protocols.split(",") if p.strip()),
+        collateral_usd=_pair(collateral_usd, "--collateral-usd"), health_factor=_pair(health_factor, "--health-factor"),
+        stable_share=_pair(stable_share, "--stable-share"))
+    config = ReplayConfig(event=event, asset=asset, population=population,
+                          venues=tuple(v.strip() for v in venues.split(",") if v.strip()), seed=seed,
+                          start=parse_since(start, "--start") if start else None,
+                          end=parse_since(end, "--end") if end else None, steps_per_bar=steps_per_bar,
+                          insurance_fund=fund)
+    plan(config)
+    _writable(out)
+    began = time.monotonic()
+    with _progress(quiet) as progress:
+        result = run_replay(config, out / "replay.duckdb", progress)
+    manifest = write_report(result, out)
+    seconds = round(time.monotonic() - began, 1)
+    record = {"event": "replay.finished", "out": str(out), "report": str(out / "report.html"),
+              "data_sha256": manifest["data_sha256"], "store_content_sha256": manifest["store"]["content_sha256"],
+              "liquidations": manifest["store"]["row_count"], "seconds": seconds}
+    if quiet:
+        output.result(record)
+        return
+    table = Table("place", "positions liquidated", "liquidations", "volume USD", "penalty USD",
+                  "bad debt / fund + ADL USD", title=f"{result.event.title}, {result.asset}: "
+                                                     f"{len(result.borrowers)} positions")
+    summary = _summary_rows(out)
+    for row in summary:
+        table.add_row(*row)
+    output.table(table)
+    output.result(f"report {out / 'report.html'} ({seconds} s); data sha256 {manifest['data_sha256']}, "
+                  f"store content sha256 {manifest['store']['content_sha256']}")
+
+
+def _summary_rows(out: Path) -> list[tuple[str, ...]]:
+    """The report's ``summary.csv`` as table rows: losses are bad debt (DeFi) or fund paid + ADL haircut."""
+    import pandas as pd
+
+    frame = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
+    rows = []
+    for row in frame.itertuples():
+        if row.kind == "defi":
+            loss = Decimal(row.bad_debt_recorded_usd or 0) + Decimal(row.debt_left_uncovered_usd or 0)
+        else:
+            loss = Decimal(row.shortfall_paid_by_fund_usd or 0) + Decimal(row.adl_haircut_usd or 0)
+        rows.append((row.place, f"{row.liquidated_positions} of {row.positions}", row.liquidations,
+                     f"{Decimal(row.volume_usd):,.2f}", f"{Decimal(row.penalty_usd):,.2f}", f"{loss:,.2f}"))
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replay)
