@@ -100,7 +100,9 @@ def replay(
         try:
             fund = Decimal(insurance_fund)
         except InvalidOperation:
-            raise UserInputError(f"--insurance-fund: {insurance_fund!r} is not a number of USD") from None
+            fund = None
+        if fund is None or not fund.is_finite():
+            raise UserInputError(f"--insurance-fund: {insurance_fund!r} is not a number of USD")
     population = PopulationSpec(
         borrowers=borrowers, protocols=tuple(p.strip() for p in protocols.split(",") if p.strip()),
         collateral_usd=_pair(collateral_usd, "--collateral-usd"), health_factor=_pair(health_factor, "--health-factor"),

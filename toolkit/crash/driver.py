@@ -34,6 +34,7 @@ from decimal import Decimal
 from web3.types import RPCEndpoint
 
 from toolkit.crash.events import ASSET_TOKENS
+from toolkit.crash.population import STABLE
 from toolkit.devchain import Devchain
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL, USD_DECIMALS, USD_FEED, to_raw, usd_to_eth_answer
 from toolkit.devchain.morpho import oracle_answer
@@ -41,8 +42,6 @@ from toolkit.devchain.venus import usd_price_mantissa
 from toolkit.errors import ToolkitError
 from toolkit.protocols import registry
 
-#: The stable token: 1 USD in every oracle, never moved.
-USD_STABLE = "USDC"
 #: Storage slot of ``MockAggregator._latestAnswer`` (its only state variable; ``@aave/core-v3``
 #: ``contracts/mocks/oracle/CLAggregators/MockAggregator.sol``).
 ANSWER_SLOT = 0
@@ -74,7 +73,7 @@ class OracleDriver:
             if self._changed("aave_v3", symbol, answer):
                 self.devchain.v3.set_price(symbol, answer)
         eth_usd = prices["WETH"]
-        eth_quoted = {s: p for s, p in prices.items() if s != "WETH"} | {USD_STABLE: Decimal(1)}
+        eth_quoted = {s: p for s, p in prices.items() if s != "WETH"} | {STABLE: Decimal(1)}
         for symbol, price in eth_quoted.items():
             answer = usd_to_eth_answer(price, eth_usd)
             if self._changed("aave_v2", symbol, answer):
@@ -86,7 +85,7 @@ class OracleDriver:
             answer = usd_price_mantissa(str(price), TOKENS_BY_SYMBOL[symbol].decimals)
             if self._changed("venus", symbol, answer):
                 self.venus.set_price(symbol, answer)
-        stable = TOKENS_BY_SYMBOL[USD_STABLE]
+        stable = TOKENS_BY_SYMBOL[STABLE]
         for name, market in self.morpho.markets.items():
             collateral = TOKENS_BY_SYMBOL[market.spec.collateral]
             answer = oracle_answer(prices[collateral.symbol], Decimal(1), collateral.decimals, stable.decimals)

@@ -17,12 +17,14 @@ Reading (:meth:`Keeper.states`, one JSON-RPC batch of ``eth_call`` per pass):
 Liquidating (:meth:`Keeper.step`), repaying USDC from anvil account :data:`KEEPER_INDEX`, which holds enough
 USDC to repay every debt twice; the seized collateral is kept (no swap):
 
-* Aave v3 / v2: ``liquidationCall(collateral, USDC, user, type(uint256).max, receiveAToken=false)``: the pool
-  caps the repayment at the close factor (v3: 50 %, 100 % at HF <= 0.95; v2: always 50 %) and at what the
-  collateral covers with the bonus;
-* Venus: ``VBep20.liquidateBorrow(user, repay, vTokenCollateral)`` with ``repay`` = close factor (0.5) x the
-  stored borrow balance, lowered in proportion when ``Comptroller.liquidateCalculateSeizeTokens`` says the
-  seizure would exceed the borrower's vTokens of that collateral (the comptroller refuses that);
+* Aave v3 / v2: ``liquidationCall(collateral, USDC, user, type(uint256).max, receiveAToken=false)``, as
+  :meth:`toolkit.devchain.market.AaveMarket.liquidate` sends it but without its approval per call (the keeper
+  approved every pool once): the pool caps the repayment at the close factor (v3: 50 %, 100 % at HF <= 0.95;
+  v2: always 50 %) and at what the collateral covers with the bonus;
+* Venus: ``VBep20.liquidateBorrow(user, repay, vTokenCollateral)``, its error code checked with ``eth_call``
+  first (:func:`toolkit.devchain.venus.succeed`), with ``repay`` = close factor (0.5) x the stored borrow
+  balance, lowered in proportion when ``Comptroller.liquidateCalculateSeizeTokens`` says the seizure would
+  exceed the borrower's vTokens of that collateral (the comptroller refuses that);
 * Morpho Blue (no close factor): ``liquidate`` repaying all the borrow shares when the collateral covers them
   with the incentive, else seizing all the collateral, which realizes the rest as bad debt
   (``Morpho.sol`` L388-L403); whichever ``eth_call`` accepts first.
@@ -56,6 +58,7 @@ from toolkit.crash.population import STABLE, Borrower
 from toolkit.devchain import Devchain
 from toolkit.devchain.assets import MAX_UINT256, TOKENS_BY_SYMBOL
 from toolkit.devchain.chain import TransactionFailed
+from toolkit.devchain.venus import succeed
 from toolkit.errors import ToolkitError
 from toolkit.protocols.morpho_blue import ORACLE_PRICE_SCALE, WAD, to_assets_up
 
@@ -199,12 +202,14 @@ class Keeper:
         self._plan = [_encoded(b.index, key, fn) for b in self.borrowers for key, fn in self._reads(b)]
 
     def fund(self) -> None:
-        """Mint the keeper's USDC (:data:`KEEPER_FUNDS_FACTOR` x the population's debt) and approve Morpho Blue
-        for it (its ``eth_call`` checks of :meth:`_morpho_liquidate` need the allowance in place)."""
+        """Mint the keeper's USDC (:data:`KEEPER_FUNDS_FACTOR` x the population's debt) and approve, once and for
+        all, every contract a liquidation pulls it from: the Aave v3 and v2 pools, the Venus vUSDC and Morpho."""
         total = sum(b.debt_raw for b in self.borrowers)
         usdc = self.devchain.token(STABLE)
         self.devchain.fund(self.address, STABLE, total * KEEPER_FUNDS_FACTOR)
-        self.devchain.chain.transact(usdc.functions.approve(self.morpho.morpho.address, MAX_UINT256), self.address)
+        for spender in (self.devchain.v3.pool.address, self.devchain.v2.pool.address,
+                        self.venus.market(STABLE).address, self.morpho.morpho.address):
+            self.devchain.chain.transact(usdc.functions.approve(spender, MAX_UINT256), self.address)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -292,13 +297,18 @@ class Keeper:
         (Venus dust after a seizure rounded down): nothing a liquidator can take, its debt is bad debt."""
         symbol = state.seize_symbol()
         assert symbol is not None  # liquidatable positions hold collateral
+        chain = self.devchain.chain
         if b.protocol in ("aave-v3", "aave-v2"):
-            receipt = self._aave(b).liquidate(self.address, symbol, STABLE, b.address, MAX_UINT256, False)
+            market = self._aave(b)
+            receipt = chain.transact(market.pool.functions.liquidationCall(
+                market.reserve(symbol).underlying, market.reserve(STABLE).underlying, b.address, MAX_UINT256, False),
+                self.address)
         elif b.protocol == "venus":
             repay = self._venus_repay(b, state, symbol)
             if repay == 0:
                 return None
-            receipt = self.venus.liquidate(self.address, b.address, STABLE, repay, symbol)
+            receipt = succeed(self.venus.chain, self.venus.market(STABLE).vtoken.functions.liquidateBorrow(
+                b.address, repay, self.venus.market(symbol).address), self.address)
         else:
             receipt = self._morpho_liquidate(b, state)
         return KeeperAction(step, b.index, b.protocol, symbol, receipt["transactionHash"].to_0x_hex(),

@@ -111,7 +111,8 @@ class PopulationSpec:
 
 @dataclass(frozen=True)
 class Borrower:
-    """One lending position as opened: raw token amounts (USDC 6 decimals) and the health factor aimed at."""
+    """One lending position as opened: raw token amounts (USDC 6 decimals) and the health factor aimed at (the
+    draw, or the borrow limit x 1.001 where the draw is below it; 28 significant digits)."""
 
     index: int
     protocol: str
@@ -149,10 +150,13 @@ def _units(raw: int, symbol: str) -> Decimal:
 
 
 def _draw(rng: np.random.Generator, bounds: tuple[Decimal, Decimal], quantum: str, log: bool = False) -> Decimal:
-    lo, hi = (float(b) for b in bounds)
-    u = float(rng.random())
+    """One draw in ``bounds`` (log-uniform with ``log``), rounded half-even to ``quantum``. The uniform double of
+    PCG64 is taken exactly and the rest is ``Decimal`` arithmetic (its powers are correctly rounded), so the draw
+    is the same on every platform."""
+    lo, hi = bounds
+    u = Decimal(float(rng.random()))
     value = lo * (hi / lo) ** u if log else lo + (hi - lo) * u
-    return Decimal(repr(value)).quantize(Decimal(quantum), ROUND_HALF_EVEN)
+    return value.quantize(Decimal(quantum), ROUND_HALF_EVEN)
 
 
 def build_population(spec: PopulationSpec, collateral_symbol: str, price: Decimal, seed: int) -> list[Borrower]:

@@ -20,7 +20,10 @@ Files (``OUT/``):
 * ``report.html``: the page that shows them; ``manifest.json``: what was run and what was written.
 
 Definitions (USD; DeFi values from the stored rows, each rounded once from exact integers by the adapters;
-venue values exact ``Decimal``, booked to 1e-8 USD):
+venue values exact ``Decimal``, booked to 1e-8 USD; derived prices and ratios rounded half-even to 1e-8):
+
+* liquidations: DeFi, the liquidation events stored; venues, the liquidation orders (partial liquidations,
+  market closes, takeovers), ADL not included;
 
 * DeFi liquidation volume: collateral taken from the borrower (``collateral_seized_usd + protocol_fee_usd``);
   penalty: what the borrower paid above the debt repaid (``liquidation_bonus_usd + protocol_fee_usd``);
@@ -125,62 +128,56 @@ def trigger_price(borrower: Borrower) -> Fraction:
     return (Fraction(borrower.debt_raw, scale) - Fraction(borrower.stable_raw, scale) * stable_lt) / (qty * lt)
 
 
+def _opening(result: ReplayResult, b: Borrower, place: str, kind: str) -> dict[str, Any]:
+    """The columns of a position that do not depend on the place: identity and the position as opened."""
+    perp = perp_position(b, result.path.marks[next(iter(result.path.marks))][0])
+    return {"position": b.position_id, "borrower": b.address.lower(), "protocol": b.protocol, "place": place,
+            "kind": kind, "collateral_symbol": b.collateral_symbol, "collateral_tokens": _d(perp.qty),
+            "stable_collateral_usd": _d(perp.collateral_usd - perp.notional), "debt_usd": _d(perp.debt_usd),
+            "health_factor_open": _q(b.health_factor), "leverage": _q(perp.leverage),
+            "notional_usd": _d(perp.notional), "margin_usd": _d(perp.margin)}
+
+
 def _defi_rows(result: ReplayResult, stored: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     by_borrower = {address: group for address, group in stored.groupby(stored["borrower"].str.lower())}
-    opening = result.path.marks[next(iter(result.path.marks))][0]
     for b in result.borrowers:
-        perp = perp_position(b, opening)
         mine = by_borrower.get(b.address.lower(), stored.iloc[0:0])
         mine = mine[mine["protocol"] == b.protocol]
         first = mine.iloc[0] if len(mine) else None
-        state = result.final_states[b.index]
+        repaid = _sum(mine["debt_repaid_usd"])
         rows.append({
-            "position": b.position_id, "borrower": b.address.lower(), "protocol": b.protocol, "place": b.protocol,
-            "kind": "defi", "collateral_symbol": b.collateral_symbol, "collateral_tokens": _d(perp.qty),
-            "stable_collateral_usd": _d(perp.collateral_usd - perp.notional), "debt_usd": _d(perp.debt_usd),
-            "health_factor_open": _q(b.health_factor), "leverage": _q(perp.leverage),
-            "notional_usd": _d(perp.notional), "margin_usd": _d(perp.margin),
-            "trigger_price": _q(trigger_price(b)), "maintenance_rate": "",
+            **_opening(result, b, b.protocol, "defi"), "trigger_price": _q(trigger_price(b)),
             "liquidated": bool(len(mine)), "liquidations": len(mine),
             "first_time": "" if first is None else _time(result.step_of_block(int(first["block_number"])).time),
             "first_price": "" if first is None else _d(decimal(first["collateral_price_usd"]) or ZERO),
             "actions": ", ".join(f"{name} x{count}" for name, count in mine["event"].value_counts(sort=False).items()),
-            "closed_share": _q(_sum(mine["debt_repaid_usd"]) / perp.debt_usd) if len(mine) else "0",
+            "closed_share": _q(repaid / Decimal(b.debt_raw).scaleb(-6)),
             "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
             "bad_debt_recorded_usd": _d(_sum(mine["bad_debt_usd"])),
-            "debt_left_uncovered_usd": _q(state.shortfall_usd),
-            "fund_paid_usd": "", "adl_value_usd": "", "adl_haircut_usd": "", "note": "",
+            "debt_left_uncovered_usd": _q(result.final_states[b.index].shortfall_usd),
         })
     return rows
 
 
 def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
     rows = []
-    place = str(run.contract)
-    opening = result.path.marks[next(iter(result.path.marks))][0]
-    era = run.population.equivalent
-    note = "" if era.era_in_force else f"era {era.era.name} applied before it was in force (counterfactual)"
+    equivalent = run.population.equivalent
+    note = "" if equivalent.era_in_force else f"era {equivalent.era.name} applied before it was in force (counterfactual)"
     for b in result.borrowers:
-        perp = perp_position(b, opening)
-        base = {"position": b.position_id, "borrower": b.address.lower(), "protocol": b.protocol, "place": place,
-                "kind": "perp", "collateral_symbol": b.collateral_symbol, "collateral_tokens": _d(perp.qty),
-                "stable_collateral_usd": _d(perp.collateral_usd - perp.notional), "debt_usd": _d(perp.debt_usd),
-                "health_factor_open": _q(b.health_factor), "leverage": _q(perp.leverage),
-                "notional_usd": _d(perp.notional), "margin_usd": _d(perp.margin)}
+        base = _opening(result, b, str(run.contract), "perp")
         if b.position_id in run.population.excluded:
             rows.append({**base, "liquidated": False, "liquidations": 0, "note": run.population.excluded[b.position_id]})
             continue
         quote, outcome = run.quotes[b.position_id], run.outcomes[b.position_id]
-        lenders = run.outcomes[b.position_id + LENDER_SUFFIX]
         rows.append({
             **base, "trigger_price": _q(quote.liquidation_price), "maintenance_rate": _q(quote.maintenance_rate),
-            "liquidated": outcome.first_time is not None, "liquidations": len(outcome.actions),
+            "liquidated": outcome.first_time is not None, "liquidations": outcome.count,
             "first_time": _time(outcome.first_time), "first_price": _q(outcome.first_mark),
-            "actions": ", ".join(outcome.actions), "closed_share": _q(outcome.closed_qty / perp.qty),
-            "penalty_usd": _d(outcome.penalty), "bad_debt_recorded_usd": "", "debt_left_uncovered_usd": "",
-            "fund_paid_usd": _d(outcome.fund_paid), "adl_value_usd": _d(outcome.adl_value),
-            "adl_haircut_usd": _d(lenders.haircut), "note": note,
+            "actions": ", ".join(outcome.actions), "closed_share": _q(outcome.closed_qty / Decimal(base["collateral_tokens"])),
+            "penalty_usd": _d(outcome.penalty), "fund_paid_usd": _d(outcome.fund_paid),
+            "adl_value_usd": _d(outcome.adl_value),
+            "adl_haircut_usd": _d(run.outcomes[b.position_id + LENDER_SUFFIX].haircut), "note": note,
         })
     return rows
 
@@ -198,8 +195,7 @@ def position_table(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
     rows = _defi_rows(result, stored)
     for run in result.venues:
         rows.extend(_perp_rows(result, run))
-    frame = pd.DataFrame(rows, columns=list(POSITION_COLUMNS))
-    return frame.fillna({c: "" for c in POSITION_COLUMNS if c not in ("liquidated", "liquidations")})
+    return pd.DataFrame([{c: row.get(c, "") for c in POSITION_COLUMNS} for row in rows], columns=list(POSITION_COLUMNS))
 
 
 def _venue_ticks(run: VenueRun) -> dict[datetime, dict[str, Decimal]]:
@@ -257,7 +253,7 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
             "bad_debt_recorded_usd": _d(_sum(mine["bad_debt_usd"])),
             "debt_left_uncovered_usd": _d(sum((Decimal(v) for v in own["debt_left_uncovered_usd"]), ZERO)),
-            "bad_debt_mechanism": ", ".join(sorted(set(mine["bad_debt_mechanism"].dropna()))) or "",
+            "bad_debt_mechanism": ", ".join(sorted(set(mine["bad_debt_mechanism"].dropna()))),
         })
     for run in result.venues:
         place, summary = str(run.contract), run.result.summary()
@@ -268,7 +264,8 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "place": place, "kind": "perp",
             "contract_note": f"era {equivalent.era.name}" + ("" if equivalent.era_in_force else " (counterfactual)"),
             "positions": len(own) - len(run.population.excluded),
-            "liquidated_positions": int(own["liquidated"].sum()), "liquidations": summary["liquidations"],
+            "liquidated_positions": int(own["liquidated"].sum()),
+            "liquidations": summary["liquidations"] + summary["partial_liquidations"],
             "partial_liquidations": summary["partial_liquidations"], "volume_usd": _d(summary["liquidation_volume"]),
             "penalty_usd": _d(sum((o.penalty for o in run.outcomes.values()), ZERO)),
             "insurance_fund_start_usd": _d(summary["insurance_fund_start"]),
@@ -353,7 +350,7 @@ def figure_losses(result: ReplayResult, summary: pd.DataFrame) -> Figure:
         bars_ax.bar([i + (k - 1.5) * width for i in range(len(places))], _floats(summary[column]), width, label=label)
     bars_ax.set_xticks(range(len(places)), places, rotation=30, fontsize=8)
     bars_ax.set_ylabel("USD")
-    bars_ax.legend(fontsize=8)
+    bars_ax.legend(fontsize=7, loc="upper left")
     for run in result.venues:
         times, balances = zip(*run.result.fund_path, strict=True)
         fund_ax.plot(times, [float(b) for b in balances], color=_venue_colour(result, str(run.contract)),

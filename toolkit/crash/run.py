@@ -197,6 +197,7 @@ def _chain(checked: Plan, config: ReplayConfig, store_path: Path, progress: Prog
     opening = _prices(checked.paths, 0)
     borrowers = build_population(config.population, ASSET_TOKENS[checked.asset], opening[checked.asset], config.seed)
     protocols = list(dict.fromkeys(b.protocol for b in borrowers))
+    progress("devchain", 0, 1)
     with Devchain.start() as devchain:
         progress("devchain", 1, 1)
         driver = OracleDriver(devchain)

@@ -51,6 +51,7 @@ from toolkit.cex.instruments import LONG, SHORT, Instrument, Kind
 from toolkit.cex.tiers import tier_for_size
 from toolkit.cex.venues import VenueProfile
 from toolkit.compare import DEFAULT_SYMBOLS, VenueContract
+from toolkit.compare.contracts import venue_era
 from toolkit.compare.equivalent import SYMBOL, Equivalent, equivalent_venue
 from toolkit.crash.population import Borrower, perp_position
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL
@@ -70,12 +71,10 @@ def asset_contract(venue_id: str, asset: str, moment: datetime) -> VenueContract
     """The contract of ``venue_id`` a replay of ``asset`` uses when none is named (module docstring)."""
     profile = load_venue(venue_id)
     for symbol, instrument in profile.instruments.items():
-        if not _base_asset(symbol).startswith(asset) or instrument.instrument.kind is Kind.QUANTO:
-            continue
-        dated = [era for era in instrument.eras if era.valid_from is not None]
-        era = instrument.era(moment) if dated and moment >= dated[0].valid_from else (dated or instrument.eras)[0]
-        if era.tiers:
-            return VenueContract(venue_id, symbol)
+        if _base_asset(symbol).startswith(asset) and instrument.instrument.kind is not Kind.QUANTO:
+            era, _ = venue_era(profile, symbol, moment)
+            if era.tiers:
+                return VenueContract(venue_id, symbol)
     return VenueContract(venue_id, DEFAULT_SYMBOLS[venue_id])
 
 
@@ -100,8 +99,8 @@ def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> lis
 
 @dataclass
 class VenuePopulation:
-    """The accounts of one venue contract, the positions left out (position id -> reason) and the starting
-    insurance fund."""
+    """The accounts of one venue contract, the venue reduced to its ``COLLATERAL/USD`` equivalent, and the
+    positions left out (position id -> reason)."""
 
     contract: VenueContract
     equivalent: Equivalent
@@ -202,7 +201,7 @@ class PerpOutcome:
     """What the engine did to one account, valued at the mark of each tick (USD):
 
     * ``first_time`` / ``first_mark``: tick and mark of its first liquidation or ADL; ``actions``: what happened,
-      in order (``partial liquidation``, ``market close``, ``takeover``, ``adl``);
+      in order (``partial liquidation``, ``market close``, ``takeover``, ``adl``), ``count`` times in all;
     * ``closed_qty``: contracts closed by liquidation orders, takeover or ADL;
     * ``penalty``: what the trader lost to the engine beyond closing at the mark: the fees of its liquidation
       orders, and at a takeover its equity at the mark (``margin + PnL at the mark``: the engine closes at the
@@ -216,6 +215,7 @@ class PerpOutcome:
     first_time: datetime | None = None
     first_mark: Decimal | None = None
     actions: tuple[str, ...] = ()
+    count: int = 0
     closed_qty: Decimal = Decimal(0)
     penalty: Decimal = Decimal(0)
     fund_paid: Decimal = Decimal(0)
@@ -227,6 +227,7 @@ class PerpOutcome:
         if self.first_time is None:
             self.first_time, self.first_mark = moment, mark
         self.actions = tuple(dict.fromkeys((*self.actions, action)))
+        self.count += 1
         self.closed_qty += qty
 
 

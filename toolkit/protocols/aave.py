@@ -53,7 +53,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, error_record, log_identity,
+from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, error_record, log_identity,
                                     read_calls)
 from toolkit.protocols.registry import Deployment
 
@@ -238,7 +238,7 @@ class AaveAdapter(PerLogAdapter):
             await _Enrichment(self, deployment, state, rows).run()
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
     (1) configuration, account data, e-mode, symbols, provider, ETH/USD, the v3.3 deficit probe;
     (2) oracle address and e-mode categories; (3) prices and the oracle's base unit.
@@ -248,14 +248,13 @@ class _Enrichment:
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.version = int(deployment.params["aave_version"])
         self.pool = deployment.address("pool")
         self.pool_abi = POOL_V3 if self.version >= 3 else POOL_V2
         self.eth_quoted = deployment.params.get("price_currency") == "ETH"
         self.chain_id = deployment.chain.chain_id
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         await self._round(self._first_round())
@@ -268,16 +267,6 @@ class _Enrichment:
                 row["state_status"] = "ok"
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"
-
-    async def _round(self, calls: dict[Hashable, Call]) -> None:
-        if calls:
-            self.results.update(await read_calls(self.state, calls))
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
 
     def _first_round(self) -> dict[Hashable, Call]:
         calls: dict[Hashable, Call] = {}

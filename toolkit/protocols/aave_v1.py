@@ -51,7 +51,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, log_identity, read_calls
+from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, log_identity, read_calls
 from toolkit.protocols.registry import Deployment
 
 POOL = load_abi("aave-v1/LendingPool.json")
@@ -141,7 +141,7 @@ class AaveV1Adapter:
             await _Enrichment(self, deployment, state, rows).run()
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """Three dependent rounds of batched ``eth_call``s: (1) pool, configuration, account data,
     symbols, ETH/USD; (2) core decimals and oracle address; (3) prices."""
 
@@ -149,12 +149,11 @@ class _Enrichment:
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.pool = deployment.address("pool")
         self.chain_id = deployment.chain.chain_id
         self.feed = deployment.chain.eth_usd_feed
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         for make in (self._first_round, self._second_round, self._third_round):
@@ -166,14 +165,6 @@ class _Enrichment:
                 row.update(self._state_columns(row))
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results.get(key)
-        if value is None:
-            raise CallFailed(f"{key[0]} was not read")
-        if isinstance(value, CallFailed):
-            raise value
-        return value
 
     def _first_round(self) -> dict[Hashable, Call]:
         calls: dict[Hashable, Call] = {}

@@ -14,7 +14,7 @@ An adapter turns raw ``eth_getLogs`` entries into rows of the normalized ``liqui
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -154,3 +154,41 @@ async def read_calls(state: StateCaller, calls: dict[Hashable, Call]) -> dict[Ha
         except Exception:  # eth-abi raises several types for short or malformed return data
             results[key] = CallFailed(f"{call.fn.name} on {call.to} returned undecodable data at block {call.block}")
     return results
+
+
+class StateRounds:
+    """The answers of dependent rounds of batched ``eth_call``s, keyed by what each call reads.
+
+    Adapters' enrichments subclass it: a round's calls often depend on earlier answers (the oracle
+    address before the prices), so calls go out round by round with :meth:`_round` and are looked
+    up with :meth:`_get`; :meth:`_fill` turns the answers into each row's state columns.
+    """
+
+    def __init__(self, state: StateCaller) -> None:
+        self.state = state
+        self.results: dict[Hashable, Any] = {}
+
+    async def _round(self, calls: dict[Hashable, Call]) -> None:
+        if calls:
+            self.results.update(await read_calls(self.state, calls))
+
+    def _get(self, key: Hashable) -> tuple[Any, ...]:
+        """The decoded answer for ``key``; :class:`CallFailed` when it reverted or was never read
+        (an earlier round it depends on failed)."""
+        value = self.results.get(key)
+        if value is None:
+            raise CallFailed(f"{key[0] if isinstance(key, tuple) else key} was not read")
+        if isinstance(value, CallFailed):
+            raise value
+        return value
+
+    @staticmethod
+    def _fill(rows: list[dict[str, Any]], columns_of: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Update each row with ``columns_of(row)`` and ``state_status`` ``ok``, or record why its state
+        is unavailable."""
+        for row in rows:
+            try:
+                row.update(columns_of(row))
+                row["state_status"] = "ok"
+            except CallFailed as failure:
+                row["state_status"] = f"unavailable: {failure}"

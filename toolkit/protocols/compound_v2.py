@@ -69,7 +69,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, log_identity, read_calls
+from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, log_identity
 from toolkit.protocols.registry import Deployment
 
 CTOKEN = load_abi("compound-v2/CToken.json")
@@ -222,7 +222,7 @@ class CompoundV2Adapter(PerLogAdapter):
             await _Enrichment(self, deployment, state, rows).run()
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
     (1) each row's comptroller, underlyings and collateral market state; (2) comptroller parameters,
     the borrower's markets and liquidity, token metadata, ETH/USD; (3) oracle prices and the
@@ -232,7 +232,7 @@ class _Enrichment:
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.chain_id = deployment.chain.chain_id
         params = deployment.params
@@ -240,7 +240,6 @@ class _Enrichment:
         self.native_symbol: str | None = params.get("native_symbol")
         probe = params.get("quote_probe")
         self.probe: tuple[str, str] | None = (probe["market"].lower(), probe["currency"]) if probe else None
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         await self._round(self._first_round())
@@ -248,22 +247,7 @@ class _Enrichment:
         await self._round(self._second_round())
         self._keep_tokens()
         await self._round(self._third_round())
-        for row in self.rows:
-            try:
-                row.update(self._state_columns(row))
-                row["state_status"] = "ok"
-            except CallFailed as failure:
-                row["state_status"] = f"unavailable: {failure}"
-
-    async def _round(self, calls: dict[Hashable, Call]) -> None:
-        if calls:
-            self.results.update(await read_calls(self.state, calls))
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
+        self._fill(self.rows, self._state_columns)
 
     def _optional(self, key: Hashable, default: Any) -> Any:
         """First output of a call, or ``default`` when it failed (functions that exist only in some

@@ -48,7 +48,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, read_calls
+from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, read_calls
 from toolkit.protocols.multi_event import DecodedLog, allocate, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -143,17 +143,16 @@ class CometAdapter:
             await _Enrichment(deployment, state, rows).run()
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """State reads for one batch of rows in two rounds of batched ``eth_call``: (1) market constants,
     asset infos, ETH/USD; (2) prices of the feeds found and token symbols."""
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]]) -> None:
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.comet = deployment.address(deployment.emitter_roles[0])
         self.currency = str(deployment.params["price_currency"])
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         first: dict[Hashable, Call] = {}
@@ -189,12 +188,6 @@ class _Enrichment:
             except CallFailed as failure:
                 for row in group:
                     row["state_status"] = f"unavailable: {failure}"
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
 
     def _currency(self, block: int, base_token: str) -> tuple[str | None, Fraction | None, str, str | None, int | None]:
         """The quote currency (None when unknown), USD per price unit (None when not convertible), the

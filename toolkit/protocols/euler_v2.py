@@ -39,7 +39,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, read_calls
+from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, read_calls
 from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -117,16 +117,15 @@ def _row(item: DecodedLog, join_key: str) -> dict[str, Any]:
     return row
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """State reads in two rounds of batched ``eth_call``: (1) vault configuration, factory check, account
     liquidity, share conversion; (2) token decimals and symbols, oracle quotes."""
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]]) -> None:
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.factory = deployment.address("factory") if "factory" in deployment.contracts else None
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         first: dict[Hashable, Call] = {}
@@ -165,12 +164,6 @@ class _Enrichment:
                 self._fill(row)
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
 
     def _symbol(self, token: str) -> str | None:
         value = self.results.get(("symbol", token))

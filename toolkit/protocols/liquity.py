@@ -47,7 +47,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, read_calls
+from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, read_calls
 from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -205,19 +205,18 @@ def _checked_trove(item: DecodedLog) -> DecodedLog:
     return item
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """State reads at ``block_number - 1`` in one round: symbols and decimals; v1 also the price, MCR and,
     for transactions that redistributed, the Stability Pool deposits."""
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]],
                  operations: dict[tuple[str, int], int]) -> None:
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.operations = operations
         self.v1 = _version(deployment) == 1
         self.trove_manager = deployment.address(deployment.emitter_roles[0])
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         calls: dict[Hashable, Call] = {}
@@ -243,12 +242,6 @@ class _Enrichment:
             except CallFailed as failure:
                 for row in group:
                     row["state_status"] = f"unavailable: {failure}"
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
 
     def _token(self, token: str) -> tuple[str | None, int]:
         """Symbol (None when unreadable) and decimals of a token; native ETH is ``ETH``, 18."""

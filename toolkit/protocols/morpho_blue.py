@@ -68,7 +68,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, log_identity, read_calls
+from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, log_identity
 from toolkit.protocols.registry import Deployment
 
 MORPHO = load_abi("morpho-blue/Morpho.json")
@@ -199,7 +199,7 @@ class MorphoBlueAdapter:
             await _Enrichment(self, deployment, state, rows).run()
 
 
-class _Enrichment:
+class _Enrichment(StateRounds):
     """The state reads for one batch of rows, in two dependent rounds of batched ``eth_call``s:
     (1) market params (when not learned from ``CreateMarket``), market totals and positions;
     (2) oracle prices, token decimals and symbols, loan-token USD feeds."""
@@ -208,33 +208,17 @@ class _Enrichment:
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
         self.deployment = deployment
-        self.state = state
+        super().__init__(state)
         self.rows = rows
         self.chain_id = deployment.chain.chain_id
         self.usd_feeds = {token.lower(): feed.lower() for token, feed in deployment.params.get("usd_feeds", {}).items()}
-        self.results: dict[Hashable, Any] = {}
 
     async def run(self) -> None:
         await self._round(self._first_round())
         self._keep_params()
         await self._round(self._second_round())
         self._keep_tokens()
-        for row in self.rows:
-            try:
-                row.update(self._state_columns(row))
-                row["state_status"] = "ok"
-            except CallFailed as failure:
-                row["state_status"] = f"unavailable: {failure}"
-
-    async def _round(self, calls: dict[Hashable, Call]) -> None:
-        if calls:
-            self.results.update(await read_calls(self.state, calls))
-
-    def _get(self, key: Hashable) -> tuple[Any, ...]:
-        value = self.results[key]
-        if isinstance(value, CallFailed):
-            raise value
-        return value
+        self._fill(self.rows, self._state_columns)
 
     def _params_key(self, row: dict[str, Any]) -> tuple[int, str, str]:
         return self.chain_id, row["emitter"], row["market_id"]
