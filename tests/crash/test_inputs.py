@@ -44,9 +44,11 @@ def test_an_unwritable_out_directory_is_exit_code_2(tmp_path, capsys) -> None:
 
 def test_venue_names_map_to_profiles_and_contracts() -> None:
     assert parse_venues("bitmex,binance,hyperliquid", "ETH", MOMENT) == [
-        VenueContract("bitmex", "ETHUSDT"), VenueContract("binance-usdm", "BTCUSDT"), VenueContract("hyperliquid", "ETH")]
+        VenueContract("bitmex", "ETHUSDT"), VenueContract("binance-usdm", "BTCUSDT"),
+        VenueContract("hyperliquid", "ETH")]
     assert parse_venues("bitmex,binance-usdm,hyperliquid", "BTC", MOMENT) == [
-        VenueContract("bitmex", "XBTUSD"), VenueContract("binance-usdm", "BTCUSDT"), VenueContract("hyperliquid", "BTC")]
+        VenueContract("bitmex", "XBTUSD"), VenueContract("binance-usdm", "BTCUSDT"),
+        VenueContract("hyperliquid", "BTC")]
     assert parse_venues("bitmex:XBTUSD", "ETH", MOMENT) == [VenueContract("bitmex", "XBTUSD")]
 
 

@@ -45,7 +45,8 @@ def _writable(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise UserInputError(f"--out: cannot write to {out} ({exc.strerror or exc}); choose a writable directory") from None
+        raise UserInputError(f"--out: cannot write to {out} ({exc.strerror or exc}); choose a writable "
+                             "directory") from None
 
 
 @contextmanager

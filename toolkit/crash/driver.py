@@ -95,8 +95,9 @@ class OracleDriver:
     def _write_eth_usd(self, answer: int) -> None:
         """Write ``answer`` into the registry's ETH/USD MockAggregator and check that it reads back."""
         chain = self.devchain.chain
+        word = "0x" + answer.to_bytes(32, "big").hex()
         chain.w3.manager.request_blocking(RPCEndpoint("anvil_setStorageAt"),
-                                          [self.eth_usd_feed, hex(ANSWER_SLOT), "0x" + answer.to_bytes(32, "big").hex()])
+                                          [self.eth_usd_feed, hex(ANSWER_SLOT), word])
         read = chain.at(USD_FEED, self.eth_usd_feed).functions.latestAnswer().call()
         if read != answer:
             raise ToolkitError(f"the devchain ETH/USD feed {self.eth_usd_feed} reads {read} after writing {answer}; "

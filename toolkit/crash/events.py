@@ -67,15 +67,18 @@ def _day(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-_CDD = "andrewsiah/crypto-historical-data @ bcf8fc9e37a302ec94da12d9ac4907644fb1e0c9 (CryptoDataDownload export of Binance)"
-_CCXT = "hopeffy/economics-project-algorithmic-trading-algorithms @ d47d8be0a6e0af23b0bf96f61e8a8c81ed4aea2d (Binance via ccxt)"
+_CDD = ("andrewsiah/crypto-historical-data @ bcf8fc9e37a302ec94da12d9ac4907644fb1e0c9 "
+        "(CryptoDataDownload export of Binance)")
+_CCXT = ("hopeffy/economics-project-algorithmic-trading-algorithms @ d47d8be0a6e0af23b0bf96f61e8a8c81ed4aea2d "
+         "(Binance via ccxt)")
 
 #: The events, by id. Notes point at ``../shared/reference/cex-engines.md`` §4 (case studies).
 EVENTS: dict[str, CrashEvent] = {event.id: event for event in (
     CrashEvent("2020-03-12", "Black Thursday (COVID crash)", _day("2020-03-12"),
                {"ETH": "binance_spot_ETHUSDT_1h_2020-03-12_window.csv",
                 "BTC": "binance_spot_BTCUSDT_1h_2020-03-12_window.csv"}, _CDD,
-               "cex-engines.md §4.2: BitMEX outage 02:16-02:40 UTC on 13 Mar, ADL avoided; MakerDAO zero-bid auctions. "
+               "cex-engines.md §4.2: BitMEX outage 02:16-02:40 UTC on 13 Mar, ADL avoided; MakerDAO zero-bid "
+               "auctions. "
                "Hourly lows: BTC 3782.13, ETH 86.00 (13 Mar 02:00)."),
     CrashEvent("2021-05-19", "19 May 2021 crash", _day("2021-05-19"),
                {"ETH": "binance_spot_ETHUSDT_1h_2021-05-19_window.csv",

@@ -163,18 +163,21 @@ def _defi_rows(result: ReplayResult, stored: pd.DataFrame) -> list[dict[str, Any
 def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
     rows = []
     equivalent = run.population.equivalent
-    note = "" if equivalent.era_in_force else f"era {equivalent.era.name} applied before it was in force (counterfactual)"
+    note = "" if equivalent.era_in_force else (f"era {equivalent.era.name} applied before it was in force "
+                                               "(counterfactual)")
     for b in result.borrowers:
         base = _opening(result, b, str(run.contract), "perp")
         if b.position_id in run.population.excluded:
-            rows.append({**base, "liquidated": False, "liquidations": 0, "note": run.population.excluded[b.position_id]})
+            rows.append({**base, "liquidated": False, "liquidations": 0,
+                         "note": run.population.excluded[b.position_id]})
             continue
         quote, outcome = run.quotes[b.position_id], run.outcomes[b.position_id]
         rows.append({
             **base, "trigger_price": _q(quote.liquidation_price), "maintenance_rate": _q(quote.maintenance_rate),
             "liquidated": outcome.first_time is not None, "liquidations": outcome.count,
             "first_time": _time(outcome.first_time), "first_price": _q(outcome.first_mark),
-            "actions": ", ".join(outcome.actions), "closed_share": _q(outcome.closed_qty / Decimal(base["collateral_tokens"])),
+            "actions": ", ".join(outcome.actions),
+            "closed_share": _q(outcome.closed_qty / Decimal(base["collateral_tokens"])),
             "penalty_usd": _d(outcome.penalty), "fund_paid_usd": _d(outcome.fund_paid),
             "adl_value_usd": _d(outcome.adl_value),
             "adl_haircut_usd": _d(run.outcomes[b.position_id + LENDER_SUFFIX].haircut), "note": note,
@@ -387,7 +390,8 @@ def transfer_checks(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
     for row in stored.itertuples():
         action = by_tx.get(str(row.tx_hash).lower())
         transfers = action.transfers if action is not None else ()
-        liquidator, token, debt = str(row.liquidator).lower(), str(row.collateral_token).lower(), str(row.debt_asset).lower()
+        liquidator, token = str(row.liquidator).lower(), str(row.collateral_token).lower()
+        debt = str(row.debt_asset).lower()
         received = sum(x.amount for x in transfers if x.token == token and x.recipient == liquidator)
         paid = sum(x.amount for x in transfers if x.token == debt and x.sender == liquidator)
         rows.append({"tx_hash": row.tx_hash, "log_index": row.log_index, "protocol": row.protocol,

@@ -249,6 +249,6 @@ def replay(config: ReplayConfig, store_path: Path, progress: Progress | None = N
         runs.append(VenueRun(population, result, quote_longs(population), outcomes(result, population, path),
                              ledger(result, population.accounts, population.profile)))
         report("venues", done, len(checked.contracts))
-    return ReplayResult(config, checked.event, checked.asset, checked.paths, borrowers, chain.steps, chain.keeper.actions,
-                        chain.keeper.failures, chain.final, chain.liquidity, store_path, chain.chain_id, chain.blocks,
-                        fund, runs)
+    return ReplayResult(config, checked.event, checked.asset, checked.paths, borrowers, chain.steps,
+                        chain.keeper.actions, chain.keeper.failures, chain.final, chain.liquidity, store_path,
+                        chain.chain_id, chain.blocks, fund, runs)

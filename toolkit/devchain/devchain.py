@@ -146,6 +146,14 @@ class Devchain:
             known = ", ".join(self.tokens)
             raise UserInputError(f"unknown token {symbol!r}; known: {known}") from None
 
+    def fund_and_supply(self, market: Any, account: str, amounts: dict[str, Decimal | int | str]) -> None:
+        """Mint each ``{symbol: human amount}`` to ``account`` and supply it to ``market``
+        (any devchain market with ``supply(user, symbol, raw)``: Aave, Venus)."""
+        for symbol, amount in amounts.items():
+            raw = self.to_raw(symbol, amount)
+            self.fund(account, symbol, raw)
+            market.supply(account, symbol, raw)
+
     def to_raw(self, symbol: str, amount: Decimal | int | str) -> int:
         """Human amount of ``symbol`` (``"1.5"``) -> exact raw integer (``1.5 * 10**decimals``)."""
         self.token(symbol)

@@ -102,19 +102,13 @@ def run_demo_scenario(devchain: Devchain) -> list[dict[str, Any]]:
     markets = devchain.markets
 
     for market in markets.values():
-        for symbol, amount in LIQUIDITY.items():
-            raw = devchain.to_raw(symbol, amount)
-            devchain.fund(provider, symbol, raw)
-            market.supply(provider, symbol, raw)
+        devchain.fund_and_supply(market, provider, LIQUIDITY)
     for symbol, amount in LIQUIDATOR_FUNDS.items():
         devchain.fund(liquidator, symbol, devchain.to_raw(symbol, amount))
 
     for pos in POSITIONS:
         borrower = accounts[pos.borrower_index]
-        for symbol, amount in pos.collateral.items():
-            raw = devchain.to_raw(symbol, amount)
-            devchain.fund(borrower, symbol, raw)
-            markets[pos.market].supply(borrower, symbol, raw)
+        devchain.fund_and_supply(markets[pos.market], borrower, pos.collateral)
         debt = devchain.to_raw(pos.debt_symbol, pos.debt)
         markets[pos.market].borrow(borrower, pos.debt_symbol, debt)
 

@@ -88,19 +88,13 @@ def run_venus_scenario(devchain: Devchain, market: VenusMarket) -> list[dict[str
     """
     accounts = devchain.accounts
     provider, liquidator = accounts[LIQUIDITY_PROVIDER_INDEX], accounts[LIQUIDATOR_INDEX]
-    for symbol, amount in LIQUIDITY.items():
-        raw = devchain.to_raw(symbol, amount)
-        devchain.fund(provider, symbol, raw)
-        market.supply(provider, symbol, raw)
+    devchain.fund_and_supply(market, provider, LIQUIDITY)
     for symbol, amount in LIQUIDATOR_FUNDS.items():
         devchain.fund(liquidator, symbol, devchain.to_raw(symbol, amount))
 
     for pos in POSITIONS:
         borrower = accounts[pos.borrower_index]
-        for symbol, amount in pos.collateral.items():
-            raw = devchain.to_raw(symbol, amount)
-            devchain.fund(borrower, symbol, raw)
-            market.supply(borrower, symbol, raw)
+        devchain.fund_and_supply(market, borrower, pos.collateral)
         market.enter_markets(borrower, list(pos.collateral))
         market.borrow(borrower, pos.debt_symbol, devchain.to_raw(pos.debt_symbol, pos.debt))
     devchain.mine(ACCRUAL_BLOCKS)

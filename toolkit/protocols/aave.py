@@ -202,9 +202,7 @@ class AaveAdapter(PerLogAdapter):
             collateral_token_seized_raw="0",
             bad_debt_raw=str(values["amountCreated"]),
             bad_debt_mechanism="deficit",
-            state_status="skipped",
-            join_key=join_key or f"{row['tx_hash']}:{row['log_index']}",
-            is_auction=False,
+            join_key=join_key or row["join_key"],
             incomplete_reason=None if join_key else (
                 "DeficitCreated without a LiquidationCall of the same user in its transaction"),
         )
@@ -225,11 +223,8 @@ class AaveAdapter(PerLogAdapter):
             receive_a_token=values["receiveAToken"],
             bad_debt_raw=None,
             bad_debt_mechanism="none_recorded",
-            state_status="skipped",
             collateral_token=values["collateralAsset"],
             collateral_token_seized_raw=str(values["liquidatedCollateralAmount"]),
-            join_key=f"{row['tx_hash']}:{row['log_index']}",
-            is_auction=False,
         )
         return row
 

@@ -130,9 +130,6 @@ class AaveV1Adapter:
             receive_a_token=values["_receiveAToken"],
             bad_debt_raw=None,
             bad_debt_mechanism="none_recorded",
-            join_key=f"{row['tx_hash']}:{row['log_index']}",
-            is_auction=False,
-            state_status="skipped",
         )
         return row
 

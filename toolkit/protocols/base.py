@@ -99,7 +99,9 @@ def log_timestamp(log: dict[str, Any]) -> int | None:
 
 def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
     """The identity columns every row carries (chain, block and its timestamp when the log carries it,
-    transaction, log position, emitter); adapters add ``market_id``."""
+    transaction, log position, emitter) and the defaults of a one-log liquidation (``join_key`` =
+    ``tx_hash:log_index``, not an auction, state not read yet); adapters add ``market_id`` and
+    override the defaults where their liquidations span several events."""
     if not isinstance(log, dict):
         raise LogDecodeError("log is not a JSON object")
     for key in ("address", "transactionHash", "topics", "data"):
@@ -107,7 +109,7 @@ def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
             raise LogDecodeError(f"log has no {key}")
     if log.get("removed") is True:
         raise LogDecodeError("log is marked removed (reorganized away)")
-    return {
+    identity: dict[str, Any] = {
         "chain_id": deployment.chain.chain_id,
         "protocol": deployment.protocol,
         "deployment": deployment.name,
@@ -118,7 +120,11 @@ def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         "tx_hash": str(log["transactionHash"]).lower(),
         "tx_index": log_int(log, "transactionIndex"),
         "log_index": log_int(log, "logIndex"),
+        "is_auction": False,
+        "state_status": "skipped",
     }
+    identity["join_key"] = f"{identity['tx_hash']}:{identity['log_index']}"
+    return identity
 
 
 @dataclass(frozen=True)

@@ -211,9 +211,6 @@ class CompoundV2Adapter(PerLogAdapter):
             receive_a_token=True,
             bad_debt_raw=None,
             bad_debt_mechanism="none_recorded",
-            join_key=f"{row['tx_hash']}:{row['log_index']}",
-            is_auction=False,
-            state_status="skipped",
         )
         return row
 

@@ -117,7 +117,6 @@ class CometAdapter:
             is_auction=True,
             auction_id=None,
             incomplete_reason=None,
-            state_status="skipped",
         )
         return row
 

@@ -113,7 +113,7 @@ def _row(item: DecodedLog, join_key: str) -> dict[str, Any]:
     row.update(market_id=row["emitter"], borrower=None, liquidator=None, debt_asset=None, debt_repaid_raw=None,
                collateral_asset=None, collateral_seized_raw=None, collateral_token=None,
                collateral_token_seized_raw=None, bad_debt_mechanism="supplier_socialized", join_key=join_key,
-               is_auction=False, auction_id=None, incomplete_reason=None, state_status="skipped")
+               auction_id=None, incomplete_reason=None)
     return row
 
 

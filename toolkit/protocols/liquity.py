@@ -145,10 +145,8 @@ class LiquityAdapter:
             bad_debt_raw=None,
             bad_debt_mechanism="redistribution",
             join_key=join_key,
-            is_auction=False,
             auction_id=None,
             incomplete_reason=None,
-            state_status="skipped",
         )
         return row
 

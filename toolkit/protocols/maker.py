@@ -339,7 +339,6 @@ def _row(identity: dict[str, Any], auction: _Auction, event: str, auction_id: in
         is_auction=True,
         auction_id=str(auction_id),
         incomplete_reason=None,
-        state_status="skipped",
     )
     row.update(fields)
     row["collateral_token_seized_raw"] = row["collateral_seized_raw"]

@@ -188,9 +188,6 @@ class MorphoBlueAdapter:
             bad_debt_raw=str(values["badDebtAssets"]),
             bad_debt_shares_raw=str(values["badDebtShares"]),
             bad_debt_mechanism="supplier_socialized",
-            join_key=f"{row['tx_hash']}:{row['log_index']}",
-            is_auction=False,
-            state_status="skipped",
         )
         return row
 
