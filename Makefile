@@ -8,7 +8,7 @@ STAMP := .make
 .PHONY: demo test bench setup
 
 demo: setup
-	$(VENV)/bin/liqtk demo --out out/demo
+	$(VENV)/bin/liqtk replay --out out/replay
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q --nbmake tests notebooks

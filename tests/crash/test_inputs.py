@@ -63,7 +63,7 @@ def test_the_population_is_deterministic_for_a_seed_and_its_perps_carry_the_equi
         assert perp.margin == perp.collateral_usd - perp.debt_usd > 0
         assert perp.notional == perp.qty * price
         assert b.protocol != "morpho-blue" or b.stable_raw == 0
-        assert Decimal("1.03") <= b.health_factor <= Decimal("1.5") * Decimal("1.001") or b.protocol == "aave-v3"
+        assert Decimal("1.03") <= b.health_factor <= Decimal("1.5")
 
 
 def test_every_event_has_both_assets_on_one_hourly_grid() -> None:

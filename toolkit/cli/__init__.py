@@ -40,10 +40,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from toolkit.cli import analysis_commands, chain_commands, devchain_commands, pull_command, store_commands
+    from toolkit.cli import (analysis_commands, chain_commands, devchain_commands, pull_command, replay_commands,
+                             store_commands)
     from toolkit.cli.cex import cex_app
 
-    for module in (pull_command, chain_commands, store_commands, devchain_commands, analysis_commands):
+    for module in (pull_command, chain_commands, store_commands, devchain_commands, analysis_commands,
+                   replay_commands):
         module.register(app)
     app.add_typer(cex_app, name="cex")
 

@@ -46,7 +46,7 @@ from toolkit.crash.population import Borrower, PopulationSpec, build_population,
 from toolkit.crash.positions import open_positions
 from toolkit.crash.venues import (PerpOutcome, PerpQuote, VenuePopulation, ledger, outcomes, parse_venues, quote_longs,
                                   run_venue, venue_population)
-from toolkit.errors import UserInputError
+from toolkit.errors import ToolkitError, UserInputError
 
 #: Venues of a default replay (``binance`` is the profile ``binance-usdm``).
 DEFAULT_VENUES: tuple[str, ...] = ("bitmex", "binance", "hyperliquid")
@@ -142,7 +142,7 @@ class ReplayResult:
         for step in self.steps:
             if step.first_block <= block <= step.last_block:
                 return step
-        raise UserInputError(f"block {block} is not in any step of this replay")
+        raise ToolkitError(f"block {block} is not in any step of this replay")
 
 
 @dataclass(frozen=True)
