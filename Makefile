@@ -13,8 +13,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q --nbmake tests notebooks
 
+# The benchmarks (README.md, "Performance"): the [bench] extra adds what they compare with (cryo, polars).
 bench: setup
-	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PY) bench/run.py
 
 setup: $(STAMP)/python $(STAMP)/node
 

@@ -20,12 +20,6 @@ under ``"cex_engine"`` (read, update, write to a temporary file, atomic rename).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import resource
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,17 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchlib import ROOT, peak_rss_mb, timed, write_results
 
-from toolkit.cex.accounts import AccountSpec, MarginMode, PositionSpec  # noqa: E402
-from toolkit.cex.engine import simulate  # noqa: E402
-from toolkit.cex.io import load_funding  # noqa: E402
-from toolkit.cex.marking import PricePath  # noqa: E402
-from toolkit.cex.vectorized import simulate_vectorized  # noqa: E402
-from toolkit.cex.venues import load_venue  # noqa: E402
+from toolkit.cex.accounts import AccountSpec, MarginMode, PositionSpec
+from toolkit.cex.engine import simulate
+from toolkit.cex.io import load_funding
+from toolkit.cex.marking import PricePath
+from toolkit.cex.vectorized import simulate_vectorized
+from toolkit.cex.venues import load_venue
 
-RESULTS = ROOT / "bench" / "results.json"
 PRICES = ROOT / "fixtures" / "prices" / "binance_spot_BTCUSDT_1h_2020-03-12_window.csv"
 FUNDING = ROOT / "fixtures" / "bitmex" / "bitmex_XBTUSD_funding_history_2016-05_to_2020-11.csv"
 START = datetime(2020, 3, 12, 6, tzinfo=UTC)
@@ -80,21 +72,6 @@ def population(count: int, price: float, seed: int) -> list[AccountSpec]:
                         (PositionSpec("XBTUSD", int(sides[i]), d(int(sizes[i])), d(float(entries[i])),
                                       d(int(leverage[i]))),))
             for i in range(count)]
-
-
-def timed(function, *args, **kwargs):
-    started = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - started
-
-
-def write_results(record: dict) -> None:
-    """Merge ``record`` under "cex_engine" into bench/results.json (atomic rename)."""
-    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    existing["cex_engine"] = record
-    temporary = RESULTS.with_name("results.json.tmp")
-    temporary.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, RESULTS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,9 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         "sample_vectorized_seconds": round(sample_seconds, 3),
         "speedup_over_event_engine": round(event_seconds / sample_seconds, 1),
         "sample_results_identical": identical,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
     width = max(map(len, record))
     print(f"{'measure':<{width}}  value")
@@ -146,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{key:<{width}}  {value:,}" if isinstance(value, (int, float)) and not isinstance(value, bool)
               else f"{key:<{width}}  {value}")
     if not args.no_write:
-        write_results(record)
+        write_results("cex_engine", record)
 
 
 if __name__ == "__main__":

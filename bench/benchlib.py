@@ -39,6 +39,24 @@ T = TypeVar("T")
 VERSIONED = ("web3", "eth-abi", "duckdb", "pyarrow", "pandas", "orjson", "cryo", "polars")
 
 
+#: Decoded ``LiquidationCall`` values compared across decoders: (``liquidations`` column, event argument).
+COMPARED = (("collateral_asset", "collateralAsset"), ("debt_asset", "debtAsset"), ("borrower", "user"),
+            ("debt_repaid_raw", "debtToCover"), ("collateral_seized_raw", "liquidatedCollateralAmount"),
+            ("liquidator", "liquidator"), ("receive_a_token", "receiveAToken"))
+
+
+def canonical(value: Any) -> Any:
+    """A decoded value in the store's form, whichever decoder gave it: lower-case 0x hex for addresses
+    (str, checksummed or bytes), decimal strings for integers, booleans as they are."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str):
+        return value.lower()
+    return str(value)
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores, RAM and OS of this machine."""
     model = platform.processor() or platform.machine()
@@ -114,18 +132,29 @@ def peak_rss_mb() -> float:
 
 
 def run_measured(command: Sequence[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """Run ``command`` to completion; return it with its wall seconds and its own peak RSS in MiB
-    (the ``wait4`` rusage of that child alone, so other children do not count)."""
+    """Run ``command`` to completion; return it with its wall seconds and its own peak RSS in MiB.
+
+    The peak is the kernel's high-water mark of the process's memory since it started the program
+    (``VmHWM`` in ``/proc/<pid>/status``), read every 10 ms until it exits: the rusage of a child
+    (``wait4``) would also count the parent's pages it was forked with.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, text=True, **kwargs)
-        _, status, usage = os.wait4(process.pid, 0)
+        status = Path(f"/proc/{process.pid}/status")
+        peak_kib = 0
+        while process.poll() is None:
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:  # exited between poll() and the read
+                break
+            peak_kib = max([peak_kib, *(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))])
+            time.sleep(0.01)
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(list(command), process.returncode, out.read(), err.read())
-    return done, seconds, usage.ru_maxrss / 1024
+    return done, seconds, peak_kib / 1024
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,19 @@
 """Contract ABIs from ``abis/``: event decoding and view-call encoding, exact integers throughout.
 
-Events are decoded straight from the log's hex ``topics`` and ``data``. When every non-indexed
-input is a static 32-byte type (true of every liquidation event the toolkit reads), the data words
-are sliced directly, which is an order of magnitude faster than a generic ABI decoder on hot paths;
-any other layout goes through :func:`eth_abi.decode`. Both give the same values
-(``tests/test_abi.py`` checks the fast path against eth-abi on every fixture log).
+Events are decoded straight from the log's hex ``topics`` and ``data``, a column of logs at a time
+(:meth:`EventSpec.decode_columns`; one log is a column of one). When every non-indexed input is a
+static 32-byte type (true of every liquidation event the toolkit reads), the data words are sliced
+directly, which is an order of magnitude faster than a generic ABI decoder on hot paths; any other
+layout goes through :func:`eth_abi.decode`. Both give the same values (``tests/test_abi.py`` checks
+the fast path against eth-abi on every fixture log).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from itertools import repeat
+from operator import itemgetter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,40 +45,70 @@ def _is_static_word(abi_type: str) -> bool:
     return abi_type.startswith(_STATIC_WORD_TYPES) and "[" not in abi_type and abi_type != "bytes"
 
 
-def _word_value(abi_type: str, word: str) -> Any:
-    """Value of one 32-byte word given as 64 hex characters (no 0x)."""
+_ZERO_WORD = "0" * 64
+_ONE_WORD = "0" * 63 + "1"
+
+
+def _word_column(abi_type: str, values: list[str], offset: int) -> list[Any]:
+    """Values of the 32-byte words at character ``offset`` of lower-case hex strings (64 characters
+    each), one per log.
+
+    Raises :class:`LogDecodeError` for the first word out of its type's range.
+    """
+    end = offset + 64
     if abi_type == "address":
-        return "0x" + word[24:]
-    if abi_type == "bool":
-        value = int(word, 16)
-        if value > 1:
-            raise LogDecodeError(f"bool word is {value}, expected 0 or 1")
-        return value == 1
+        return ["0x" + value[offset + 24:end] for value in values]
     if abi_type == "bytes32":
-        return "0x" + word
-    value = int(word, 16)
+        return ["0x" + value[offset:end] for value in values]
+    if abi_type == "bool":
+        words = [value[offset:end] for value in values]
+        if not set(words) <= {_ZERO_WORD, _ONE_WORD}:
+            bad = next(word for word in words if word not in (_ZERO_WORD, _ONE_WORD))
+            raise LogDecodeError(f"bool word is {int(bad, 16)}, expected 0 or 1")
+        return [word == _ONE_WORD for word in words]
+    numbers = [int(value[offset:end], 16) for value in values]
     if abi_type.startswith("int"):
         bits = int(abi_type[3:] or 256)
-        if value >= 1 << 255:
-            value -= 1 << 256
-        if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+        numbers = [number - (1 << 256) if number >= 1 << 255 else number for number in numbers]
+        if numbers and not (-(1 << (bits - 1)) <= min(numbers) and max(numbers) < 1 << (bits - 1)):
             raise LogDecodeError(f"{abi_type} word out of range")
     elif abi_type.startswith("uint"):
         bits = int(abi_type[4:] or 256)
-        if value >= 1 << bits:
+        if bits < 256 and numbers and max(numbers) >= 1 << bits:
             raise LogDecodeError(f"{abi_type} word out of range")
-    return value
+    return numbers
 
 
-def _hex_body(value: str, what: str) -> str:
+def _hex_body(value: Any, what: str) -> str:
+    """The lower-case hex after the 0x of ``value``; :class:`LogDecodeError` unless it is a 0x-prefixed
+    string of whole bytes in hex (no spaces)."""
     if not isinstance(value, str) or not value.startswith("0x"):
         raise LogDecodeError(f"{what} is not a 0x-prefixed hex string")
     body = value[2:].lower()
     try:
-        bytes.fromhex(body)
+        whole = len(bytes.fromhex(body)) * 2 == len(body)
     except ValueError:
-        raise LogDecodeError(f"{what} is not valid hex") from None
+        whole = False
+    if not whole:
+        raise LogDecodeError(f"{what} is not valid hex")
     return body
+
+
+def _hex_strings(values: Sequence[Any], what: str, size: int | None) -> list[str]:
+    """The values as lower-case 0x-hex strings, each checked as :func:`_hex_body` does. When all must
+    hold ``size`` hex characters they are checked in bulk: their concatenation without the 0x
+    prefixes must be ``size`` hex characters per value. Otherwise, or when that fails, each value is
+    checked, to raise the first one's error (the caller checks the sizes after)."""
+    if size is not None:
+        try:
+            if all(map(str.startswith, values, repeat("0x"))) and set(map(len, values)) <= {size + 2}:
+                text = "".join(values)
+                body = text.replace("0x", "")
+                if len(body) == len(values) * size and len(bytes.fromhex(body)) * 2 == len(body):
+                    return list(values) if text.lower() == text else [value.lower() for value in values]
+        except (TypeError, ValueError):
+            pass
+    return ["0x" + _hex_body(value, what) for value in values]
 
 
 @dataclass(frozen=True)
@@ -95,39 +129,56 @@ class EventSpec:
         return tuple((n, t) for n, t, i in self.inputs if not i)
 
     def decode(self, topics: list[str], data: str) -> dict[str, Any]:
-        """Decode a log's ``topics`` and ``data`` (hex strings) into ``{input name: value}``.
+        """Decode one log's ``topics`` and ``data`` (hex strings) into ``{input name: value}``
+        (:meth:`decode_columns` of that one log)."""
+        return {name: column[0] for name, column in self.decode_columns([topics], [data]).items()}
 
-        Integers are exact Python ints, addresses lower-case hex, ``bytes32`` 0x-hex.
-        Raises :class:`LogDecodeError` with the reason when the log does not fit the layout.
+    def decode_columns(self, topics: Sequence[Any], data: Sequence[Any]) -> dict[str, list[Any]]:
+        """Decode many logs of this event at once: ``topics[i]`` and ``data[i]`` are log ``i``'s; returns
+        ``{input name: [value of log 0, value of log 1, ...]}``.
+
+        Integers are exact Python ints, addresses lower-case hex, ``bytes32`` 0x-hex. Every check runs
+        over a whole column (topic0, topic count, each topic, then the data), so one bad log raises
+        :class:`LogDecodeError` for all; for a single log the reason is that log's first problem.
         """
-        if not topics or topics[0].lower() != self.topic0:
-            raise LogDecodeError(f"topic0 is not {self.name}")
-        if len(topics) != 1 + len(self.indexed):
-            raise LogDecodeError(
-                f"{self.name} has {1 + len(self.indexed)} topics, the log has {len(topics)}"
-            )
-        values: dict[str, Any] = {}
-        for (name, abi_type), topic in zip(self.indexed, topics[1:]):
-            word = _hex_body(topic, "topic")
-            if len(word) != 64:
-                raise LogDecodeError(f"topic for {name} is not 32 bytes")
-            values[name] = _word_value(abi_type, word) if _is_static_word(abi_type) else "0x" + word
-        body = _hex_body(data, "data")
-        types = [t for _, t in self.data_inputs]
-        if all(_is_static_word(t) for t in types):
-            if len(body) != 64 * len(types):
-                raise LogDecodeError(
-                    f"{self.name} data is {len(body) // 2} bytes, expected {32 * len(types)}"
-                )
-            for k, (name, abi_type) in enumerate(self.data_inputs):
-                values[name] = _word_value(abi_type, body[64 * k: 64 * (k + 1)])
-            return values
+        expected = 1 + len(self.indexed)
         try:
-            decoded = abi_decode(types, bytes.fromhex(body), strict=True)
-        except Exception as exc:  # eth-abi raises several unrelated types for malformed data
-            raise LogDecodeError(f"{self.name} data does not decode: {exc}") from None
-        for (name, _), value in zip(self.data_inputs, decoded):
-            values[name] = value.lower() if isinstance(value, str) else value
+            regular = set(map(len, topics)) <= {expected} and set(map(itemgetter(0), topics)) <= {self.topic0}
+        except (TypeError, KeyError, IndexError):
+            regular = False
+        if not regular:
+            for log_topics in topics:
+                if not isinstance(log_topics, (list, tuple)) or not log_topics or not isinstance(log_topics[0], str) \
+                        or log_topics[0].lower() != self.topic0:
+                    raise LogDecodeError(f"topic0 is not {self.name}")
+                if len(log_topics) != expected:
+                    raise LogDecodeError(f"{self.name} has {expected} topics, the log has {len(log_topics)}")
+        values: dict[str, list[Any]] = {}
+        for position, (name, abi_type) in enumerate(self.indexed, start=1):
+            words = _hex_strings(list(map(itemgetter(position), topics)), "topic", 64)
+            if not set(map(len, words)) <= {66}:
+                raise LogDecodeError(f"topic for {name} is not 32 bytes")
+            values[name] = _word_column(abi_type, words, 2) if _is_static_word(abi_type) else words
+        types = [t for _, t in self.data_inputs]
+        static = all(_is_static_word(t) for t in types)
+        size = 64 * len(types)
+        strings = _hex_strings(data, "data", size if static else None)
+        if static:
+            if not set(map(len, strings)) <= {size + 2}:
+                short = next(value for value in strings if len(value) != size + 2)
+                raise LogDecodeError(f"{self.name} data is {(len(short) - 2) // 2} bytes, expected {size // 2}")
+            for k, (name, abi_type) in enumerate(self.data_inputs):
+                values[name] = _word_column(abi_type, strings, 2 + 64 * k)
+            return values
+        columns: list[list[Any]] = [[] for _ in types]
+        for value in strings:
+            try:
+                decoded = abi_decode(types, bytes.fromhex(value[2:]), strict=True)
+            except Exception as exc:  # eth-abi raises several unrelated types for malformed data
+                raise LogDecodeError(f"{self.name} data does not decode: {exc}") from None
+            for column, item in zip(columns, decoded):
+                column.append(item.lower() if isinstance(item, str) else item)
+        values.update({name: column for (name, _), column in zip(self.data_inputs, columns)})
         return values
 
 

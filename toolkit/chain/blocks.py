@@ -137,13 +137,13 @@ class BlockHeaders:
             raise UserInputError(f"--confirmations must be >= 0, got {confirmations}")
         if isinstance(to, str) and to.strip().isdigit():
             to = int(to)
-        head = int(await self._client.call("eth_blockNumber"), 16)
-        if isinstance(to, int):
+        if isinstance(to, int) or to == "latest":
+            head = int(await self._client.call("eth_blockNumber"), 16)
+            if to == "latest":
+                return max(0, head - confirmations)
             if to < 0 or to > head:
                 raise UserInputError(f"block {to} is outside the node's chain (head is {head})")
             return to
-        if to == "latest":
-            return max(0, head - confirmations)
         if to not in BLOCK_TAGS:
             raise UserInputError(f"--to must be one of {', '.join(BLOCK_TAGS)} or a block number, got {to!r}")
         try:

@@ -22,10 +22,12 @@ class StateReader:
     """Batched, cached ``eth_call`` reader.
 
     :param client: the endpoint.
-    :param batch_size: ``eth_call`` s per JSON-RPC batch.
+    :param batch_size: ``eth_call`` s per JSON-RPC batch: geth's default batch limit (``BatchRequestLimit``),
+        so a chunk's state reads cost a few HTTP requests; a provider that refuses that many is
+        answered in halves (:meth:`~toolkit.chain.rpc.RpcClient.batch` learns its limit).
     """
 
-    def __init__(self, client: RpcClient, *, batch_size: int = 50) -> None:
+    def __init__(self, client: RpcClient, *, batch_size: int = 1000) -> None:
         self._client = client
         self._batch_size = batch_size
         self._cache: dict[CallKey, bytes | ExecutionReverted] = {}

@@ -19,6 +19,12 @@ Splitting (engineering.md §2.2, ponder's ``getLogsRetryHelper.ts`` and ethereum
 The working span is remembered per endpoint (redacted URL + chain id) for the life of the process and
 doubled after ``grow_after`` clean chunks, never above ``max_span`` or a hard limit the provider stated.
 
+Dense ranges: a response of more than ``target_logs`` logs is yielded as several chunks of about
+``target_logs`` logs (cut at block boundaries), and each reader sizes its next requests to the density
+of its last answer (about ``target_logs`` logs each, never more blocks than the endpoint's span), so
+the chunks a caller decodes and commits -- and the answers in flight -- stay about that size whatever
+the density of the logs (memory stays bounded; engineering.md §2.3).
+
 Up to ``concurrency`` ranges are fetched at once; chunks are yielded strictly in block order, so a caller
 that commits each chunk keeps a contiguous checkpoint (eth_defi ``read_events_concurrent``).
 """
@@ -114,6 +120,15 @@ class LogReader:
         learned from "more than N results" messages when not given.
     :param concurrency: ranges fetched at once (each is one request at a time).
     :param grow_after: clean requests before the span doubles (ethereum-etl's cooldown, by count).
+    :param target_logs: most logs per yielded chunk (a block with more is one chunk), and about the
+        logs asked for per request once an answer has shown their density. ``None``: chunks are
+        whole responses and spans follow the endpoint alone.
+    :param share_ranges: a range shorter than ``concurrency`` spans is shared out among the free
+        fetch slots, so that it is fetched in parallel and its first chunks come back early (more,
+        smaller chunks: for callers that gain nothing from large ones). The first request then
+        covers a small share alone (a ``4 * concurrency``-th): the density of its answer sizes the
+        next ones (``target_logs``), so that the answers in flight hold about ``concurrency *
+        target_logs`` logs whatever the density.
     """
 
     def __init__(
@@ -126,6 +141,8 @@ class LogReader:
         result_cap: int | None = None,
         concurrency: int = 4,
         grow_after: int = 8,
+        target_logs: int | None = 10_000,
+        share_ranges: bool = False,
     ) -> None:
         if not 1 <= min_span <= initial_span <= max_span:
             raise UserInputError(f"need 1 <= min_span <= initial_span <= max_span, got "
@@ -137,6 +154,10 @@ class LogReader:
         self._result_cap = result_cap
         self._concurrency = max(1, concurrency)
         self._grow_after = grow_after
+        self._target_logs = target_logs
+        self._share_ranges = share_ranges
+        #: Blocks that held about ``target_logs`` logs in the last answer (None: no logs seen yet).
+        self._density_span: int | None = None
 
     async def _limits(self) -> _EndpointLimits:
         key = (self._client.redacted_url, await self._client.chain_id())
@@ -160,14 +181,30 @@ class LogReader:
         limits = await self._limits()
         tasks: deque[asyncio.Task[list[LogChunk]]] = deque()
         cursor = start
+        probed = not self._share_ranges
+
+        def fill() -> None:
+            nonlocal cursor
+            while cursor < end and len(tasks) < self._concurrency:
+                # this reader's cap applies to its own reads, not to what others learned
+                span = min(limits.span, self._max_span, self._density_span or self._max_span)
+                if not probed:  # a small first range alone: its density sizes the next ones
+                    if tasks:
+                        return
+                    span = min(span, -(-(end - cursor) // (4 * self._concurrency)))
+                elif self._share_ranges:
+                    span = min(span, -(-(end - cursor) // (self._concurrency - len(tasks))))
+                stop = min(end, cursor + span)
+                tasks.append(asyncio.create_task(self._read_range(flt, cursor, stop, limits)))
+                cursor = stop
+
         try:
             while tasks or cursor < end:
-                while cursor < end and len(tasks) < self._concurrency:
-                    # this reader's cap applies to its own reads, not to what others learned
-                    stop = min(end, cursor + min(limits.span, self._max_span))
-                    tasks.append(asyncio.create_task(self._read_range(flt, cursor, stop, limits)))
-                    cursor = stop
-                for chunk in await tasks.popleft():
+                fill()
+                ready = await tasks.popleft()
+                probed = True
+                fill()  # the next range is fetched while the caller works on these chunks
+                for chunk in ready:
                     yield chunk
         finally:
             for task in tasks:
@@ -182,17 +219,43 @@ class LogReader:
         while cursor < end:
             # Adopt a smaller span another range has learned meanwhile; never grow inside one range,
             # so every failure strictly shrinks the next request and the loop ends.
-            span = min(span, limits.span)
+            span = min(span, limits.span, self._density_span or span)
             size = min(span, end - cursor)
             try:
                 logs = await self._get_logs(flt, cursor, cursor + size, limits)
             except LogQueryTooLarge as error:
                 span = self._smaller_span(size, error, cursor, limits)
                 continue
-            chunks.append(LogChunk(cursor, cursor + size, logs))
+            chunks.extend(self._pieces(cursor, cursor + size, logs))
             cursor += size
             self._note_success(size, limits)
+            if self._target_logs is not None:
+                self._density_span = max(self._min_span, size * self._target_logs // len(logs)) if logs else None
         return chunks
+
+    def _pieces(self, start: int, end: int, logs: list[dict[str, Any]]) -> list[LogChunk]:
+        """``[start, end)`` as chunks of about ``target_logs`` logs each, cut at block boundaries."""
+        target = self._target_logs
+        if target is None or len(logs) <= target:
+            return [LogChunk(start, end, logs)]
+        pieces: list[LogChunk] = []
+        first = 0
+        while len(logs) - first > target:
+            cut = first + target
+            block = _block(logs[cut])
+            while cut > first and _block(logs[cut - 1]) == block:
+                cut -= 1
+            if cut == first:  # one block holds more than target logs: it is one chunk
+                cut = first + target
+                while cut < len(logs) and _block(logs[cut]) == block:
+                    cut += 1
+                if cut == len(logs):
+                    break
+                block = _block(logs[cut])
+            pieces.append(LogChunk(start, block, logs[first:cut]))
+            start, first = block, cut
+        pieces.append(LogChunk(start, end, logs[first:]))
+        return pieces
 
     async def _get_logs(self, flt: LogFilter, start: int, end: int, limits: _EndpointLimits) -> list[dict[str, Any]]:
         logs = await self._client.call("eth_getLogs", [flt.params(start, end)])
@@ -201,17 +264,21 @@ class LogReader:
                 f"eth_getLogs at {self._client.redacted_url} returned {len(logs)} logs for blocks "
                 f"[{start}, {end}), the provider's result cap; assuming the result was cut off",
                 result_limit=limits.result_cap)
-        for log in logs:
-            if log.get("removed"):
-                raise ReorgDetected(
-                    f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
-                    f"{_block(log)}, tx {log.get('transactionHash')}): the chain reorganised while "
-                    "reading; read up to a finalized block or re-run from before that block")
-            if not start <= _block(log) < end:
-                raise InconsistentLogs(
-                    f"eth_getLogs at {self._client.redacted_url} returned a log of block {_block(log)} "
-                    f"for the range [{start}, {end}); the provider is inconsistent, try another endpoint")
-        return sorted(logs, key=lambda log: (_block(log), int(log["logIndex"], 16)))
+        removed = next((log for log in logs if log.get("removed")), None)
+        if removed is not None:
+            raise ReorgDetected(
+                f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
+                f"{_block(removed)}, tx {removed.get('transactionHash')}): the chain reorganised while "
+                "reading; read up to a finalized block or re-run from before that block")
+        keys = [(int(log["blockNumber"], 16), int(log["logIndex"], 16)) for log in logs]
+        stray = next((block for block, _ in keys if not start <= block < end), None)
+        if stray is not None:
+            raise InconsistentLogs(
+                f"eth_getLogs at {self._client.redacted_url} returned a log of block {stray} "
+                f"for the range [{start}, {end}); the provider is inconsistent, try another endpoint")
+        if all(a < b for a, b in zip(keys, keys[1:])):
+            return logs  # nodes answer in (block, log index) order; sorting is for those that do not
+        return [log for _, log in sorted(zip(keys, logs), key=lambda pair: pair[0])]
 
     def _smaller_span(self, size: int, error: LogQueryTooLarge, start: int, limits: _EndpointLimits) -> int:
         """The next span to try after ``size`` blocks failed; teaches ``limits``; raises at the floor."""

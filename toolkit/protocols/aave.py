@@ -53,8 +53,8 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, error_record, log_identity,
-                                    read_calls)
+from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, column_rows,
+                                    error_record, first_row, identity_columns, log_identity)
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -158,9 +158,21 @@ class AaveAdapter(PerLogAdapter):
             return (LIQUIDATION_CALL.topic0, DEFICIT_CREATED.topic0)
         return (LIQUIDATION_CALL.topic0,)
 
+    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]] | None:
+        """The rows of a chunk of ``LiquidationCall`` logs as columns (``{column: values}``), decoded a column
+        at a time; None when a log of the chunk is another event (a ``DeficitCreated`` to join) or does
+        not decode, for :meth:`decode_logs` to take log by log."""
+        try:
+            return self._liquidation_columns(logs, deployment)
+        except LogDecodeError:
+            return None
+
     def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
         """:meth:`decode` for every ``LiquidationCall``, with the ``DeficitCreated`` logs of the same
         transaction joined (see the module docstring); rows come out in log order."""
+        columns = self.decode_columns(logs, deployment)
+        if columns is not None:
+            return column_rows(columns)
         out: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], dict[str, Any]]] = []  # DeficitCreated of the current transaction
         for log in logs:
@@ -209,24 +221,30 @@ class AaveAdapter(PerLogAdapter):
         return row
 
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-        row = log_identity(log, deployment)
-        values = LIQUIDATION_CALL.decode(log["topics"], log["data"])
-        row.update(
-            market_id=deployment.address("pool"),
-            event=LIQUIDATION_CALL.name,
+        return first_row(self._liquidation_columns([log], deployment))
+
+    def _liquidation_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]]:
+        """Rows of ``LiquidationCall`` logs as columns; :class:`LogDecodeError` when one does not decode."""
+        columns = identity_columns(logs, deployment)
+        values = LIQUIDATION_CALL.decode_columns([log["topics"] for log in logs], [log["data"] for log in logs])
+        n = len(logs)
+        seized = [str(amount) for amount in values["liquidatedCollateralAmount"]]
+        columns.update(
+            market_id=[deployment.address("pool")] * n,
+            event=[LIQUIDATION_CALL.name] * n,
             borrower=values["user"],
             liquidator=values["liquidator"],
             debt_asset=values["debtAsset"],
-            debt_repaid_raw=str(values["debtToCover"]),
+            debt_repaid_raw=[str(amount) for amount in values["debtToCover"]],
             collateral_asset=values["collateralAsset"],
-            collateral_seized_raw=str(values["liquidatedCollateralAmount"]),
+            collateral_seized_raw=seized,
             receive_a_token=values["receiveAToken"],
-            bad_debt_raw=None,
-            bad_debt_mechanism="none_recorded",
-            collateral_token=values["collateralAsset"],
-            collateral_token_seized_raw=str(values["liquidatedCollateralAmount"]),
+            bad_debt_raw=[None] * n,
+            bad_debt_mechanism=["none_recorded"] * n,
+            collateral_token=list(values["collateralAsset"]),
+            collateral_token_seized_raw=list(seized),
         )
-        return row
+        return columns
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         if rows:

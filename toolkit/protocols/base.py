@@ -14,9 +14,10 @@ An adapter turns raw ``eth_getLogs`` entries into rows of the normalized ``liqui
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from itertools import repeat
+from typing import Any, Protocol, runtime_checkable
 
 from toolkit.abi import FunctionSpec, LogDecodeError
 from toolkit.protocols.registry import Deployment
@@ -43,6 +44,16 @@ class Adapter(Protocol):
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         """Fill the state columns of ``rows`` in place."""
+
+
+@runtime_checkable
+class ColumnDecoder(Protocol):
+    """An adapter that can also decode a chunk a column at a time, with no dict per row (what the
+    pipeline uses when no state is read)."""
+
+    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]] | None:
+        """The rows :meth:`Adapter.decode_logs` would give, as ``{column: values}``; None when the chunk
+        needs the row path (a log it does not decode, or events to join)."""
 
 
 def log_int(log: dict[str, Any], key: str) -> int:
@@ -97,11 +108,12 @@ def log_timestamp(log: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-    """The identity columns every row carries (chain, block and its timestamp when the log carries it,
-    transaction, log position, emitter) and the defaults of a one-log liquidation (``join_key`` =
-    ``tx_hash:log_index``, not an auction, state not read yet); adapters add ``market_id`` and
-    override the defaults where their liquidations span several events."""
+#: Keys every log must have (besides the integer fields).
+_REQUIRED_KEYS = frozenset(("address", "transactionHash", "topics", "data"))
+
+
+def _check_log(log: Any) -> None:
+    """:class:`LogDecodeError` unless ``log`` is a JSON object with the required keys, not removed."""
     if not isinstance(log, dict):
         raise LogDecodeError("log is not a JSON object")
     for key in ("address", "transactionHash", "topics", "data"):
@@ -109,22 +121,85 @@ def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
             raise LogDecodeError(f"log has no {key}")
     if log.get("removed") is True:
         raise LogDecodeError("log is marked removed (reorganized away)")
-    identity: dict[str, Any] = {
-        "chain_id": deployment.chain.chain_id,
-        "protocol": deployment.protocol,
-        "deployment": deployment.name,
-        "emitter": str(log["address"]).lower(),
-        "block_number": log_int(log, "blockNumber"),
-        "block_hash": str(log["blockHash"]).lower() if log.get("blockHash") else None,
-        "block_timestamp": log_timestamp(log),
-        "tx_hash": str(log["transactionHash"]).lower(),
-        "tx_index": log_int(log, "transactionIndex"),
-        "log_index": log_int(log, "logIndex"),
-        "is_auction": False,
-        "state_status": "skipped",
+
+
+def _hex_ints(values: list[Any]) -> list[int] | None:
+    """``values`` as ints when every one is a 0x-hex string, else None (the caller checks each)."""
+    try:
+        if all(map(str.startswith, values, repeat("0x"))):
+            return list(map(int, values, repeat(16)))
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def _int_column(logs: Sequence[dict[str, Any]], key: str) -> list[int]:
+    """:func:`log_int` of every log: hex quantities in bulk, anything else log by log."""
+    values = _hex_ints([log.get(key) for log in logs])
+    return values if values is not None else [log_int(log, key) for log in logs]
+
+
+def _lower_column(values: list[Any]) -> list[str]:
+    """``str(value).lower()`` of every value; one pass over their concatenation when they are
+    strings in lower case already (as nodes send them)."""
+    try:
+        text = "".join(values)
+    except TypeError:
+        return [str(value).lower() for value in values]
+    return values if text.lower() == text else [value.lower() for value in values]
+
+
+def identity_columns(logs: Sequence[Any], deployment: Deployment) -> dict[str, list[Any]]:
+    """The identity columns every row carries, for many logs at once: chain, block and its timestamp
+    when the log carries it, transaction, log position, emitter; and the defaults of a one-log
+    liquidation (``join_key`` = ``tx_hash:log_index``, not an auction, state not read yet). Adapters
+    add ``market_id`` and override the defaults where their liquidations span several events.
+
+    :raises LogDecodeError: for the first log (in column order) that lacks or garbles a field.
+    """
+    if not all(type(log) is dict and _REQUIRED_KEYS <= log.keys() and log.get("removed") is not True
+               for log in logs):
+        for log in logs:
+            _check_log(log)
+    n = len(logs)
+    emitters = _lower_column([log["address"] for log in logs])
+    block_numbers = _int_column(logs, "blockNumber")
+    block_hashes = [log.get("blockHash") for log in logs]
+    block_hashes = _lower_column(block_hashes) if all(block_hashes) else [
+        str(value).lower() if value else None for value in block_hashes]
+    timestamps = _hex_ints([log.get("blockTimestamp") for log in logs])
+    columns: dict[str, list[Any]] = {
+        "chain_id": [deployment.chain.chain_id] * n,
+        "protocol": [deployment.protocol] * n,
+        "deployment": [deployment.name] * n,
+        "emitter": emitters,
+        "block_number": block_numbers,
+        "block_hash": block_hashes,
+        "block_timestamp": timestamps if timestamps is not None else [log_timestamp(log) for log in logs],
+        "tx_hash": _lower_column([log["transactionHash"] for log in logs]),
+        "tx_index": _int_column(logs, "transactionIndex"),
+        "log_index": _int_column(logs, "logIndex"),
+        "is_auction": [False] * n,
+        "state_status": ["skipped"] * n,
     }
-    identity["join_key"] = f"{identity['tx_hash']}:{identity['log_index']}"
-    return identity
+    columns["join_key"] = [f"{tx}:{index}" for tx, index in zip(columns["tx_hash"], columns["log_index"])]
+    return columns
+
+
+def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+    """:func:`identity_columns` of one log, as a row."""
+    return first_row(identity_columns([log], deployment))
+
+
+def first_row(columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """Row 0 of ``{column: values}``."""
+    return {name: values[0] for name, values in columns.items()}
+
+
+def column_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every row of ``{column: values}`` (equal lengths), as dicts."""
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())]
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,20 @@
-"""The column contract in Arrow terms: types, tables built from rows, and pandas frames.
+"""The column contract in Arrow terms: types, tables built from columns or rows, and pandas frames.
 
 Rows travel from the protocol adapters to DuckDB as one :class:`pyarrow.Table` per chunk (DuckDB
-scans Arrow tables directly, which is far faster than row-by-row inserts) and come back from DuckDB
+scans Arrow tables directly, which is far faster than row-by-row inserts), built from the adapters'
+columns (``{column: values}``, no dict per row) or from row dicts, and come back from DuckDB
 as Arrow before they become pandas frames, so every conversion goes through the types defined here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from toolkit.store.schema import Column
 
@@ -58,26 +60,47 @@ def utc_timestamp(value: Any) -> datetime | None:
     raise TypeError(f"{type(value).__name__} for a TIMESTAMPTZ column; give a datetime or Unix seconds")
 
 
-def rows_to_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Build a table with exactly ``columns`` from dicts keyed by column names.
+def _timestamp_array(values: Sequence[Any]) -> pa.Array:
+    """A TIMESTAMPTZ column: Unix seconds (ints, None for NULL) in bulk, anything else through
+    :func:`utc_timestamp` value by value."""
+    kind = ARROW_TYPES["TIMESTAMPTZ"]
+    if all(value is None or type(value) is int for value in values):
+        return pc.multiply(pa.array(values, type=pa.int64()), 1_000_000).cast(kind)
+    return pa.array([utc_timestamp(value) for value in values], type=kind)
 
-    A missing key is NULL; an unknown key raises :class:`ValueError` (a misspelled column would
-    otherwise be dropped without a trace). TIMESTAMPTZ values go through :func:`utc_timestamp`.
+
+def columns_to_table(columns: Sequence[Column], data: Mapping[str, Sequence[Any]], length: int) -> pa.Table:
+    """Build a table with exactly ``columns`` from ``{column name: values}``, ``length`` values each.
+
+    A missing column is NULL; an unknown name raises :class:`ValueError` (a misspelled column would
+    otherwise be dropped without a trace). TIMESTAMPTZ values are Unix seconds or aware datetimes
+    (:func:`utc_timestamp`).
     """
-    names = {c.name for c in columns}
-    unknown = set().union(*(row.keys() for row in rows)) - names
+    unknown = set(data) - {c.name for c in columns}
     if unknown:
         raise ValueError(f"unknown column(s) {sorted(unknown)}; see toolkit.store.schema")
     arrays = []
     for column in columns:
-        values: Iterable[Any] = (row.get(column.name) for row in rows)
-        if column.sql_type == "TIMESTAMPTZ":
-            values = map(utc_timestamp, values)
+        kind = ARROW_TYPES[column.sql_type]
+        values = data.get(column.name)
+        if values is None:
+            arrays.append(pa.nulls(length, type=kind))
+            continue
+        if len(values) != length:
+            raise ValueError(f"column {column.name} has {len(values)} values, the table {length} rows")
         try:
-            arrays.append(pa.array(list(values), type=ARROW_TYPES[column.sql_type]))
+            arrays.append(_timestamp_array(values) if column.sql_type == "TIMESTAMPTZ" else pa.array(values, type=kind))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise TypeError(f"column {column.name} ({column.sql_type}): {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))
+
+
+def rows_to_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """:func:`columns_to_table` from dicts keyed by column names (a missing key is NULL)."""
+    unknown = set().union(*(row.keys() for row in rows)) - {c.name for c in columns}
+    if unknown:
+        raise ValueError(f"unknown column(s) {sorted(unknown)}; see toolkit.store.schema")
+    return columns_to_table(columns, {c.name: [row.get(c.name) for row in rows] for c in columns}, len(rows))
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:

@@ -49,7 +49,7 @@ import pyarrow as pa
 import toolkit
 from toolkit.errors import StoreError, StoreLockedError
 from toolkit.store import schema
-from toolkit.store.arrow import rows_to_table, to_pandas
+from toolkit.store.arrow import arrow_schema, rows_to_table, to_pandas
 
 #: Bytes before the first block of a DuckDB file: one main header and two database headers of
 #: 4 KiB each (duckdb ``Storage::FILE_HEADER_SIZE``); whole blocks of ``block_size`` bytes follow
@@ -417,6 +417,10 @@ class Writer:
         try:
             con = self.store._connect(read_only=False)
             try:
+                # A commit rarely holds more than one row group (122,880 rows), which DuckDB appends
+                # and compresses on one thread anyway; more threads only add buffers (memory) and
+                # compete with the pull that runs meanwhile.
+                con.execute("SET threads = 1")
                 con.begin()
                 yield con
                 con.commit()
@@ -426,14 +430,15 @@ class Writer:
             raise StoreError(f"writing store {self.store.path} failed: {_first_line(exc)}") from exc
 
     def commit_chunk(self, *, chain_id: int, protocol: str, deployment: str, first_block: int,
-                     chunk_start: int, chunk_end: int, rows: Sequence[Mapping[str, Any]],
+                     chunk_start: int, chunk_end: int, rows: Sequence[Mapping[str, Any]] | pa.Table,
                      blocks: Sequence[Mapping[str, Any]], last_block_hash: str | None, run_id: str | None) -> int:
         """Store the pulled chunk ``[chunk_start, chunk_end]`` (blocks, inclusive) in one transaction.
 
         1. delete the deployment's liquidations with ``block_number`` in the chunk;
         2. insert ``rows`` (dicts keyed by :data:`~toolkit.store.schema.LIQUIDATION_COLUMNS` names,
-           missing keys NULL); a row whose key ``(chain_id, tx_hash, log_index)`` is already stored
-           (duplicate in ``rows``, or stored by another deployment) is skipped;
+           missing keys NULL, or an Arrow table of exactly those columns,
+           :func:`~toolkit.store.arrow.columns_to_table`); a row whose key ``(chain_id, tx_hash,
+           log_index)`` is already stored (duplicate in ``rows``, or stored by another deployment) is skipped;
         3. upsert ``blocks`` (dicts keyed by :data:`~toolkit.store.schema.BLOCK_COLUMNS` names);
         4. upsert the checkpoint: ``first_block`` is kept from the first commit, ``last_block`` =
            ``chunk_end`` with ``last_block_hash``, ``run_id``.
@@ -447,7 +452,13 @@ class Writer:
         """
         if chunk_end < chunk_start:
             raise ValueError(f"empty chunk [{chunk_start}, {chunk_end}]")
-        incoming = rows_to_table(schema.LIQUIDATION_COLUMNS, rows)
+        if isinstance(rows, pa.Table):
+            if rows.column_names != [c.name for c in schema.LIQUIDATION_COLUMNS]:
+                raise ValueError("the rows table does not have the liquidations columns in order; "
+                                 "build it with toolkit.store.arrow.columns_to_table")
+            incoming = rows.cast(arrow_schema(schema.LIQUIDATION_COLUMNS))
+        else:
+            incoming = rows_to_table(schema.LIQUIDATION_COLUMNS, rows)
         new_blocks = rows_to_table(schema.BLOCK_COLUMNS, blocks)
         deployment_key = [chain_id, protocol, deployment]
         with self._transaction() as con:
@@ -476,7 +487,13 @@ class Writer:
                                 "ANTI JOIN liquidations USING (chain_id, tx_hash, log_index)").fetchone()[0]
             con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
                         "AND block_number BETWEEN ? AND ?", [*deployment_key, chunk_start, chunk_end])
-            con.execute("INSERT INTO liquidations BY NAME SELECT * FROM incoming ON CONFLICT DO NOTHING")
+            # ON CONFLICT costs about as much as the insert itself; it is only needed when a key of the
+            # chunk is stored (by another deployment) or repeated in the chunk.
+            clashes = con.execute("SELECT (SELECT count(*) FROM incoming SEMI JOIN liquidations "
+                                  "USING (chain_id, tx_hash, log_index)) + (SELECT count(*) - count(DISTINCT "
+                                  "(chain_id, tx_hash, log_index)) FROM incoming)").fetchone()[0]
+            con.execute("INSERT INTO liquidations BY NAME SELECT * FROM incoming"
+                        + (" ON CONFLICT DO NOTHING" if clashes else ""))
             con.execute("INSERT OR REPLACE INTO blocks BY NAME SELECT * FROM new_blocks")
             con.execute("""
                 INSERT INTO checkpoints BY NAME
