@@ -37,6 +37,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from toolkit.chain.errors import (
     LogQueryTooLarge,
     RangeTooLarge,
@@ -46,6 +48,7 @@ from toolkit.chain.errors import (
 )
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import UserInputError
+from toolkit.hexarrays import quantities
 
 
 class LogRangeUnsplittable(RpcError):
@@ -107,6 +110,16 @@ def reset_endpoint_limits() -> None:
 
 def _block(log: dict[str, Any]) -> int:
     return int(log["blockNumber"], 16)
+
+
+def _positions(logs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Block numbers and log indexes of ``logs`` as int64 arrays (a column at a time when all are
+    regular hex quantities, else log by log, which raises for the first malformed one)."""
+    blocks, indexes = (quantities([log[key] for log in logs]) for key in ("blockNumber", "logIndex"))
+    if blocks is None or indexes is None:
+        return (np.array([_block(log) for log in logs], np.int64),
+                np.array([int(log["logIndex"], 16) for log in logs], np.int64))
+    return blocks.to_numpy(), indexes.to_numpy()
 
 
 class LogReader:
@@ -264,21 +277,23 @@ class LogReader:
                 f"eth_getLogs at {self._client.redacted_url} returned {len(logs)} logs for blocks "
                 f"[{start}, {end}), the provider's result cap; assuming the result was cut off",
                 result_limit=limits.result_cap)
-        removed = next((log for log in logs if log.get("removed")), None)
-        if removed is not None:
+        removed = [log.get("removed") for log in logs]
+        if True in removed:
+            log = logs[removed.index(True)]
             raise ReorgDetected(
                 f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
-                f"{_block(removed)}, tx {removed.get('transactionHash')}): the chain reorganised while "
+                f"{_block(log)}, tx {log.get('transactionHash')}): the chain reorganised while "
                 "reading; read up to a finalized block or re-run from before that block")
-        keys = [(int(log["blockNumber"], 16), int(log["logIndex"], 16)) for log in logs]
-        stray = next((block for block, _ in keys if not start <= block < end), None)
-        if stray is not None:
+        blocks, indexes = _positions(logs)
+        outside = (blocks < start) | (blocks >= end)
+        if outside.any():
             raise InconsistentLogs(
-                f"eth_getLogs at {self._client.redacted_url} returned a log of block {stray} "
+                f"eth_getLogs at {self._client.redacted_url} returned a log of block {blocks[outside.argmax()]} "
                 f"for the range [{start}, {end}); the provider is inconsistent, try another endpoint")
-        if all(a < b for a, b in zip(keys, keys[1:])):
+        same_block = blocks[1:] == blocks[:-1]
+        if np.all((blocks[1:] > blocks[:-1]) | (same_block & (indexes[1:] > indexes[:-1]))):
             return logs  # nodes answer in (block, log index) order; sorting is for those that do not
-        return [log for _, log in sorted(zip(keys, logs), key=lambda pair: pair[0])]
+        return [logs[k] for k in np.lexsort((indexes, blocks))]
 
     def _smaller_span(self, size: int, error: LogQueryTooLarge, start: int, limits: _EndpointLimits) -> int:
         """The next span to try after ``size`` blocks failed; teaches ``limits``; raises at the floor."""

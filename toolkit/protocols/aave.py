@@ -47,14 +47,16 @@ earlier transactions in the same block moved the borrower's position or the orac
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import pyarrow as pa
+
 from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, column_rows,
-                                    error_record, first_row, identity_columns, log_identity)
+                                    error_record, identity_arrays, log_identity)
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -158,21 +160,28 @@ class AaveAdapter(PerLogAdapter):
             return (LIQUIDATION_CALL.topic0, DEFICIT_CREATED.topic0)
         return (LIQUIDATION_CALL.topic0,)
 
-    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]] | None:
-        """The rows of a chunk of ``LiquidationCall`` logs as columns (``{column: values}``), decoded a column
-        at a time; None when a log of the chunk is another event (a ``DeficitCreated`` to join) or does
-        not decode, for :meth:`decode_logs` to take log by log."""
+    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
+        """The rows of a chunk of ``LiquidationCall`` logs as Arrow columns, decoded a column at a time
+        (:meth:`~toolkit.abi.EventSpec.decode_arrays`, :func:`identity_arrays`); None when a log of the chunk
+        is another event (a ``DeficitCreated`` to join) or is not regular, for :meth:`decode_logs` to
+        take log by log."""
         try:
-            return self._liquidation_columns(logs, deployment)
-        except LogDecodeError:
+            topics, data = [log["topics"] for log in logs], [log["data"] for log in logs]
+        except (TypeError, KeyError):
             return None
+        identity = identity_arrays(logs, deployment)
+        values = LIQUIDATION_CALL.decode_arrays(topics, data)
+        if identity is None or values is None:
+            return None
+        n = len(logs)
+        return {**identity, **self._liquidation_fields(values, deployment, lambda value: pa.repeat(value, n))}
 
     def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
         """:meth:`decode` for every ``LiquidationCall``, with the ``DeficitCreated`` logs of the same
         transaction joined (see the module docstring); rows come out in log order."""
         columns = self.decode_columns(logs, deployment)
         if columns is not None:
-            return column_rows(columns)
+            return column_rows({name: array.to_pylist() for name, array in columns.items()})
         out: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], dict[str, Any]]] = []  # DeficitCreated of the current transaction
         for log in logs:
@@ -221,30 +230,34 @@ class AaveAdapter(PerLogAdapter):
         return row
 
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-        return first_row(self._liquidation_columns([log], deployment))
+        row = log_identity(log, deployment)
+        values = LIQUIDATION_CALL.decode(log["topics"], log["data"])
+        values.update((name, str(values[name])) for name in ("debtToCover", "liquidatedCollateralAmount"))
+        row.update(self._liquidation_fields(values, deployment, lambda value: value))
+        return row
 
-    def _liquidation_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]]:
-        """Rows of ``LiquidationCall`` logs as columns; :class:`LogDecodeError` when one does not decode."""
-        columns = identity_columns(logs, deployment)
-        values = LIQUIDATION_CALL.decode_columns([log["topics"] for log in logs], [log["data"] for log in logs])
-        n = len(logs)
-        seized = [str(amount) for amount in values["liquidatedCollateralAmount"]]
-        columns.update(
-            market_id=[deployment.address("pool")] * n,
-            event=[LIQUIDATION_CALL.name] * n,
-            borrower=values["user"],
-            liquidator=values["liquidator"],
-            debt_asset=values["debtAsset"],
-            debt_repaid_raw=[str(amount) for amount in values["debtToCover"]],
-            collateral_asset=values["collateralAsset"],
-            collateral_seized_raw=seized,
-            receive_a_token=values["receiveAToken"],
-            bad_debt_raw=[None] * n,
-            bad_debt_mechanism=["none_recorded"] * n,
-            collateral_token=list(values["collateralAsset"]),
-            collateral_token_seized_raw=list(seized),
-        )
-        return columns
+    @staticmethod
+    def _liquidation_fields(values: dict[str, Any], deployment: Deployment,
+                            constant: Callable[[Any], Any]) -> dict[str, Any]:
+        """The columns a ``LiquidationCall`` gives beyond the identity, from its decoded ``values`` (one
+        log's or a column of logs', amounts as base-10 strings); ``constant(value)`` is the value the
+        same for every log (itself for one log, a repeated array for a column)."""
+        seized = values["liquidatedCollateralAmount"]
+        return {
+            "market_id": constant(deployment.address("pool")),
+            "event": constant(LIQUIDATION_CALL.name),
+            "borrower": values["user"],
+            "liquidator": values["liquidator"],
+            "debt_asset": values["debtAsset"],
+            "debt_repaid_raw": values["debtToCover"],
+            "collateral_asset": values["collateralAsset"],
+            "collateral_seized_raw": seized,
+            "receive_a_token": values["receiveAToken"],
+            "bad_debt_raw": constant(None),
+            "bad_debt_mechanism": constant("none_recorded"),
+            "collateral_token": values["collateralAsset"],
+            "collateral_token_seized_raw": seized,
+        }
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         if rows:

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Protocol, runtime_checkable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from toolkit.abi import FunctionSpec, LogDecodeError
+from toolkit.hexarrays import quantities
 from toolkit.protocols.registry import Deployment
 
 
@@ -110,6 +114,10 @@ def log_timestamp(log: dict[str, Any]) -> int | None:
 
 #: Keys every log must have (besides the integer fields).
 _REQUIRED_KEYS = frozenset(("address", "transactionHash", "topics", "data"))
+#: The integer fields of a log (JSON-RPC hex quantities).
+_QUANTITY_KEYS = frozenset(("blockNumber", "transactionIndex", "logIndex"))
+#: The fields of a log the identity columns come from (besides its block timestamp, when it has one).
+_IDENTITY_KEYS = _QUANTITY_KEYS | {"address", "blockHash", "transactionHash"}
 
 
 def _check_log(log: Any) -> None:
@@ -149,6 +157,13 @@ def _lower_column(values: list[Any]) -> list[str]:
     return values if text.lower() == text else [value.lower() for value in values]
 
 
+def _identity_constants(deployment: Deployment) -> dict[str, Any]:
+    """The identity columns that are the same for every log of a deployment, and the defaults of a
+    one-log liquidation (not an auction, state not read yet)."""
+    return {"chain_id": deployment.chain.chain_id, "protocol": deployment.protocol, "deployment": deployment.name,
+            "is_auction": False, "state_status": "skipped"}
+
+
 def identity_columns(logs: Sequence[Any], deployment: Deployment) -> dict[str, list[Any]]:
     """The identity columns every row carries, for many logs at once: chain, block and its timestamp
     when the log carries it, transaction, log position, emitter; and the defaults of a one-log
@@ -162,28 +177,54 @@ def identity_columns(logs: Sequence[Any], deployment: Deployment) -> dict[str, l
         for log in logs:
             _check_log(log)
     n = len(logs)
-    emitters = _lower_column([log["address"] for log in logs])
-    block_numbers = _int_column(logs, "blockNumber")
     block_hashes = [log.get("blockHash") for log in logs]
     block_hashes = _lower_column(block_hashes) if all(block_hashes) else [
         str(value).lower() if value else None for value in block_hashes]
     timestamps = _hex_ints([log.get("blockTimestamp") for log in logs])
-    columns: dict[str, list[Any]] = {
-        "chain_id": [deployment.chain.chain_id] * n,
-        "protocol": [deployment.protocol] * n,
-        "deployment": [deployment.name] * n,
-        "emitter": emitters,
-        "block_number": block_numbers,
+    columns: dict[str, list[Any]] = {name: [value] * n for name, value in _identity_constants(deployment).items()}
+    columns.update({
+        "emitter": _lower_column([log["address"] for log in logs]),
+        "block_number": _int_column(logs, "blockNumber"),
         "block_hash": block_hashes,
         "block_timestamp": timestamps if timestamps is not None else [log_timestamp(log) for log in logs],
         "tx_hash": _lower_column([log["transactionHash"] for log in logs]),
         "tx_index": _int_column(logs, "transactionIndex"),
         "log_index": _int_column(logs, "logIndex"),
-        "is_auction": [False] * n,
-        "state_status": ["skipped"] * n,
-    }
+    })
     columns["join_key"] = [f"{tx}:{index}" for tx, index in zip(columns["tx_hash"], columns["log_index"])]
     return columns
+
+
+def identity_arrays(logs: Sequence[Any], deployment: Deployment) -> dict[str, pa.Array] | None:
+    """:func:`identity_columns` as Arrow arrays, converted a column at a time (:mod:`toolkit.hexarrays`).
+
+    None when a log is not a regular JSON-RPC log (a missing or garbled field, ``removed``, a block
+    timestamp on some logs only): the caller then takes :func:`identity_columns`, which names the problem.
+    """
+    try:
+        fields = {key: [log[key] for log in logs] for key in _IDENTITY_KEYS}
+        removed = [log.get("removed") for log in logs]
+        timestamps = [log.get("blockTimestamp") or log.get("timeStamp") for log in logs]
+    except (TypeError, KeyError, AttributeError):
+        return None
+    n = len(logs)
+    if True in removed or None in fields["blockHash"]:
+        return None
+    numbers = {key: quantities(fields[key]) for key in _QUANTITY_KEYS}
+    stamps = pa.nulls(n, pa.int64()) if timestamps.count(None) == n else quantities(timestamps)
+    if stamps is None or any(array is None for array in numbers.values()):
+        return None
+    try:
+        emitter, block_hash, tx_hash = (pc.ascii_lower(pa.array(fields[key], pa.string()))
+                                        for key in ("address", "blockHash", "transactionHash"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    log_index = numbers["logIndex"]
+    arrays = {name: pa.repeat(value, n) for name, value in _identity_constants(deployment).items()}
+    arrays.update(emitter=emitter, block_number=numbers["blockNumber"], block_hash=block_hash,
+                  block_timestamp=stamps, tx_hash=tx_hash, tx_index=numbers["transactionIndex"], log_index=log_index,
+                  join_key=pc.binary_join_element_wise(tx_hash, log_index.cast(pa.string()), ":"))
+    return arrays
 
 
 def log_identity(log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:

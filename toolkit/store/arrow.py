@@ -69,8 +69,20 @@ def _timestamp_array(values: Sequence[Any]) -> pa.Array:
     return pa.array([utc_timestamp(value) for value in values], type=kind)
 
 
-def columns_to_table(columns: Sequence[Column], data: Mapping[str, Sequence[Any]], length: int) -> pa.Table:
-    """Build a table with exactly ``columns`` from ``{column name: values}``, ``length`` values each.
+def _column_array(column: Column, values: Sequence[Any] | pa.Array) -> pa.Array:
+    """One column's values as an Arrow array of its type; integers for a TIMESTAMPTZ column are Unix seconds."""
+    kind = ARROW_TYPES[column.sql_type]
+    timestamps = column.sql_type == "TIMESTAMPTZ"
+    if isinstance(values, pa.Array):
+        if timestamps and pa.types.is_integer(values.type):
+            values = pc.multiply(values, 1_000_000)
+        return values if values.type == kind else values.cast(kind)
+    return _timestamp_array(values) if timestamps else pa.array(values, type=kind)
+
+
+def columns_to_table(columns: Sequence[Column], data: Mapping[str, Sequence[Any] | pa.Array], length: int) -> pa.Table:
+    """Build a table with exactly ``columns`` from ``{column name: values}``, ``length`` values each
+    (a list, or an Arrow array cast to the column's type).
 
     A missing column is NULL; an unknown name raises :class:`ValueError` (a misspelled column would
     otherwise be dropped without a trace). TIMESTAMPTZ values are Unix seconds or aware datetimes
@@ -89,7 +101,7 @@ def columns_to_table(columns: Sequence[Column], data: Mapping[str, Sequence[Any]
         if len(values) != length:
             raise ValueError(f"column {column.name} has {len(values)} values, the table {length} rows")
         try:
-            arrays.append(_timestamp_array(values) if column.sql_type == "TIMESTAMPTZ" else pa.array(values, type=kind))
+            arrays.append(_column_array(column, values))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise TypeError(f"column {column.name} ({column.sql_type}): {exc}") from exc
     return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))

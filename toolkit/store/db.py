@@ -75,6 +75,27 @@ RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deplo
 INTERRUPTED_ERROR = "the process ended before the run finished (killed or crashed); committed chunks were kept"
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
+#: What :meth:`Writer.commit_chunk` checks before it writes, in one query (one round trip from a
+#: worker thread that competes for the GIL): rows outside the chunk or deployment; the checkpoint
+#: before; the lowest block stored with another hash; keys not stored yet; keys that need
+#: ``ON CONFLICT`` (stored by another deployment, or repeated in the chunk). A key is one log, so a
+#: stored row with the chunk's key is in the chunk's blocks: the scans stay inside them.
+_CHUNK_CHECKS = """
+    WITH stored AS (
+        SELECT chain_id, tx_hash, log_index, protocol, deployment FROM liquidations
+        WHERE chain_id = ? AND block_number BETWEEN ? AND ?
+    ), keys AS (SELECT DISTINCT chain_id, tx_hash, log_index FROM incoming)
+    SELECT
+        (SELECT count(*) FROM incoming WHERE chain_id IS DISTINCT FROM ? OR protocol IS DISTINCT FROM ?
+            OR deployment IS DISTINCT FROM ? OR block_number IS NULL OR block_number NOT BETWEEN ? AND ?),
+        (SELECT last_block FROM checkpoints WHERE chain_id = ? AND protocol = ? AND deployment = ?),
+        (SELECT min(n.block_number) FROM new_blocks n JOIN blocks b USING (chain_id, block_number)
+            WHERE n.block_hash IS DISTINCT FROM b.block_hash),
+        (SELECT count(*) FROM keys ANTI JOIN stored USING (chain_id, tx_hash, log_index)),
+        (SELECT count(*) FROM keys SEMI JOIN (SELECT * FROM stored WHERE protocol IS DISTINCT FROM ?
+            OR deployment IS DISTINCT FROM ?) USING (chain_id, tx_hash, log_index))
+          + (SELECT count(*) FROM incoming) - (SELECT count(*) FROM keys)
+"""
 
 
 @dataclass(frozen=True)
@@ -239,7 +260,10 @@ class Store:
         sleep = _FIRST_SLEEP
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                # A commit rarely holds more than one row group (122,880 rows), which DuckDB appends
+                # and compresses on one thread anyway; more threads only add buffers (memory) and
+                # compete with the pull that runs meanwhile.
+                con = duckdb.connect(str(self.path), read_only=read_only, config={} if read_only else {"threads": 1})
             except duckdb.Error as exc:
                 if not _BUSY.search(str(exc)):
                     raise
@@ -417,10 +441,6 @@ class Writer:
         try:
             con = self.store._connect(read_only=False)
             try:
-                # A commit rarely holds more than one row group (122,880 rows), which DuckDB appends
-                # and compresses on one thread anyway; more threads only add buffers (memory) and
-                # compete with the pull that runs meanwhile.
-                con.execute("SET threads = 1")
                 con.begin()
                 yield con
                 con.commit()
@@ -464,34 +484,24 @@ class Writer:
         with self._transaction() as con:
             con.register("incoming", incoming)
             con.register("new_blocks", new_blocks)
-            stray = con.execute(
-                "SELECT count(*) FROM incoming WHERE chain_id IS DISTINCT FROM ? OR protocol IS DISTINCT FROM ? "
-                "OR deployment IS DISTINCT FROM ? OR block_number IS NULL OR block_number NOT BETWEEN ? AND ?",
-                [*deployment_key, chunk_start, chunk_end]).fetchone()[0]
+            stray, previous, conflict, added, clashes = con.execute(
+                _CHUNK_CHECKS, [chain_id, chunk_start, chunk_end, *deployment_key, chunk_start, chunk_end,
+                                *deployment_key, protocol, deployment]).fetchone()
             if stray:
                 raise ValueError(f"{stray} row(s) are not in chunk [{chunk_start}, {chunk_end}] of "
                                  f"{chain_id}/{protocol}/{deployment}")
-            previous = con.execute("SELECT last_block FROM checkpoints WHERE chain_id = ? AND protocol = ? "
-                                   "AND deployment = ?", deployment_key).fetchone()
-            if previous is not None and chunk_start > previous[0] + 1:
+            if previous is not None and chunk_start > previous + 1:
                 raise StoreError(f"chunk [{chunk_start}, {chunk_end}] of {chain_id}/{protocol}/{deployment} would "
-                                 f"leave blocks {previous[0] + 1}-{chunk_start - 1} unread after the checkpoint at "
-                                 f"{previous[0]}; pull from block {previous[0] + 1} or pass another --store")
-            conflict = con.execute("SELECT min(n.block_number) FROM new_blocks n JOIN blocks b USING (chain_id, "
-                                   "block_number) WHERE n.block_hash IS DISTINCT FROM b.block_hash").fetchone()[0]
+                                 f"leave blocks {previous + 1}-{chunk_start - 1} unread after the checkpoint at "
+                                 f"{previous}; pull from block {previous + 1} or pass another --store")
             if conflict is not None:
                 raise BlockHashConflict(f"block {conflict} of chain {chain_id} is stored with another hash than the "
                                         "node's now: the chain was reorganized; pull again to repair",
                                         block_number=conflict)
-            added = con.execute("SELECT count(*) FROM (SELECT DISTINCT chain_id, tx_hash, log_index FROM incoming) "
-                                "ANTI JOIN liquidations USING (chain_id, tx_hash, log_index)").fetchone()[0]
             con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
                         "AND block_number BETWEEN ? AND ?", [*deployment_key, chunk_start, chunk_end])
             # ON CONFLICT costs about as much as the insert itself; it is only needed when a key of the
             # chunk is stored (by another deployment) or repeated in the chunk.
-            clashes = con.execute("SELECT (SELECT count(*) FROM incoming SEMI JOIN liquidations "
-                                  "USING (chain_id, tx_hash, log_index)) + (SELECT count(*) - count(DISTINCT "
-                                  "(chain_id, tx_hash, log_index)) FROM incoming)").fetchone()[0]
             con.execute("INSERT INTO liquidations BY NAME SELECT * FROM incoming"
                         + (" ON CONFLICT DO NOTHING" if clashes else ""))
             con.execute("INSERT OR REPLACE INTO blocks BY NAME SELECT * FROM new_blocks")
