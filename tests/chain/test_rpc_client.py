@@ -50,13 +50,26 @@ async def test_errors_through_a_failing_provider_never_show_the_key(chain_node: 
     assert client.redacted_url in message and not any(part in message for part in SECRET_PARTS), message
 
 
-async def test_web3_logs_do_not_show_the_key(chain_node: AnvilNode, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="web3")
+async def test_debug_logs_do_not_show_the_key(chain_node: AnvilNode, caplog: pytest.LogCaptureFixture) -> None:
+    """Everything logged at DEBUG while calls succeed and fail, failures logged with their traceback
+    as an application would, is free of the key in the URL."""
+    for name in (None, "aiohttp", "toolkit"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    log = logging.getLogger("toolkit.test")
     with FaultProxy(chain_node.url) as proxy:
         async with RpcClient(with_secrets(proxy.url)) as client:
             await client.chain_id()
             await client.batch([("eth_chainId", []), ("eth_blockNumber", [])])
-    assert "Making request HTTP" in caplog.text and "disconnected from" in caplog.text
+    with FaultProxy(chain_node.url, FaultConfig(http_5xx=1.0)) as proxy:
+        async with RpcClient(with_secrets(proxy.url), max_retries=1, backoff_base=0.01) as client:
+            with pytest.raises(Transient, match="answered HTTP 50") as http_error:
+                await client.chain_id()
+    log.error("HTTP error", exc_info=http_error.value)
+    async with RpcClient(with_secrets(f"http://127.0.0.1:{free_port()}"), max_connect_retries=1) as client:
+        with pytest.raises(NodeUnreachable) as unreachable:
+            await client.chain_id()
+    log.error("unreachable", exc_info=unreachable.value)
+    assert "answered HTTP 50" in caplog.text and "cannot reach the RPC node" in caplog.text
     assert not any(part in caplog.text for part in SECRET_PARTS), caplog.text
 
 

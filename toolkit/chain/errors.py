@@ -465,7 +465,8 @@ def classify_exception(exc: BaseException, *, url: str, method: str | None = Non
         hint = f"; {unreachable_hint}" if unreachable_hint else ""
         return NodeUnreachable(f"cannot reach the RPC node at {where}: {reason}{hint}")
     if isinstance(exc, aiohttp.ClientResponseError):
-        # aiohttp's own raise_for_status(): the body is gone, status and headers remain.
+        # aiohttp's response errors (raise_for_status(), too many redirects, an HTTP proxy's refusal):
+        # the body is gone, status and headers remain.
         return classify_http_error(exc.status, exc.headers or {}, b"", url=url, method=method)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return Transient(f"request to {where} timed out{for_method}")

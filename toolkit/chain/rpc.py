@@ -1,13 +1,19 @@
 """One JSON-RPC endpoint: bounded concurrency, retries with backoff, batches, request accounting.
 
-Requests go through web3's :class:`~web3.AsyncHTTPProvider` (the provider of an ``AsyncWeb3``) as raw JSON-RPC
-(``provider.make_request`` / ``make_batch_request``) so callers get the node's JSON unchanged and this
-module owns every retry. Responses are parsed with orjson rather than web3's ``json`` decoder: an
-``eth_getLogs`` answer of 10,000 logs is about 9 MB of JSON, and parsing is most of what this client
-costs on a fast node. web3 8 is configured with ``exception_retry_configuration=None`` because
-its own retry loop only covers aiohttp exceptions, never retries a JSON-RPC error inside HTTP 200
-(Infura ``-32005``), and sleeps a fixed ``0.125 * 2**i`` without ``Retry-After``
-(shared/reference/engineering.md §2.4).
+Requests are posted with aiohttp as raw JSON-RPC, encoded and parsed with orjson, so callers get the
+node's JSON unchanged and this module owns the transport, every retry and the parsing. web3's
+``AsyncHTTPProvider`` used to be the transport, but it added nothing this client uses and importing
+``web3`` costs about 0.7 s of a pull's start-up (``python -X importtime -c 'import web3'``: 0.70 s
+cumulative, two thirds of it ``eth_account`` -> ``eth_keyfile`` -> ``py_ecc`` computing BLS
+constants; web3 8.0.0, 2-core machine of the README's Performance section). Its retry loop only
+covered aiohttp exceptions, never retried a JSON-RPC error inside HTTP 200 (Infura ``-32005``) and
+slept a fixed ``0.125 * 2**i`` without ``Retry-After``, and its session's ``raise_for_status`` dropped
+the body of an HTTP error -- QuickNode's HTTP 413 range message, Alchemy's HTTP 403 quota text,
+Infura's HTTP 429 ``data.rate.backoff_seconds`` (shared/reference/engineering.md §2.4). Here the
+status, headers and body of every HTTP error go to :func:`~toolkit.chain.errors.classify_http_error`.
+
+Responses are parsed with orjson because an ``eth_getLogs`` answer of 10,000 logs is about 9 MB of
+JSON, and parsing is most of what this client costs on a fast node.
 
 Retries use exponential backoff with full jitter — ``uniform(0, min(backoff_max, backoff_base·2^n))``
 — except when the provider says how long to wait (``Retry-After`` header, Infura
@@ -18,17 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import orjson
-from web3 import AsyncHTTPProvider
-from web3.types import RPCEndpoint, RPCResponse
 
 from toolkit.chain.errors import (
     BatchTooLarge,
@@ -41,32 +44,13 @@ from toolkit.chain.errors import (
     classify_exception,
     classify_http_error,
 )
-from toolkit.redact import redact_url, scrub
-
-T = TypeVar("T")
+from toolkit.redact import redact_url
 
 #: What to tell the user to check when the node cannot be reached (the CLI passes its chain's variable).
 DEFAULT_UNREACHABLE_HINT = "check --rpc or LIQTK_RPC_ETHEREUM"
 
-#: web3 8 loggers that print the full endpoint URI: "Making request HTTP. URI: %s" (DEBUG) and
-#: "Successfully disconnected from: %s" (INFO) in web3/providers/rpc/async_rpc.py, "Async session
-#: cached: %s, %s" (DEBUG) in web3/_utils/http_session_manager.py.
-_WEB3_URL_LOGGERS = ("web3.providers.AsyncHTTPProvider", "web3._utils.http_session_manager.HTTPSessionManager")
-
-
-class _ScrubUrl(logging.Filter):
-    """Rewrites web3 log records that contain the RPC URL so that API keys never reach a log."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self._url = url
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        scrubbed = scrub(message, self._url)
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, ()
-        return True
+#: Headers of every request: the body is one JSON-RPC request or a batch of them.
+_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -88,32 +72,30 @@ class RpcStats:
                 "faults": dict(sorted(self.faults.items()))}
 
 
-class _OrjsonHTTPProvider(AsyncHTTPProvider):
-    """web3's async HTTP provider with responses parsed by orjson (same values, several times faster
-    on large answers; malformed JSON still raises a ``ValueError``, ``orjson.JSONDecodeError``).
+def _encode_default(value: Any) -> Any:
+    """orjson's fallback for params it does not serialize natively: any other ``Mapping`` or
+    ``Sequence`` (what :meth:`RpcClient.call` accepts), as a dict or list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    raise TypeError(f"JSON-RPC params cannot hold a {type(value).__name__}")
+
+
+def _decode(raw: bytes) -> Any:
+    """Parse a response body with orjson (malformed JSON raises ``orjson.JSONDecodeError``, a ``ValueError``).
 
     The cyclic garbage collector is paused while a response is parsed: an ``eth_getLogs`` answer is
     a tree of a dict and a list per log, without cycles, and would otherwise set off collections
     that scan every object alive -- about half the parsing time of a 10,000-log answer.
     """
-
-    @staticmethod
-    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
-        if not gc.isenabled():
-            return orjson.loads(raw_response)
-        gc.disable()
-        try:
-            return orjson.loads(raw_response)
-        finally:
-            gc.enable()
-
-
-class _HttpStatus(Exception):
-    """A non-2xx response with its body, raised from inside aiohttp before web3 can drop the body."""
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        super().__init__(status)
-        self.status, self.headers, self.body = status, headers, body
+    if not gc.isenabled():
+        return orjson.loads(raw)
+    gc.disable()
+    try:
+        return orjson.loads(raw)
+    finally:
+        gc.enable()
 
 
 class RpcClient:
@@ -146,15 +128,11 @@ class RpcClient:
     ) -> None:
         self._url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._provider = _OrjsonHTTPProvider(
-            url, exception_retry_configuration=None, request_kwargs={"timeout": self._timeout}
-        )
-        self._log_filter = _ScrubUrl(url)
-        for name in _WEB3_URL_LOGGERS:
-            logging.getLogger(name).addFilter(self._log_filter)
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._session_lock = asyncio.Lock()
+        #: Created by the first request, inside the client's event loop.
         self._session: aiohttp.ClientSession | None = None
+        #: JSON-RPC id of the next request (the items of a batch get consecutive ids).
+        self._next_id = 1
         self._max_retries = max_retries
         self._max_connect_retries = max_connect_retries
         self._backoff_base = backoff_base
@@ -180,30 +158,10 @@ class RpcClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session(s)."""
-        await self._provider.disconnect()
-        self._session = None
-        for name in _WEB3_URL_LOGGERS:
-            logging.getLogger(name).removeFilter(self._log_filter)
-
-    async def _ensure_session(self) -> None:
-        # web3's session manager creates ClientSession(raise_for_status=True), whose
-        # ClientResponseError drops the response body (engineering.md §2.4) — and with it QuickNode's
-        # HTTP 413 range message, Alchemy's HTTP 403 quota text and Infura's HTTP 429
-        # data.rate.backoff_seconds. So the provider gets a session of ours whose raise_for_status
-        # hook reads the body first (aiohttp awaits a callable raise_for_status before returning).
+        """Close the HTTP session (a later request opens a new one)."""
         if self._session is not None:
-            return
-        async with self._session_lock:
-            if self._session is None:
-                session = aiohttp.ClientSession(raise_for_status=self._keep_error_body, timeout=self._timeout)
-                await self._provider.cache_async_session(session)
-                self._session = session
-
-    @staticmethod
-    async def _keep_error_body(response: aiohttp.ClientResponse) -> None:
-        if not response.ok:
-            raise _HttpStatus(response.status, response.headers, await response.read())
+            session, self._session = self._session, None
+            await session.close()
 
     # ---------------------------------------------------------------- public calls
 
@@ -228,9 +186,9 @@ class RpcClient:
     ) -> list[Any]:
         """Send ``(method, params)`` requests as JSON-RPC batches; return the results in request order.
 
-        Responses are matched to requests by id (web3 sorts them by id; ids are consecutive per batch,
-        checked here). A retryable per-item error re-sends only the failed items; a batch the provider
-        rejects as too large is re-sent in halves (the learned size is kept for later batches).
+        Responses are matched to requests by id (a server may answer a batch in any order). A retryable
+        per-item error re-sends only the failed items; a batch the provider rejects as too large is
+        re-sent in halves (the learned size is kept for later batches).
 
         :param return_reverts: put an :class:`ExecutionReverted` in place of a reverted item's result
             instead of raising it. Other non-retryable item errors (e.g. NoArchiveState) always raise.
@@ -294,16 +252,29 @@ class RpcClient:
 
     # ---------------------------------------------------------------- transport
 
-    async def _post(self, label: str, n_calls: int, send: Callable[[], Awaitable[T]]) -> T:
-        """One HTTP request under the semaphore; failures come out classified, without the URL."""
-        await self._ensure_session()
+    def _request(self, method: str, params: Any) -> dict[str, Any]:
+        """A JSON-RPC request object with the next id."""
+        request = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+        self._next_id += 1
+        return request
+
+    async def _post(self, label: str, n_calls: int, payload: Any) -> Any:
+        """POST ``payload`` (a JSON-RPC request or batch) under the semaphore; return the parsed answer.
+
+        Failures come out classified, without the URL.
+        """
+        body = orjson.dumps(payload, default=_encode_default)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=_HEADERS)
         async with self._semaphore:
             self.stats.http_requests += 1
             self.stats.rpc_calls += n_calls
             try:
-                return await send()
-            except _HttpStatus as exc:
-                error = classify_http_error(exc.status, exc.headers, exc.body, url=self._url, method=label)
+                async with self._session.post(self._url, data=body) as response:
+                    raw = await response.read()
+                if response.ok:
+                    return _decode(raw)
+                error = classify_http_error(response.status, response.headers, raw, url=self._url, method=label)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 error = classify_exception(exc, url=self._url, method=label,
                                            unreachable_hint=self._unreachable_hint)
@@ -312,7 +283,7 @@ class RpcClient:
         raise error
 
     async def _send_single(self, method: str, params: Any) -> Mapping[str, Any]:
-        response = await self._post(method, 1, lambda: self._provider.make_request(RPCEndpoint(method), params))
+        response = await self._post(method, 1, self._request(method, params))
         if not isinstance(response, Mapping) or not ("result" in response or "error" in response):
             raise self._count(Transient(f"{self.redacted_url} sent a response without result or error ({method})"))
         return response
@@ -322,25 +293,28 @@ class RpcClient:
         if len(requests) == 1:
             return [await self._send_single(*requests[0])]
         label = f"batch of {len(requests)} {requests[0][0]}"
-        response = await self._post(label, len(requests), lambda: self._provider.make_batch_request(
-            [(RPCEndpoint(method), params) for method, params in requests]))
+        payload = [self._request(method, params) for method, params in requests]
+        response = await self._post(label, len(requests), payload)
         if isinstance(response, Mapping):
             # One error object for the whole batch (e.g. a rate limit, or a batch-size limit).
             raise self._item_error(response.get("error") or response, label)
-        for item in response:
+        # Anything but a list of responses, or an error object, is reported as a mismatch below.
+        items: list[Any] = response if isinstance(response, list) else []
+        for item in items:
             if isinstance(item, Mapping) and "error" in item:
                 error = classify_error_object(item["error"], url=self._url, method=label)
                 if isinstance(error, BatchTooLarge):
                     # geth answers an over-limit batch with a single "batch too large" item, and an
                     # over-size response with "response too large" items (go-ethereum rpc/handler.go).
                     raise self._count(error)
-        ids = [r.get("id") if isinstance(r, Mapping) else None for r in response]
-        first = ids[0] if ids and isinstance(ids[0], int) else None
-        if len(response) != len(requests) or first is None or ids != list(range(first, first + len(ids))):
+        by_id = {item["id"]: item for item in items
+                 if isinstance(item, Mapping) and isinstance(item.get("id"), int)}
+        ids = [request["id"] for request in payload]
+        if len(items) != len(requests) or by_id.keys() != set(ids):
             raise self._count(Transient(
-                f"{self.redacted_url} answered a {label} with {len(response)} responses that do not "
+                f"{self.redacted_url} answered a {label} with {len(items)} responses that do not "
                 "match the requests by id"))
-        return list(response)
+        return [by_id[i] for i in ids]
 
     async def _send_in_pieces(self, requests: Sequence[tuple[str, Any]]) -> list[Mapping[str, Any]]:
         """Send ``requests`` in batches of at most the learned size, halving it on BatchTooLarge."""
