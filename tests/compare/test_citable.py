@@ -32,7 +32,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 app = typer.Typer()
-analysis_commands.register(app)
+app.command()(analysis_commands.report)
+app.command()(analysis_commands.cite)
 
 
 def _node_hash(chain, number: int) -> str:

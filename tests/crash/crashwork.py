@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import toolkit.cli as cli
-from toolkit.cli import replay_commands
 from toolkit.crash.population import PopulationSpec
 from toolkit.crash.report import write_report
 from toolkit.crash.run import ReplayConfig, ReplayResult, replay
@@ -24,20 +23,9 @@ def run_small(out: Path) -> tuple[ReplayResult, dict[str, Any]]:
 
 
 def liqtk(argv: list[str]) -> int:
-    """``liqtk`` in process (errors funnelled by ``toolkit.cli.main``); ``replay`` is added to the app when
-    ``toolkit.cli`` does not register it yet. Returns the exit code."""
-    original = cli._register
-
-    def register() -> None:
-        original()
-        if not any(c.callback is replay_commands.replay for c in cli.app.registered_commands):
-            replay_commands.register(cli.app)
-
-    cli._register = register
+    """``liqtk`` in process (errors funnelled by ``toolkit.cli.main``). Returns the exit code."""
     try:
         cli.main(argv)
     except SystemExit as done:
         return int(done.code or 0)
-    finally:
-        cli._register = original
     return 0

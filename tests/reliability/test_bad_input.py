@@ -155,6 +155,7 @@ PULL = ["pull", "--chain", "devchain", "--protocol", "aave-v3", *RPC]
     (["pull", "--chain", "moon", "--protocol", "aave-v3", *RPC], "unknown chain 'moon'"),
     ([*PULL, "--to", "soon"], "--to 'soon' is not finalized, safe, latest or a block number"),
     ([*PULL, "--address", "0x12"], "not a 20-byte"),
+    ([*PULL, "--address", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"], "fails its EIP-55 checksum"),
     ([*PULL, "--since", "yesterday"], "ISO date"),
     ([*PULL, "--from-block", "5", "--since", "2024-01-01"], "either --from-block or --since"),
     ([*PULL, "--from-block", "-5"], "--from-block must be a block number >= 0"),

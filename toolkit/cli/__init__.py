@@ -8,14 +8,21 @@ their pulls (:func:`worst_exit_code`).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
+from typer.main import get_group
 
 from toolkit.cli import output
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # the click typer bundles
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NOTHING_NEW, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
@@ -30,31 +37,80 @@ def worst_exit_code(codes: Iterable[int]) -> int:
     """The most severe of ``codes`` in :data:`SEVERITY` order; :data:`EXIT_NOTHING_NEW` when there are none."""
     return min(codes, key=SEVERITY.index, default=EXIT_NOTHING_NEW)
 
-app = typer.Typer(
+
+#: Every command, in ``liqtk --help`` order: name -> (``module:attribute``, the summary ``liqtk --help`` shows).
+#: The attribute is a command function or a :class:`typer.Typer` of subcommands. A module is imported only when
+#: one of its commands runs or shows its own help: ``liqtk pull`` loads neither the CEX engines nor the analyses
+#: nor the crash replay. Each summary is the start of the command's own help (tests/test_startup.py checks).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pull": ("toolkit.cli.pull_command:pull",
+             "Pull liquidation events into the store: incremental, idempotent, resumable."),
+    "decode": ("toolkit.cli.chain_commands:decode",
+               "Decode raw logs to normalized JSON lines without a node (state columns null)."),
+    "protocols": ("toolkit.cli.chain_commands:protocols", "List the protocol deployments in the registry."),
+    "status": ("toolkit.cli.store_commands:status",
+               "What the store holds per chain/protocol/deployment, checkpoints, and the last runs."),
+    "export": ("toolkit.cli.store_commands:export",
+               "Export liquidations (canonical order) with a citable manifest (content sha256, block range, "
+               "provenance)."),
+    "devchain": ("toolkit.cli.devchain_commands:devchain",
+                 "Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run "
+                 "until Ctrl-C."),
+    "demo": ("toolkit.cli.devchain_commands:demo",
+             "Local chain, real Aave liquidations, liqtk pull into DuckDB, a summary table and a Parquet export."),
+    "report": ("toolkit.cli.analysis_commands:report",
+               "Run a notebook with parameters (papermill) and write it as HTML (nbconvert), for scheduled reports."),
+    "cite": ("toolkit.cli.analysis_commands:cite",
+             "Print the citation of a dataset or figure from its manifest (plain text and BibTeX)."),
+    "replay": ("toolkit.cli.replay_commands:replay",
+               "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' "
+               "engines, driven by the same prices; writes an HTML report with charts, CSV files and a manifest."),
+    "cex": ("toolkit.cli.cex:cex_app",
+            "Centralized-exchange liquidation engines: liquidation prices and population simulations."),
+}
+
+
+def load_command(name: str) -> Command:
+    """The click command typer builds for ``name`` of :data:`COMMANDS`, importing its module now."""
+    module, attribute = COMMANDS[name][0].split(":")
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return get_group(holder).commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """A group that lists :data:`COMMANDS` by their summaries and loads a command (:func:`load_command`)
+    only once it is resolved: run, or asked for its own ``--help``.
+
+    Typer has no lazy loading of its own: it builds every command, importing its module, before parsing.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(commands={name: TyperCommand(name, short_help=summary)
+                                   for name, (_, summary) in COMMANDS.items()}, **attrs)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)  # an unknown name is a usage error here
+        if name is not None:
+            command = self.commands[name] = load_command(name)
+        return name, command, rest
+
+
+app = LazyGroup(
     name="liqtk",
     help="DeFi lending liquidations from any Ethereum node, next to centralized liquidation engines.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
-
-
-def _register() -> None:
-    from toolkit.cli import (analysis_commands, chain_commands, devchain_commands, pull_command, replay_commands,
-                             store_commands)
-    from toolkit.cli.cex import cex_app
-
-    for module in (pull_command, chain_commands, store_commands, devchain_commands, analysis_commands,
-                   replay_commands):
-        module.register(app)
-    app.add_typer(cex_app, name="cex")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``liqtk`` console script."""
-    _register()
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app.main(args=argv, standalone_mode=False)
     except TyperException as exc:  # usage errors of typer's bundled click (missing or bad options)
         code = exc.exit_code if exc.exit_code in (EXIT_FAILED, EXIT_INPUT) else EXIT_INPUT
         output.error(exc.format_message().replace("\n", " "), code)

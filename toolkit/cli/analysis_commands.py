@@ -49,8 +49,3 @@ def cite(
     if format in ("bibtex", "both"):
         parts.append(bibtex(manifest))
     typer.echo("\n\n".join(parts) + ("\n\nCite the software with CITATION.cff." if format == "both" else ""))
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(report)
-    app.command()(cite)

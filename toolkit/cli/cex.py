@@ -1,6 +1,7 @@
 """``liqtk cex``: centralized-exchange liquidation engines (BitMEX-style margin, liquidation, insurance fund, ADL).
 
-Registered by :mod:`toolkit.cli` as ``app.add_typer(cex_app, name="cex")``. Schemas and examples: docs/cex.md.
+Loaded by :mod:`toolkit.cli` (:data:`~toolkit.cli.COMMANDS`) only when ``liqtk cex`` runs. Schemas and examples:
+docs/cex.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""``liqtk decode`` and ``liqtk protocols`` (``liqtk pull`` is :mod:`toolkit.cli.pull_command`), and the
-options the commands share."""
+"""``liqtk decode`` and ``liqtk protocols`` (``liqtk pull`` is :mod:`toolkit.cli.pull_command`)."""
 
 from __future__ import annotations
 
@@ -13,10 +12,6 @@ from rich.table import Table
 
 from toolkit.cli import EXIT_INPUT, EXIT_OK, output
 from toolkit.errors import UserInputError
-from toolkit.protocols import registry
-
-StoreOption = Annotated[Optional[Path], typer.Option("--store", help="DuckDB store file (default: $LIQTK_HOME/liquidations.duckdb or the platform data dir).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; JSON log lines on stderr, JSON result on stdout (for cron).")]
 
 
 def decode(
@@ -44,6 +39,8 @@ def decode(
 def protocols() -> None:
     """List the protocol deployments in the registry: protocol, version (``params.version``), chain,
     market, every emitter address (one per line), first block and the source of the addresses."""
+    from toolkit.protocols import registry
+
     table = Table()
     for name in ("protocol", "version", "chain", "market", "emitters", "start block", "source"):
         if name == "emitters":
@@ -54,8 +51,3 @@ def protocols() -> None:
         table.add_row(d.protocol, str(d.params.get("version", "-")), d.chain.name, d.name, "\n".join(d.emitters),
                       str(d.start_block), d.source)
     output.table(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(decode)
-    app.command()(protocols)

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.chain_commands import QuietOption
+from toolkit.cli.options import QuietOption
 
 DEMO_PROTOCOLS = ("aave-v3", "aave-v2")
 
@@ -81,8 +81,3 @@ def demo(
                       f"{row.liquidation_bonus_usd:,.2f}", f"{row.liquidation_bonus_pct:.2f}")
     output.table(table)
     output.result(f"Parquet export {parquet} (content sha256 {manifest.content_sha256}), manifest {manifest_path(parquet)}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(devchain)
-    app.command()(demo)

@@ -2,7 +2,8 @@
 
 Logs and errors go to stderr; a command's result goes to stdout. Every line passes through
 :func:`toolkit.redact.scrub` for each RPC URL the command was given, as a last line of defence
-against secrets in third-party error texts.
+against secrets in third-party error texts. rich is imported on the first text line, table or bar:
+a ``--quiet`` run prints JSON only and starts without it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,26 @@ import sys
 from contextlib import contextmanager
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from toolkit.redact import scrub
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 _state: dict[str, Any] = {"quiet": False, "secrets": []}
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-#: Tables keep their columns when stdout is a file or pipe (rich would assume 80 columns there).
-_stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+@cache
+def _console(stderr: bool) -> Console:
+    """The rich console of stderr or of stdout, made on first use. Tables keep their columns when stdout is a
+    file or pipe (rich would assume 80 columns there)."""
+    from rich.console import Console
+
+    if stderr:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def configure(*, quiet: bool = False, rpc_urls: list[str | None] | None = None) -> None:
@@ -49,7 +59,7 @@ def log(event: str, **fields: Any) -> None:
         sys.stderr.flush()
     else:
         details = " ".join(f"{k}={v}" for k, v in fields.items())
-        _stderr.print(clean(f"[dim]{event}[/dim] {details}".rstrip()))
+        _console(stderr=True).print(clean(f"[dim]{event}[/dim] {details}".rstrip()))
 
 
 def error(message: str, exit_code: int) -> None:
@@ -65,11 +75,11 @@ def result(text_or_record: str | dict[str, Any]) -> None:
     if isinstance(text_or_record, dict):
         sys.stdout.write(clean(json.dumps(text_or_record, default=str, sort_keys=True)) + "\n")
     else:
-        _stdout.print(clean(text_or_record))
+        _console(stderr=False).print(clean(text_or_record))
 
 
 def table(renderable: Any) -> None:
-    _stdout.print(renderable)
+    _console(stderr=False).print(renderable)
 
 
 @contextmanager
@@ -81,9 +91,12 @@ def progress_bar(description: str) -> Iterator[Any]:
             log("progress", blocks_done=done, blocks_total=total, rows_added=rows)
         yield report
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("blocks, {task.fields[rows]} rows"), TimeElapsedColumn(),
-                  console=_stderr, transient=False, disable=not _stderr.is_terminal) as bar:
+                  console=console, transient=False, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=None, rows=0)
 
         def report(done: int, total: int, rows: int) -> None:

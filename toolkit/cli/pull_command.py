@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from toolkit.cli import STATUS_EXIT, output, worst_exit_code
-from toolkit.cli.chain_commands import QuietOption, StoreOption
+from toolkit.cli.options import QuietOption, StoreOption
 from toolkit.errors import UserInputError
 
 
@@ -143,7 +143,3 @@ def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, op
                       + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
                       + f"; exit code {code}")
     raise typer.Exit(code)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(pull)

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.chain_commands import QuietOption
+from toolkit.cli.options import QuietOption
 from toolkit.errors import UserInputError
 
 #: What each phase of :func:`toolkit.crash.run.replay` is called on the progress bar.
@@ -151,7 +151,3 @@ def _summary_rows(out: Path) -> list[tuple[str, ...]]:
         rows.append((row.place, f"{row.liquidated_positions} of {row.positions}", row.liquidations,
                      f"{Decimal(row.volume_usd):,.2f}", f"{Decimal(row.penalty_usd):,.2f}", f"{loss:,.2f}"))
     return rows
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(replay)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.chain_commands import QuietOption, StoreOption
+from toolkit.cli.options import QuietOption, StoreOption
 from toolkit.errors import UserInputError
 
 
@@ -89,8 +89,3 @@ def export(
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
     output.result(record if quiet else f"wrote {manifest.row_count} rows to {target} "
                                        f"(content sha256 {manifest.content_sha256}); manifest {manifest_file}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(status)
-    app.command()(export)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.store.schema import Column
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Arrow type of each DuckDB type used in :mod:`toolkit.store.schema`. TIMESTAMPTZ is microseconds,
 #: UTC (DuckDB's own resolution).
@@ -27,14 +29,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-}
-
-#: pandas dtypes of a frame read from the store: nullable integers and booleans; float64, ``str``
-#: and ``datetime64[us, UTC]`` come from pyarrow's defaults.
-_PANDAS_TYPES: dict[pa.DataType, Any] = {
-    pa.int64(): pd.Int64Dtype(),
-    pa.int32(): pd.Int64Dtype(),
-    pa.bool_(): pd.BooleanDtype(),
 }
 
 
@@ -117,5 +111,13 @@ def rows_to_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """pandas frame of a store table: integers as ``Int64``, booleans as ``boolean``, doubles as
-    ``float64``, timestamps as ``datetime64[us, UTC]``, strings (raw amounts included) as ``str``."""
-    return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    ``float64``, timestamps as ``datetime64[us, UTC]``, strings (raw amounts included) as ``str``.
+
+    pandas is imported here, not with the module: pulls never build a frame and start faster without it.
+    """
+    import pandas as pd
+
+    # nullable integers and booleans; float64, str and datetime64[us, UTC] are pyarrow's defaults
+    nullable: dict[pa.DataType, Any] = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(),
+                                        pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)

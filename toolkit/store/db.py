@@ -40,16 +40,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
 import toolkit
 from toolkit.errors import StoreError, StoreLockedError
 from toolkit.store import schema
 from toolkit.store.arrow import arrow_schema, rows_to_table, to_pandas
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Bytes before the first block of a DuckDB file: one main header and two database headers of
 #: 4 KiB each (duckdb ``Storage::FILE_HEADER_SIZE``); whole blocks of ``block_size`` bytes follow
