@@ -13,7 +13,10 @@ run, on the same node and blocks:
 * **liqtk, fetch and decode only**: the same reader and adapter in this process, into one Arrow table
   of the ``liquidations`` columns, nothing stored: what ``cryo.collect`` does.
 * **cryo**: ``cryo.collect("logs", ..., event_signature=...)`` (Rust: fetch and decode into a polars
-  frame, nothing stored), and for reference without ``event_signature`` (fetch only).
+  frame, nothing stored) in this warm process, and for reference without ``event_signature`` (fetch
+  only); and the same decoded collect as a command, ``python -c "import cryo; cryo.collect(...)"`` in a
+  new interpreter, timed like ``liqtk pull`` from process start to exit (start-up and imports included
+  on both sides).
 * **web3.py**: ``contract.events.LiquidationCall().get_logs(...)`` (sync), which decodes every log.
 
 Each contender runs ``--repeat`` times in turn (web3.py once: it takes minutes) and keeps its best
@@ -106,6 +109,17 @@ def pull_cryo(logs: EmitterLogs, decode: bool) -> Any:
                         contract=[logs.emitter], verbose=False, **extra)
 
 
+def pull_cryo_command(logs: EmitterLogs) -> float:
+    """Wall seconds of a new interpreter that imports cryo and collects the decoded logs (the count is checked)."""
+    script = ("import sys, cryo; frame = cryo.collect('logs', blocks=[sys.argv[1]], rpc=sys.argv[2], "
+              "contract=[sys.argv[3]], event_signature=sys.argv[4], verbose=False); print(len(frame))")
+    done, seconds, _ = run_measured([sys.executable, "-c", script, f"{logs.first_block}:{logs.last_block + 1}",
+                                     logs.url, logs.emitter, EVENT_DECLARATION])
+    if done.returncode != 0 or int(done.stdout.strip() or -1) != logs.count:
+        raise SystemExit(f"cryo as a command failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return seconds
+
+
 def pull_web3(logs: EmitterLogs) -> list[Any]:
     """web3.py's decoded ``LiquidationCall`` events of the emitter over the blocks."""
     w3 = Web3(Web3.HTTPProvider(logs.url, request_kwargs={"timeout": 600}))
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         in_process_seconds: list[float] = []
         cryo_seconds: list[float] = []
         raw_seconds: list[float] = []
+        cryo_command_seconds: list[float] = []
         for attempt in range(args.repeat):
             store = Path(tmp) / f"run{attempt}.duckdb"
             liqtk_runs.append(pull_liqtk(logs, store))
@@ -150,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             cryo_seconds.append(seconds)
             raw_frame, seconds = timed(pull_cryo, logs, False)
             raw_seconds.append(seconds)
+            cryo_command_seconds.append(pull_cryo_command(logs))
         web3_events, web3_seconds = timed(pull_web3, logs)
 
         counts = {"liqtk": {run["rows"] for run in liqtk_runs}, "liqtk (fetch and decode)": {in_process.num_rows},
@@ -164,20 +180,22 @@ def main(argv: list[str] | None = None) -> None:
     best = min(liqtk_runs, key=lambda run: run["seconds"])
     pipeline_best = min(run["pipeline_seconds"] for run in liqtk_runs)
     cryo_best, raw_best, in_process_best = min(cryo_seconds), min(raw_seconds), min(in_process_seconds)
-    rate = args.logs / best["seconds"]
-    rates = {"liqtk_command": rate, "liqtk_pipeline": args.logs / pipeline_best,
+    rates = {"liqtk_command": args.logs / best["seconds"], "liqtk_pipeline": args.logs / pipeline_best,
              "liqtk_fetch_decode": args.logs / in_process_best, "cryo": args.logs / cryo_best,
+             "cryo_command": args.logs / min(cryo_command_seconds),
              "cryo_no_decoding": args.logs / raw_best, "web3": args.logs / web3_seconds}
     rows = [("liqtk pull --no-state: whole command", best["seconds"], "liqtk_command"),
             ("liqtk pull --no-state: the pull (run report)", pipeline_best, "liqtk_pipeline"),
             ("liqtk fetch + decode to Arrow, no store", in_process_best, "liqtk_fetch_decode"),
-            ("cryo.collect, decoded", cryo_best, "cryo"),
+            ("cryo.collect, decoded (warm process)", cryo_best, "cryo"),
+            ("cryo.collect, decoded, as a command", min(cryo_command_seconds), "cryo_command"),
             ("cryo.collect, not decoded", raw_best, "cryo_no_decoding"),
             ("web3.py get_logs (decoded)", web3_seconds, "web3")]
     print_table(f"Pull throughput: {args.logs:,} LiquidationCall logs on a local anvil node "
                 f"(best of {args.repeat}; web3.py once)",
-                ("contender", "seconds", "logs/s", "vs cryo decoded", "vs web3.py"),
+                ("contender", "seconds", "logs/s", "vs cryo (warm)", "vs cryo command", "vs web3.py"),
                 [(label, seconds, round(rates[key]), round(rates[key] / rates["cryo"], 2),
+                  round(rates[key] / rates["cryo_command"], 2),
                   round(rates[key] / rates["web3"], 1)) for label, seconds, key in rows])
     print_table("Memory", ("measure", "MiB"), [("peak RSS of the liqtk pull (max of runs)",
                                                   round(max(run["peak_rss_mb"] for run in liqtk_runs)))])
@@ -191,10 +209,12 @@ def main(argv: list[str] | None = None) -> None:
             "liqtk_rpc": best["rpc"],
             "liqtk_fetch_decode_seconds": [round(s, 3) for s in in_process_seconds],
             "cryo_seconds": [round(s, 3) for s in cryo_seconds],
+            "cryo_command_seconds": [round(s, 3) for s in cryo_command_seconds],
             "cryo_no_decoding_seconds": [round(s, 3) for s in raw_seconds],
             "web3_seconds": round(web3_seconds, 3),
             "logs_per_second": {name: round(value) for name, value in rates.items()},
             "vs_cryo": {key: round(rates[key] / rates["cryo"], 2) for _, _, key in rows},
+            "vs_cryo_command": {key: round(rates[key] / rates["cryo_command"], 2) for _, _, key in rows},
             "vs_web3": {key: round(rates[key] / rates["web3"], 1) for _, _, key in rows},
             "values_compared": compared,
         })

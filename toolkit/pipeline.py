@@ -44,6 +44,7 @@ import asyncio
 import functools
 import gc
 import json
+import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -81,12 +82,16 @@ WALK_BACK_PAGE = 32
 #: Most logs per chunk read (and per request once their density is known): the answers in flight
 #: and the chunks waiting to be committed stay small (LogReader ``target_logs``).
 CHUNK_LOGS = 2_500
-#: Most rows one commit holds when chunks decoded during the previous commit are committed together:
-#: DuckDB needs about 4 KB of memory per row while it commits, and a commit costs about 0.1 s on its
-#: own (open, checkpoint, close): 20,000 rows keep both small (measured in bench/bench_pull.py).
-MAX_COMMIT_ROWS = 20_000
+#: Most rows one commit holds when chunks decoded during the previous commit are committed together.
+#: A commit costs about 50 ms on its own (open, checks, checkpoint, close), and DuckDB compresses a
+#: partly filled row group again when the next commit appends to it: 100,000 rows cost about 0.65 s
+#: of CPU in one commit and 1.1 s in five (bench/bench_pull.py). DuckDB holds about 1 KB per row
+#: while it commits: 50,000 rows stay under 100 MB.
+MAX_COMMIT_ROWS = 50_000
 #: Container allocations between young garbage collections during a pull (default 700).
 YOUNG_COLLECTION_EVERY = 100_000
+#: Seconds a thread holding the GIL runs before it yields to one that waits, during a pull (default 0.005).
+GIL_SWITCH_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -248,27 +253,35 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
 
 
 @contextmanager
-def _fewer_young_collections() -> Iterator[None]:
-    """Raise the garbage collector's first threshold (allocations between young collections) to
-    :data:`YOUNG_COLLECTION_EVERY` for the ``with`` block, then restore it (unless changed meanwhile).
+def _pull_runtime() -> Iterator[None]:
+    """Interpreter settings for the ``with`` block of a pull, restored after it (unless changed meanwhile).
 
-    A pull allocates a dict and a list per log (parsed JSON) and forms no reference cycles on its hot
-    path; at the default threshold (700) a young collection runs every few hundred logs and traverses
-    every container still alive -- a tenth of a dense pull's time spent finding no garbage.
+    * The garbage collector's first threshold (allocations between young collections) is raised to
+      :data:`YOUNG_COLLECTION_EVERY`. A pull allocates a dict and a list per log (parsed JSON) and forms
+      no reference cycles on its hot path; at the default threshold (700) a young collection runs every
+      few hundred logs and traverses every container still alive -- a tenth of a dense pull's time
+      spent finding no garbage.
+    * The GIL switch interval is lowered to :data:`GIL_SWITCH_INTERVAL`. The commit thread needs the
+      GIL for a moment around each DuckDB call (DuckDB releases it while it works); while the event
+      loop decodes, each of those moments would otherwise wait up to 5 ms, and the commits -- the
+      longest stage of a fast pull -- would start their work late.
     """
-    saved = gc.get_threshold()
-    ours = (max(saved[0], YOUNG_COLLECTION_EVERY), *saved[1:])
+    saved_threshold, saved_interval = gc.get_threshold(), sys.getswitchinterval()
+    ours = (max(saved_threshold[0], YOUNG_COLLECTION_EVERY), *saved_threshold[1:])
     gc.set_threshold(*ours)
+    sys.setswitchinterval(min(saved_interval, GIL_SWITCH_INTERVAL))
     try:
         yield
     finally:
         if gc.get_threshold() == ours:
-            gc.set_threshold(*saved)
+            gc.set_threshold(*saved_threshold)
+        if sys.getswitchinterval() == min(saved_interval, GIL_SWITCH_INTERVAL):
+            sys.setswitchinterval(saved_interval)
 
 
 async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:
     """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure."""
-    with _fewer_young_collections():
+    with _pull_runtime():
         return await _pull(request, progress)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from toolkit.errors import StoreError, StoreLockedError
 from toolkit.store import schema
+from toolkit.store import db
 from toolkit.store.db import INTERRUPTED_ERROR, BlockHashConflict, Store
 from storework import CHAIN_ID, DEPLOYMENT, PROTOCOL, block_hash, commit, make_blocks, make_rows
 
@@ -191,3 +192,29 @@ def test_one_writer_per_process_too(store: Store) -> None:
     with pytest.raises(RuntimeError, match="has ended"):
         commit(writer, 1, 1, 1)
     assert store.checkpoint(**KEY).updated_at <= datetime.now(UTC)
+
+
+def _start_run(writer, run_id: str) -> None:
+    writer.start_run(run_id=run_id, command="pull", args_json="{}", rpc_host=None, chain_id=CHAIN_ID,
+                     protocol=PROTOCOL, deployment=DEPLOYMENT, from_block=None, to_block=None,
+                     node_client_version=None, package_version="test", git_commit=None)
+
+
+def test_commits_keep_their_own_row_groups_until_a_pull_ends_with_too_many(store: Store, monkeypatch) -> None:
+    """Each commit compresses only its own rows (no vacuum); the last write of a pull merges the small
+    row groups once there are more than MAX_FRAGMENTS, and the rows read back unchanged."""
+    monkeypatch.setattr(db, "MAX_FRAGMENTS", 3)
+    with store.writer() as writer:
+        _start_run(writer, "r1")
+        for start in range(0, 30, 10):
+            commit(writer, start, start + 9, 2)
+        assert writer.fragments() == 3
+        writer.finish_run(run_id="r1", status="ok", rows_added=60, report_json=None, error=None)
+        assert writer.fragments() == 3  # not more than MAX_FRAGMENTS: kept
+        _start_run(writer, "r2")
+        commit(writer, 30, 39, 2)
+        before = store.liquidations_table()
+        assert writer.fragments() == 4
+        writer.finish_run(run_id="r2", status="ok", rows_added=20, report_json=None, error=None)
+        assert writer.fragments() == 1
+    assert store.liquidations_table().equals(before)
