@@ -53,6 +53,10 @@ def fill_store(path: Path, rows: int) -> Store:
     rng = random.Random(11)
     first_block = 0
     with store.writer() as writer:
+        writer.start_run(run_id="bench-read", command="bench", args_json="{}", rpc_host=None,
+                         chain_id=deployment.chain.chain_id, protocol=deployment.protocol, deployment=deployment.name,
+                         from_block=None, to_block=None, node_client_version=None, package_version="bench",
+                         git_commit=None)
         for start in range(0, rows, CHUNK):
             logs = raw_logs(min(CHUNK, rows - start), seed=start)
             for offset, log in enumerate(logs):  # every chunk its own blocks and transactions
@@ -63,13 +67,15 @@ def fill_store(path: Path, rows: int) -> Store:
             for column in schema.LIQUIDATION_COLUMNS:
                 if column.needs_state:
                     columns[column.name] = state_values(column, len(logs), rng)
-            numbers = columns["block_number"]
+            numbers = columns["block_number"].to_pylist()
             first_block = numbers[0] if start == 0 else first_block
             writer.commit_chunk(chain_id=deployment.chain.chain_id, protocol=deployment.protocol,
                                 deployment=deployment.name, first_block=first_block,
                                 chunk_start=numbers[0], chunk_end=numbers[-1],
                                 rows=columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(logs)), blocks=[],
                                 last_block_hash=None, run_id=None)
+        # as a pull ends: the run is recorded, and small row groups are merged (Writer)
+        writer.finish_run(run_id="bench-read", status="ok", rows_added=rows, report_json=None, error=None)
     return store
 
 
