@@ -55,9 +55,9 @@ class ColumnDecoder(Protocol):
     """An adapter that can also decode a chunk a column at a time, with no dict per row (what the
     pipeline uses when no state is read)."""
 
-    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, list[Any]] | None:
-        """The rows :meth:`Adapter.decode_logs` would give, as ``{column: values}``; None when the chunk
-        needs the row path (a log it does not decode, or events to join)."""
+    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
+        """The rows :meth:`Adapter.decode_logs` would give, as ``{column: Arrow array}``; None when the
+        chunk needs the row path (a log it does not decode, or events to join)."""
 
 
 def log_int(log: dict[str, Any], key: str) -> int:
