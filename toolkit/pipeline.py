@@ -45,7 +45,6 @@ import functools
 import gc
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -280,19 +279,8 @@ def _pull_runtime() -> Iterator[None]:
             sys.setswitchinterval(saved_interval)
 
 
-def _import_conversion_modules() -> None:
-    """Import what the first Arrow conversions of a pull load: pandas (pyarrow imports it in its first
-    ``pa.array`` call, to recognise pandas objects) and ``pyarrow.dataset`` (DuckDB's scan of an Arrow
-    table). About 0.15 s that would otherwise delay the first commit; a pull runs this in a thread
-    while it waits for the node and creates the store."""
-    import pyarrow.dataset  # noqa: F401
-
-    pa.array([0])
-
-
 async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:
     """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure."""
-    threading.Thread(target=_import_conversion_modules, name="liqtk-imports", daemon=True).start()
     with _pull_runtime():
         return await _pull(request, progress)
 

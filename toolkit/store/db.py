@@ -200,7 +200,8 @@ class Store:
         if not self.path.exists() and not self.path.is_symlink():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
-            self._create()
+            if self._create():
+                return  # built here, from the schema: nothing to validate
         self._validate()
 
     def __repr__(self) -> str:
@@ -208,15 +209,16 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------------
 
-    def _create(self) -> None:
-        """Create the store under the write lock: build it in a temporary file, then rename it."""
+    def _create(self) -> bool:
+        """Create the store under the write lock: build it in a temporary file, then rename it. False
+        when another process created it meanwhile."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create store {self.path}: {exc.strerror or exc}; pass another --store") from exc
         with _WriteLock(self.lock_path, self.path, wait=self.write_timeout):
             if self.path.exists():
-                return  # another process created it while we waited for the lock
+                return False  # another process created it while we waited for the lock
             for stale in self.path.parent.glob(f".{self.path.name}.creating-*"):
                 stale.unlink()  # left by a process killed while creating; nobody else creates now
             tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
@@ -232,6 +234,7 @@ class Store:
             except (duckdb.Error, OSError) as exc:
                 tmp.unlink(missing_ok=True)
                 raise StoreError(f"cannot create store {self.path}: {_first_line(exc)}; pass another --store") from exc
+        return True
 
     def _validate(self) -> None:
         """Check, read-only, that the file is a complete store of our schema version."""
