@@ -159,3 +159,31 @@ def test_aave_columns_equal_its_rows() -> None:
     assert columns is not None
     by_row = [adapter.decode(log, deployment) for log in logs]
     assert [dict(zip(columns, values)) for values in zip(*(a.to_pylist() for a in columns.values()))] == by_row
+
+
+def _as_node_log(log: dict[str, Any], log_index: int) -> dict[str, Any]:
+    """A fixture log (integer positions) as a node answers it (hex quantities), at another log index."""
+    node_log = {key: value for key, value in log.items() if key != "decoded"}
+    node_log.update(blockNumber=hex(log["blockNumber"]), transactionIndex=hex(log["transactionIndex"]),
+                    logIndex=hex(log_index), removed=False)
+    if isinstance(log.get("blockTimestamp"), int):
+        node_log["blockTimestamp"] = hex(log["blockTimestamp"])
+    return node_log
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_column_path_equals_the_row_path_for_every_per_log_adapter(index: int) -> None:
+    """For each real mainnet log of a one-log adapter (Aave v2, Compound v2): the chunk's Arrow columns
+    are, row for row, what decode() gives log by log; other adapters keep their row path."""
+    from toolkit.decode import _deployment_for
+    from toolkit.protocols.base import PerLogAdapter
+
+    log = _raw_logs()[index]
+    deployment = _deployment_for(log, None, None)
+    adapter = adapter_for(deployment)
+    if not isinstance(adapter, PerLogAdapter):
+        pytest.skip(f"{deployment.protocol} joins several events: no column path")
+    logs = [_as_node_log(log, log["logIndex"] + k) for k in range(3)]
+    rows = adapter.column_rows(logs, deployment)
+    assert rows is not None
+    assert rows == [adapter.decode(node_log, deployment) for node_log in logs]

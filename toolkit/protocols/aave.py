@@ -52,11 +52,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import pyarrow as pa
-
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, column_rows,
-                                    error_record, identity_arrays, log_identity)
+from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, error_record,
+                                    log_identity)
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -148,6 +146,7 @@ class AaveAdapter(PerLogAdapter):
     """Adapter for the ``aave`` family (protocol ids ``aave-v2``, ``aave-v3``, ``spark``)."""
 
     family = "aave"
+    event = LIQUIDATION_CALL
 
     def __init__(self) -> None:
         #: ERC-20 symbols by (chain id, token): read once per run.
@@ -160,28 +159,12 @@ class AaveAdapter(PerLogAdapter):
             return (LIQUIDATION_CALL.topic0, DEFICIT_CREATED.topic0)
         return (LIQUIDATION_CALL.topic0,)
 
-    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
-        """The rows of a chunk of ``LiquidationCall`` logs as Arrow columns, decoded a column at a time
-        (:meth:`~toolkit.abi.EventSpec.decode_arrays`, :func:`identity_arrays`); None when a log of the chunk
-        is another event (a ``DeficitCreated`` to join) or is not regular, for :meth:`decode_logs` to
-        take log by log."""
-        try:
-            topics, data = [log["topics"] for log in logs], [log["data"] for log in logs]
-        except (TypeError, KeyError):
-            return None
-        identity = identity_arrays(logs, deployment)
-        values = LIQUIDATION_CALL.decode_arrays(topics, data)
-        if identity is None or values is None:
-            return None
-        n = len(logs)
-        return {**identity, **self._liquidation_fields(values, deployment, lambda value: pa.repeat(value, n))}
-
     def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
         """:meth:`decode` for every ``LiquidationCall``, with the ``DeficitCreated`` logs of the same
         transaction joined (see the module docstring); rows come out in log order."""
-        columns = self.decode_columns(logs, deployment)
-        if columns is not None:
-            return column_rows({name: array.to_pylist() for name, array in columns.items()})
+        rows = self.column_rows(logs, deployment)
+        if rows is not None:
+            return rows
         out: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], dict[str, Any]]] = []  # DeficitCreated of the current transaction
         for log in logs:
@@ -229,19 +212,8 @@ class AaveAdapter(PerLogAdapter):
         )
         return row
 
-    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-        row = log_identity(log, deployment)
-        values = LIQUIDATION_CALL.decode(log["topics"], log["data"])
-        values.update((name, str(values[name])) for name in ("debtToCover", "liquidatedCollateralAmount"))
-        row.update(self._liquidation_fields(values, deployment, lambda value: value))
-        return row
-
-    @staticmethod
-    def _liquidation_fields(values: dict[str, Any], deployment: Deployment,
-                            constant: Callable[[Any], Any]) -> dict[str, Any]:
-        """The columns a ``LiquidationCall`` gives beyond the identity, from its decoded ``values`` (one
-        log's or a column of logs', amounts as base-10 strings); ``constant(value)`` is the value the
-        same for every log (itself for one log, a repeated array for a column)."""
+    def liquidation_fields(self, values: dict[str, Any], identity: dict[str, Any], deployment: Deployment,
+                           constant: Callable[[Any], Any]) -> dict[str, Any]:
         seized = values["liquidatedCollateralAmount"]
         return {
             "market_id": constant(deployment.address("pool")),

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from toolkit.abi import FunctionSpec, LogDecodeError
+from toolkit.abi import EventSpec, FunctionSpec, LogDecodeError
 from toolkit.hexarrays import quantities
 from toolkit.protocols.registry import Deployment
 
@@ -84,13 +84,54 @@ def error_record(log: Any, reason: str) -> dict[str, Any]:
 
 
 class PerLogAdapter(ABC):
-    """Base for adapters whose every liquidation is one log: implement :meth:`decode`."""
+    """Base for adapters whose every liquidation is one log of one event, :attr:`event`. They give the
+    columns that event fills (:meth:`liquidation_fields`) and get both decoders from it: :meth:`decode`,
+    log by log, and :meth:`decode_columns`, a chunk a column at a time into Arrow (what a pull without
+    state reads stores)."""
+
+    #: The liquidation event.
+    event: EventSpec
 
     @abstractmethod
+    def liquidation_fields(self, values: dict[str, Any], identity: dict[str, Any], deployment: Deployment,
+                           constant: Callable[[Any], Any]) -> dict[str, Any]:
+        """The columns the event fills beyond the identity columns, from its decoded ``values`` and the
+        ``identity`` columns: one log's, or columns of logs (Arrow arrays); integers are base-10 strings
+        in both. ``constant(value)`` is a value the same for every log (itself for one log, a repeated
+        array for columns)."""
+
     def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         """One normalized row; :class:`LogDecodeError` with the reason when the log is malformed."""
+        row = log_identity(log, deployment)
+        values = {name: str(value) if type(value) is int else value
+                  for name, value in self.event.decode(log["topics"], log["data"]).items()}
+        row.update(self.liquidation_fields(values, row, deployment, lambda value: value))
+        return row
+
+    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
+        """The rows of a chunk as Arrow columns, decoded a column at a time (:meth:`EventSpec.decode_arrays`,
+        :func:`identity_arrays`); None when a log is another event or is not regular, for the row path
+        (:meth:`decode_logs`) to take log by log."""
+        try:
+            topics, data = [log["topics"] for log in logs], [log["data"] for log in logs]
+        except (TypeError, KeyError):
+            return None
+        identity = identity_arrays(logs, deployment)
+        values = self.event.decode_arrays(topics, data)
+        if identity is None or values is None:
+            return None
+        n = len(logs)
+        return {**identity, **self.liquidation_fields(values, identity, deployment, lambda value: pa.repeat(value, n))}
+
+    def column_rows(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]] | None:
+        """:meth:`decode_columns` as row dicts; None when it declines the chunk."""
+        columns = self.decode_columns(logs, deployment)
+        return None if columns is None else column_rows({name: array.to_pylist() for name, array in columns.items()})
 
     def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+        rows = self.column_rows(logs, deployment)
+        if rows is not None:
+            return rows
         out = []
         for log in logs:
             try:

@@ -63,13 +63,13 @@ borrower's position, the markets or the oracle.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, log_identity
+from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, StateRounds
 from toolkit.protocols.registry import Deployment
 
 CTOKEN = load_abi("compound-v2/CToken.json")
@@ -184,6 +184,7 @@ class CompoundV2Adapter(PerLogAdapter):
     """Adapter for the ``compound_v2`` family (protocol ids ``compound-v2``, ``venus``)."""
 
     family = "compound_v2"
+    event = LIQUIDATE_BORROW
 
     def __init__(self) -> None:
         #: Underlying token of each cToken by (chain id, cToken): immutable, read once per run.
@@ -194,25 +195,23 @@ class CompoundV2Adapter(PerLogAdapter):
     def topics0(self, deployment: Deployment) -> tuple[str, ...]:
         return (LIQUIDATE_BORROW.topic0,)
 
-    def decode(self, log: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-        row = log_identity(log, deployment)
-        values = LIQUIDATE_BORROW.decode(log["topics"], log["data"])
-        row.update(
-            market_id=row["emitter"],
-            event=LIQUIDATE_BORROW.name,
-            borrower=values["borrower"],
-            liquidator=values["liquidator"],
-            debt_asset=None,
-            debt_repaid_raw=str(values["repayAmount"]),
-            collateral_asset=None,
-            collateral_seized_raw=None,
-            collateral_token=values["cTokenCollateral"],
-            collateral_token_seized_raw=str(values["seizeTokens"]),
-            receive_a_token=True,
-            bad_debt_raw=None,
-            bad_debt_mechanism="none_recorded",
-        )
-        return row
+    def liquidation_fields(self, values: dict[str, Any], identity: dict[str, Any], deployment: Deployment,
+                           constant: Callable[[Any], Any]) -> dict[str, Any]:
+        return {
+            "market_id": identity["emitter"],
+            "event": constant(LIQUIDATE_BORROW.name),
+            "borrower": values["borrower"],
+            "liquidator": values["liquidator"],
+            "debt_asset": constant(None),
+            "debt_repaid_raw": values["repayAmount"],
+            "collateral_asset": constant(None),
+            "collateral_seized_raw": constant(None),
+            "collateral_token": values["cTokenCollateral"],
+            "collateral_token_seized_raw": values["seizeTokens"],
+            "receive_a_token": constant(True),
+            "bad_debt_raw": constant(None),
+            "bad_debt_mechanism": constant("none_recorded"),
+        }
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         if rows:
