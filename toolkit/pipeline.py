@@ -91,7 +91,7 @@ MAX_COMMIT_ROWS = 50_000
 #: Container allocations between young garbage collections during a pull (default 700).
 YOUNG_COLLECTION_EVERY = 100_000
 #: Seconds a thread holding the GIL runs before it yields to one that waits, during a pull (default 0.005).
-GIL_SWITCH_INTERVAL = 0.001
+GIL_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
