@@ -448,7 +448,7 @@ class Writer:
     Row groups: by default DuckDB's checkpoint (at every commit here, the connection closes) merges
     the new rows into the last, partly filled row group of ``liquidations`` and compresses all of it
     again, so a pull's commits compress the same rows over and over -- five commits of 20,000 rows
-    cost 1.13 s of CPU, one commit of 100,000 0.65 s (DuckDB 2.0, 77 columns; bench/bench_pull.py).
+    cost 1.13 s of CPU, one commit of 100,000 0.65 s (the rows of bench/bench_pull.py; DuckDB 2.0, 77 columns).
     The writer's transactions therefore run without vacuum tasks (``max_vacuum_tasks = 0``): each
     commit compresses only its own rows, into row groups of its own (0.82 s for the five, a smaller
     file). Small row groups (:data:`FRAGMENT_ROWS`) from small commits -- a scheduled pull adds a
