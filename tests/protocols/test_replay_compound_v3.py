@@ -12,7 +12,6 @@ Expectations come from the fixture's protocol-side computation (``expected``), n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -20,21 +19,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import pytest_asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
 from toolkit.abi import load_abi
 from toolkit.chain.calls import StateReader
 from toolkit.chain.rpc import RpcClient
-from toolkit.devchain.anvil import start_anvil
-from toolkit.devchain.chain import Chain
-from toolkit.devchain.replay import ReplayResult, Replayer, event_log, load_fixture
-from toolkit.pipeline import PullRequest, pull_async
+from toolkit.devchain.replay import ReplayResult, event_log, load_fixture
 from toolkit.protocols import adapter_for, registry
 from toolkit.protocols.compound_v3 import allocate
-from toolkit.store.db import Store
 
+PROTOCOL = "compound-v3"
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "replays" / "compound-v3" / "absorbs.json"
 COMET = load_abi("compound-v3/Comet.json")
 USDC_COMET = "0xc3d688b66703497daa19211eedff47f25384cdc3"
@@ -48,28 +43,6 @@ def _expected() -> dict[str, Any]:
 
 def _absorbs() -> list[tuple[str, dict[str, Any]]]:
     return [(label, item) for label, items in _expected()["absorbs"].items() for item in items]
-
-
-@pytest.fixture(scope="module")
-def node_url() -> Iterator[str]:
-    with start_anvil(chain_id=1) as node:
-        yield node.url
-
-
-@pytest.fixture(scope="module")
-def replay(node_url: str) -> ReplayResult:
-    chain = Chain(node_url)
-    result = Replayer(chain).run(load_fixture(FIXTURE).steps)
-    chain.mine(2)
-    return result
-
-
-@pytest_asyncio.fixture(scope="module")
-async def frame(node_url: str, replay: ReplayResult, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    path = tmp_path_factory.mktemp("comet") / "s.duckdb"
-    await pull_async(PullRequest(chain="ethereum", protocol="compound-v3", rpc_url=node_url, store_path=path,
-                                 from_block=0, to=replay.last_block))
-    return Store(path, create=False).liquidations()
 
 
 def _rows(frame: pd.DataFrame, replay: ReplayResult, label: str, borrower: str) -> pd.DataFrame:

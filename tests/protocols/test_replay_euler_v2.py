@@ -10,7 +10,6 @@ emitter and keeps what the factory confirms. Stubs answer the vault, router and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -18,16 +17,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import pytest_asyncio
 
 from toolkit.abi import load_abi
-from toolkit.devchain.anvil import start_anvil
-from toolkit.devchain.chain import Chain
-from toolkit.devchain.replay import ReplayResult, Replayer, event_log, load_fixture
-from toolkit.pipeline import PullRequest, pull_async
+from toolkit.devchain.replay import ReplayResult, event_log, load_fixture
 from toolkit.protocols import adapter_for, registry
-from toolkit.store.db import Store
 
+PROTOCOL = "euler-v2"
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "replays" / "euler-v2" / "liquidations.json"
 EVAULT = load_abi("euler-v2/EVault.json")
 WAD = 10**18
@@ -35,28 +30,6 @@ WAD = 10**18
 
 def _expected() -> dict[str, Any]:
     return load_fixture(FIXTURE).document["expected"]
-
-
-@pytest.fixture(scope="module")
-def node_url() -> Iterator[str]:
-    with start_anvil(chain_id=1) as node:
-        yield node.url
-
-
-@pytest.fixture(scope="module")
-def replay(node_url: str) -> ReplayResult:
-    chain = Chain(node_url)
-    result = Replayer(chain).run(load_fixture(FIXTURE).steps)
-    chain.mine(2)
-    return result
-
-
-@pytest_asyncio.fixture(scope="module")
-async def frame(node_url: str, replay: ReplayResult, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    path = tmp_path_factory.mktemp("euler") / "s.duckdb"
-    await pull_async(PullRequest(chain="ethereum", protocol="euler-v2", rpc_url=node_url, store_path=path,
-                                 from_block=0, to=replay.last_block))
-    return Store(path, create=False).liquidations()
 
 
 def _row(frame: pd.DataFrame, replay: ReplayResult, item: dict[str, Any]) -> Any:

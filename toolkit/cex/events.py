@@ -16,31 +16,32 @@ from toolkit.cex.instruments import side_name
 
 
 @dataclass(frozen=True)
-class FundingPayment:
-    """A position paid (``amount > 0``) or received (``amount < 0``) funding at a funding time."""
+class _PositionEvent:
+    """What every event about a position says first: when, whose, which instrument, the position's
+    side, and the quantity and price the event is about."""
 
-    kind: ClassVar[str] = "funding"
     time: datetime
     account: str
     symbol: str
     side: int
     qty: Decimal
     price: Decimal
+
+
+@dataclass(frozen=True)
+class FundingPayment(_PositionEvent):
+    """A position paid (``amount > 0``) or received (``amount < 0``) funding at a funding time."""
+
+    kind: ClassVar[str] = "funding"
     rate: Decimal
     amount: Decimal
 
 
 @dataclass(frozen=True)
-class PartialLiquidation:
+class PartialLiquidation(_PositionEvent):
     """The engine closed ``qty`` of a position in the market at ``price``; the trader keeps the rest."""
 
     kind: ClassVar[str] = "partial_liquidation"
-    time: datetime
-    account: str
-    symbol: str
-    side: int
-    qty: Decimal
-    price: Decimal
     value: Decimal
     realized_pnl: Decimal
     fee: Decimal
@@ -48,34 +49,22 @@ class PartialLiquidation:
 
 
 @dataclass(frozen=True)
-class Takeover:
+class Takeover(_PositionEvent):
     """The liquidation engine took the whole position at ``price`` (the bankruptcy price); the trader's remaining
     equity ``amount`` went to the insurance fund."""
 
     kind: ClassVar[str] = "takeover"
-    time: datetime
-    account: str
-    symbol: str
-    side: int
-    qty: Decimal
-    price: Decimal
     mark: Decimal
     amount: Decimal
 
 
 @dataclass(frozen=True)
-class Fill:
+class Fill(_PositionEvent):
     """A liquidation order filled in the market. ``owner`` ``trader``: the trader's own position was closed
     (market-style venues) and ``fee`` went to the fund; ``insurance_fund``: the fund closed a position it took
     over, ``realized_pnl`` is its surplus (> 0) or shortfall (< 0)."""
 
     kind: ClassVar[str] = "fill"
-    time: datetime
-    account: str
-    symbol: str
-    side: int
-    qty: Decimal
-    price: Decimal
     value: Decimal
     realized_pnl: Decimal
     fee: Decimal

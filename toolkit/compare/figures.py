@@ -14,7 +14,6 @@ and exports alike.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,8 +25,8 @@ import pandas as pd
 from toolkit.store import schema
 from toolkit.store.arrow import rows_to_table, to_pandas
 from toolkit.store.db import LiquidationFilter, Store
-from toolkit.store.export import manifest_path
-from toolkit.store.manifest import Manifest, file_sha256, utc_now
+from toolkit.store.export import write_with_manifest
+from toolkit.store.manifest import Manifest, utc_now
 from toolkit.store.partitioned import read_selection, selection_manifest
 
 if TYPE_CHECKING:
@@ -80,18 +79,8 @@ def save_figure(fig: Figure, out: str | Path, dataset: Manifest, *, source: str,
     text = caption(dataset, source)
     fig.text(0.01, 0.005, text, fontsize=6.5, wrap=True, va="bottom", ha="left", color="0.25")
     fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.2))
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.png")
-    sidecar = manifest_path(out)
-    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
-    try:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Description": text, "Source": source})
-        manifest = replace(dataset, name=out.stem, created_at=utc_now(), format="png", file_name=out.name,
-                           file_sha256=file_sha256(tmp), file_bytes=tmp.stat().st_size)
-        sidecar_tmp.write_text(manifest.to_json(), encoding="utf-8")
-        os.replace(tmp, out)
-        os.replace(sidecar_tmp, sidecar)
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_tmp.unlink(missing_ok=True)
-    return manifest
+    base = replace(dataset, name=out.stem, created_at=utc_now(), format="png")
+    return write_with_manifest(
+        out, base, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", metadata={"Description": text, "Source": source}),
+        suffix=".png")
 

@@ -245,14 +245,11 @@ class _Enrichment(StateRounds):
     def __init__(self, adapter: AaveAdapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
+        super().__init__(state, deployment, rows)
         self.version = int(deployment.params["aave_version"])
         self.pool = deployment.address("pool")
         self.pool_abi = POOL_V3 if self.version >= 3 else POOL_V2
         self.eth_quoted = deployment.params.get("price_currency") == "ETH"
-        self.chain_id = deployment.chain.chain_id
 
     async def run(self) -> None:
         await self._round(self._first_round())

@@ -145,11 +145,8 @@ class _Enrichment(StateRounds):
     def __init__(self, adapter: AaveV1Adapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
+        super().__init__(state, deployment, rows)
         self.pool = deployment.address("pool")
-        self.chain_id = deployment.chain.chain_id
         self.feed = deployment.chain.eth_usd_feed
 
     async def run(self) -> None:

@@ -327,9 +327,17 @@ class StateRounds:
     up with :meth:`_get`; :meth:`_fill` turns the answers into each row's state columns.
     """
 
-    def __init__(self, state: StateCaller) -> None:
+    def __init__(self, state: StateCaller, deployment: Deployment, rows: list[dict[str, Any]]) -> None:
         self.state = state
+        #: The deployment the rows belong to.
+        self.deployment = deployment
+        #: The rows whose state columns the rounds fill.
+        self.rows = rows
         self.results: dict[Hashable, Any] = {}
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain.chain_id
 
     async def _round(self, calls: dict[Hashable, Call]) -> None:
         if calls:

@@ -227,10 +227,7 @@ class _Enrichment(StateRounds):
     def __init__(self, adapter: CompoundV2Adapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
-        self.chain_id = deployment.chain.chain_id
+        super().__init__(state, deployment, rows)
         params = deployment.params
         self.native_markets = {m.lower() for m in params.get("native_markets", [])}
         self.native_symbol: str | None = params.get("native_symbol")

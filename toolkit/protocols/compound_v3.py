@@ -147,9 +147,7 @@ class _Enrichment(StateRounds):
     asset infos, ETH/USD; (2) prices of the feeds found and token symbols."""
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]]) -> None:
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
+        super().__init__(state, deployment, rows)
         self.comet = deployment.address(deployment.emitter_roles[0])
         self.currency = str(deployment.params["price_currency"])
 

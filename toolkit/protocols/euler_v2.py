@@ -122,9 +122,7 @@ class _Enrichment(StateRounds):
     liquidity, share conversion; (2) token decimals and symbols, oracle quotes."""
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]]) -> None:
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
+        super().__init__(state, deployment, rows)
         self.factory = deployment.address("factory") if "factory" in deployment.contracts else None
 
     async def run(self) -> None:

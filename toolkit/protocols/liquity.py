@@ -209,9 +209,7 @@ class _Enrichment(StateRounds):
 
     def __init__(self, deployment: Deployment, state: StateCaller, rows: list[dict[str, Any]],
                  operations: dict[tuple[str, int], int]) -> None:
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
+        super().__init__(state, deployment, rows)
         self.operations = operations
         self.v1 = _version(deployment) == 1
         self.trove_manager = deployment.address(deployment.emitter_roles[0])

@@ -204,10 +204,7 @@ class _Enrichment(StateRounds):
     def __init__(self, adapter: MorphoBlueAdapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
         self.adapter = adapter
-        self.deployment = deployment
-        super().__init__(state)
-        self.rows = rows
-        self.chain_id = deployment.chain.chain_id
+        super().__init__(state, deployment, rows)
         self.usd_feeds = {token.lower(): feed.lower() for token, feed in deployment.params.get("usd_feeds", {}).items()}
 
     async def run(self) -> None:

@@ -11,6 +11,7 @@ state of the store.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,26 @@ _BLOCK_RANGES = """
            ON rl.chain_id = e.chain_id AND rl.block_number = e.last_block
     ORDER BY e.chain_id
 """
+
+
+def write_with_manifest(out: Path, manifest: Manifest, write: Callable[[Path], None], *, suffix: str = "") -> Manifest:
+    """Publish a file and its sidecar manifest (:func:`manifest_path`), each written to a temporary file
+    beside it and renamed into place, so that readers never see a half-written file or a sidecar
+    without its file. ``write(tmp)`` writes the file (``suffix`` ends the temporary name, for writers
+    that go by the extension). Returns ``manifest`` with the file's name, SHA-256 and size."""
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}{suffix}")
+    sidecar = manifest_path(out)
+    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        manifest = replace(manifest, file_name=out.name, file_sha256=file_sha256(tmp), file_bytes=tmp.stat().st_size)
+        sidecar_tmp.write_text(manifest.to_json(), encoding="utf-8")
+        os.replace(tmp, out)
+        os.replace(sidecar_tmp, sidecar)
+    finally:
+        tmp.unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
+    return manifest
 
 
 def manifest_path(out: Path) -> Path:
@@ -117,25 +138,17 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
         columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in LIQUIDATION_COLUMNS],
         filters=query.as_dict(), **provenance, package_version=toolkit.__version__, git_commit=git_commit(),
     )
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    sidecar = manifest_path(out)
-    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
-    try:
-        options = _COPY_OPTIONS[fmt]
-        if fmt == "parquet":
-            options += f", KV_METADATA {{{PARQUET_KEY}: {_sql_string(manifest.embedded().to_json())}}}"
+    options = _COPY_OPTIONS[fmt]
+    if fmt == "parquet":
+        options += f", KV_METADATA {{{PARQUET_KEY}: {_sql_string(manifest.embedded().to_json())}}}"
+
+    def write(tmp: Path) -> None:
         with duckdb.connect() as writer:
             writer.execute("SET TimeZone = 'UTC'")
             writer.register("export_rows", rows)
             writer.execute(f"COPY (SELECT * FROM export_rows) TO {_sql_string(str(tmp))} ({options})")
-        manifest = replace(manifest, file_sha256=file_sha256(tmp), file_bytes=tmp.stat().st_size)
-        sidecar_tmp.write_text(manifest.to_json(), encoding="utf-8")
-        os.replace(tmp, out)
-        os.replace(sidecar_tmp, sidecar)
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_tmp.unlink(missing_ok=True)
-    return manifest
+
+    return write_with_manifest(out, manifest, write)
 
 
 def read_export(path: Path, fmt: ExportFormat) -> pa.Table:
