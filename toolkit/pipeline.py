@@ -483,19 +483,21 @@ class _PullSession:
         headers to store (rows' blocks and the last block)."""
         table = pa.concat_tables([d.table for d in decoded]) if len(decoded) > 1 else decoded[0].table
         first, last = decoded[0].start, decoded[-1].end - 1
-        pairs = table.group_by(["block_number", "block_hash"]).aggregate([])
-        numbers = pairs.column("block_number").to_pylist()
+        by_number = pc.unique(table.column("block_number")).sort()
+        numbers = by_number.to_pylist()
         stored = set(numbers) | {last}
         fresh = await self._headers(stored | {top[0]})
         if fresh[top[0]].hash != top[1]:
             raise _ChainChanged(top[0], f"block {top[0]} changed while the pull read up to it")
-        for number, block_hash in sorted(zip(numbers, pairs.column("block_hash").to_pylist(), strict=True)):
-            if fresh[number].hash != block_hash:
-                raise _ChainChanged(number, f"block {number} changed while it was read")
-        by_number = pa.array(sorted(set(numbers)), type=pa.int64())
-        seconds = pa.array([fresh[n].timestamp for n in by_number.to_pylist()], type=pa.int64())
-        stamps = pc.take(pc.multiply(seconds, 1_000_000).cast(table.schema.field("block_timestamp").type),
-                         pc.index_in(table.column("block_number"), value_set=by_number))
+        # Each row's block, as a position in ``numbers``: the header's hash and timestamp of every row.
+        row_block = pc.index_in(table.column("block_number"), value_set=by_number)
+        hashes = pc.take(pa.array([fresh[n].hash for n in numbers], pa.string()), row_block)
+        changed = pc.not_equal(table.column("block_hash"), hashes)
+        if pc.any(changed).as_py():
+            number = pc.min(pc.filter(table.column("block_number"), changed)).as_py()
+            raise _ChainChanged(number, f"block {number} changed while it was read")
+        seconds = pa.array([fresh[n].timestamp for n in numbers], type=pa.int64())
+        stamps = pc.take(pc.multiply(seconds, 1_000_000).cast(table.schema.field("block_timestamp").type), row_block)
         table = table.set_column(table.schema.get_field_index("block_timestamp"), "block_timestamp", stamps)
         blocks = [{"chain_id": self.chain_id, "block_number": h.number, "block_hash": h.hash,
                    "parent_hash": h.parent_hash, "block_timestamp": datetime.fromtimestamp(h.timestamp, UTC)}

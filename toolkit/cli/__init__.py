@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NOTHING_NEW, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
+#: True in the ``liqtk`` console script's own process (:func:`run`, which ends the process when the command
+#: returns): a command may then set process-wide options that code calling :func:`main` in its own process
+#: (tests, notebooks) must not get.
+OWN_PROCESS = False
+
 #: Exit code of a pull by how it ended (:class:`toolkit.schedule.PlanOutcome` statuses).
 STATUS_EXIT: dict[str, int] = {"ok": EXIT_OK, "nothing_new": EXIT_NOTHING_NEW, "partial": EXIT_PARTIAL,
                                "failed": EXIT_FAILED, "invalid": EXIT_INPUT, "locked": EXIT_LOCKED}
@@ -142,6 +147,8 @@ def run() -> None:
     finished command needs: its store connections are closed and its files written. Code that calls
     :func:`main` itself (tests, notebooks) gets its ``SystemExit`` as before.
     """
+    global OWN_PROCESS
+    OWN_PROCESS = True
     try:
         main()
     except SystemExit as done:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -84,8 +85,47 @@ def pull(
                  quiet=quiet)
 
 
+def _own_process_for_pulls() -> None:
+    """Process-wide settings for pulls, applied only in the console script's own process
+    (:data:`toolkit.cli.OWN_PROCESS`), before pyarrow and numpy are imported. Measured on the README's
+    benchmark machine (bench/bench_pull.py):
+
+    * pyarrow asks whether pandas is installed on its first conversion of a Python object (to test whether
+      the object is a pandas one), and imports pandas to answer: 0.2 s on the pull's critical path, before
+      its first chunk is decoded (apache/arrow#34994). The answer is kept for the process; a pull converts
+      nothing to pandas, so pyarrow is told here that there is none (``import pandas`` fails while it asks).
+      pandas itself still imports normally afterwards.
+    * numpy's OpenBLAS starts a thread per core at import, which spin-waits for work for a while: about
+      0.1 s of CPU taken from the node and the store on 2 cores. A pull does no linear algebra.
+    """
+    from toolkit import cli
+
+    if not cli.OWN_PROCESS:
+        return
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    sys.meta_path.insert(0, _NoPandasWhilePyarrowAsks)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(_NoPandasWhilePyarrowAsks)
+
+
+class _NoPandasWhilePyarrowAsks:
+    """An import finder (PEP 451) that fails ``import pandas`` (see :func:`_own_process_for_pulls`)."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("a pull does not use pandas", name=name)
+
+
 def _run_one(chain: str, protocol: str, *, rpc: str | None, options: dict[str, Any], address: str | None,
              market: str | None, store: Path | None, wait: float, quiet: bool) -> None:
+    _own_process_for_pulls()
     from toolkit.pipeline import PullRequest, pull_async
     from toolkit.settings import resolve_rpc_url, resolve_store_path
 
@@ -106,6 +146,7 @@ def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, op
                   store: Path | None, wait: float, quiet: bool) -> None:
     """``--config`` / ``--all``: validate everything, then run the pulls one by one; exit with the most
     severe outcome (README.md, "Exit codes")."""
+    _own_process_for_pulls()
     from toolkit.schedule import PlanOutcome, all_protocols, load_schedule, run_schedule
     from toolkit.settings import resolve_store_path
 
