@@ -28,7 +28,7 @@ import duckdb
 import toolkit
 from toolkit.pipeline import PullRequest, resolve_deployments
 from toolkit.protocols import adapter_for
-from toolkit.store import schema
+from toolkit.store import schema, segments
 from toolkit.store.arrow import columns_to_table
 from toolkit.store.db import LiquidationFilter, Store
 
@@ -74,7 +74,7 @@ def fill_store(path: Path, rows: int) -> Store:
                                 chunk_start=numbers[0], chunk_end=numbers[-1],
                                 rows=columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(logs)), blocks=[],
                                 last_block_hash=None, run_id=None)
-        # as a pull ends: the run is recorded, and small row groups are merged (Writer)
+        # as a pull ends: the run is recorded, and small segment files are merged (Writer)
         writer.finish_run(run_id="bench-read", status="ok", rows_added=rows, report_json=None, error=None)
     return store
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
         path = Path(tmp) / "liquidations.duckdb"
         _, fill_seconds = timed(fill_store, path, args.rows)
-        size_mb = path.stat().st_size / 2**20
+        size_mb = sum(f.stat().st_size for f in (path, *segments.directory(path).iterdir())) / 2**20
         before = peak_rss_mb()
         frame, first = timed(toolkit.liquidations, path)
         rss = peak_rss_mb()

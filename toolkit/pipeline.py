@@ -260,6 +260,9 @@ def _pull_runtime() -> Iterator[None]:
       no reference cycles on its hot path; at the default threshold (700) a young collection runs every
       few hundred logs and traverses every container still alive -- a tenth of a dense pull's time
       spent finding no garbage.
+    * Everything alive when the pull starts (imported modules, the caller's objects) is moved out of the
+      collector's sight (``gc.freeze``, undone at the end): the occasional full collection then does not
+      traverse it again. Measured on bench/bench_pull.py's 100,000 logs in a warm process: 0.05-0.1 s.
     * The GIL switch interval is lowered to :data:`GIL_SWITCH_INTERVAL`. The commit thread needs the
       GIL at many moments of a commit (around each DuckDB call, and DuckDB's Python client takes it
       again while it works), and each waits for the decoding thread to yield it: measured on 2 cores,
@@ -269,10 +272,12 @@ def _pull_runtime() -> Iterator[None]:
     saved_threshold, saved_interval = gc.get_threshold(), sys.getswitchinterval()
     ours = (max(saved_threshold[0], YOUNG_COLLECTION_EVERY), *saved_threshold[1:])
     gc.set_threshold(*ours)
+    gc.freeze()
     sys.setswitchinterval(min(saved_interval, GIL_SWITCH_INTERVAL))
     try:
         yield
     finally:
+        gc.unfreeze()
         if gc.get_threshold() == ours:
             gc.set_threshold(*saved_threshold)
         if sys.getswitchinterval() == min(saved_interval, GIL_SWITCH_INTERVAL):

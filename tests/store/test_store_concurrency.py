@@ -106,4 +106,11 @@ def test_sigkill_leaves_every_chunk_all_or_nothing(tmp_path: Path, spawn) -> Non
     assert last > 0
     assert Store(path).checkpoint(CHAIN_ID, PROTOCOL, DEPLOYMENT).last_block == last
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".wal")) == [
-        "liquidations.duckdb", "liquidations.duckdb.lock"]
+        "liquidations.duckdb", "liquidations.duckdb.lock", "liquidations.duckdb.segments"]
+    # segment files of commits the kills cut short are not read, and the next writer deletes them
+    store = Store(path)
+    with store.writer():
+        pass
+    with store.reader() as con:
+        listed = {name for (name,) in con.execute("SELECT file FROM segments").fetchall()}
+    assert {p.name for p in store.segments_dir.iterdir()} == listed

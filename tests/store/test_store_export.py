@@ -47,7 +47,7 @@ def test_same_rows_same_hash_in_any_format(filled: Store, tmp_path: Path) -> Non
         assert read_export(tmp_path / out, "csv" if out.endswith("csv") else "parquet").equals(
             filled.liquidations_table(), check_metadata=False)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["liquidations.duckdb", "liquidations.duckdb.lock", "a.parquet", "a.parquet.manifest.json", "b.parquet",
+        ["liquidations.duckdb", "liquidations.duckdb.lock", "liquidations.duckdb.segments", "a.parquet", "a.parquet.manifest.json", "b.parquet",
          "b.parquet.manifest.json", "a.csv", "a.csv.manifest.json"])
 
 

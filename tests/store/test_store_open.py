@@ -20,14 +20,16 @@ from storework import commit
 def test_new_store_has_all_tables_and_meta(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "liquidations.duckdb"
     Store(path)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["liquidations.duckdb", "liquidations.duckdb.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["liquidations.duckdb", "liquidations.duckdb.lock",
+                                                             "liquidations.duckdb.segments"]
     with duckdb.connect(str(path), read_only=True) as con:
         tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         meta = con.execute("SELECT schema_version, package_version FROM store_meta").fetchall()
         columns = [name for (name,) in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'liquidations' ORDER BY column_index")
             .fetchall()]
-    assert tables == set(schema.TABLES)
+    assert tables == set(schema.STORED_TABLES) and views == set(schema.VIEWS)
     assert meta == [(schema.SCHEMA_VERSION, toolkit.__version__)]
     assert columns == [c.name for c in schema.LIQUIDATION_COLUMNS]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -200,9 +201,10 @@ def _start_run(writer, run_id: str) -> None:
                      node_client_version=None, package_version="test", git_commit=None)
 
 
-def test_commits_keep_their_own_row_groups_until_a_pull_ends_with_too_many(store: Store, monkeypatch) -> None:
-    """Each commit compresses only its own rows (no vacuum); the last write of a pull merges the small
-    row groups once there are more than MAX_FRAGMENTS, and the rows read back unchanged."""
+def test_small_segments_are_merged_when_a_pull_ends_with_too_many(store: Store, monkeypatch) -> None:
+    """Each commit writes its own segment file; the last write of a pull merges the small ones (one file per
+    deployment) once there are more than MAX_FRAGMENTS, the replaced files are deleted by the next writer,
+    and the rows read back unchanged."""
     monkeypatch.setattr(db, "MAX_FRAGMENTS", 3)
     with store.writer() as writer:
         _start_run(writer, "r1")
@@ -218,3 +220,41 @@ def test_commits_keep_their_own_row_groups_until_a_pull_ends_with_too_many(store
         writer.finish_run(run_id="r2", status="ok", rows_added=20, report_json=None, error=None)
         assert writer.fragments() == 1
     assert store.liquidations_table().equals(before)
+    assert len(list(store.segments_dir.iterdir())) == 5  # the merged file, and the 4 it replaced
+    with store.writer():
+        assert len(list(store.segments_dir.iterdir())) == 1
+    assert store.liquidations_table().equals(before)
+
+
+def test_a_missing_or_cut_segment_file_is_one_line_and_the_store_is_kept(store: Store) -> None:
+    with store.writer() as writer:
+        commit(writer, 0, 9, 2)
+    (segment,) = store.segments_dir.iterdir()
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-10])
+    with pytest.raises(StoreError, match=f"is damaged: its segment file {segment} has {len(data) - 10} bytes, "
+                                         f"{len(data)} were written; restore"):
+        Store(store.path)
+    segment.unlink()
+    with pytest.raises(StoreError, match="is missing; restore the store file and its liquidations.duckdb.segments"):
+        Store(store.path)
+    assert store.path.exists()
+
+
+def test_a_moved_store_reads_its_rows_and_its_next_writer_points_duckdb_at_them(store: Store, tmp_path) -> None:
+    """The view names segment files by absolute path (DuckDB alone reads the store); after the store file and
+    its segment directory are moved, toolkit reads use the new place at once, DuckDB alone after a writer."""
+    with store.writer() as writer:
+        commit(writer, 0, 9, 2)
+    before = store.liquidations_table()
+    moved = tmp_path / "elsewhere" / "moved.duckdb"
+    moved.parent.mkdir()
+    store.path.rename(moved)
+    store.segments_dir.rename(moved.with_name("moved.duckdb.segments"))
+    with duckdb.connect(str(moved), read_only=True) as con, pytest.raises(duckdb.IOException):
+        con.execute("SELECT count(*) FROM liquidations").fetchall()
+    assert Store(moved).liquidations_table().equals(before)
+    with Store(moved).writer():
+        pass
+    with duckdb.connect(str(moved), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM liquidations").fetchall() == [(20,)]

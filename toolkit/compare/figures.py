@@ -49,8 +49,8 @@ def rows_dataset(rows: Sequence[Mapping[str, Any]], *, name: str) -> tuple[pd.Da
     table = rows_to_table(schema.LIQUIDATION_COLUMNS, rows)
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        for name_ in schema.TABLES:
-            con.execute(schema.create_table_sql(name_))
+        for table_name in schema.STORED_TABLES:  # empty: the manifest's blocks, checkpoints and runs
+            con.execute(schema.create_table_sql(table_name))
         con.register("incoming", table)
         ordered = con.sql(f"SELECT * FROM incoming ORDER BY {', '.join(schema.LIQUIDATION_ORDER)}").to_arrow_table()
         manifest = selection_manifest(con, ordered, LiquidationFilter(), name=name, fmt="dataset", file_name="")

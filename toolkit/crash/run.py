@@ -30,6 +30,7 @@ show.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -47,6 +48,7 @@ from toolkit.crash.positions import open_positions
 from toolkit.crash.venues import (PerpOutcome, PerpQuote, VenuePopulation, ledger, outcomes, parse_venues, quote_longs,
                                   run_venue, venue_population)
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.store import segments
 
 #: Venues of a default replay (``binance`` is the profile ``binance-usdm``).
 DEFAULT_VENUES: tuple[str, ...] = ("bitmex", "binance", "hyperliquid")
@@ -234,6 +236,7 @@ def replay(config: ReplayConfig, store_path: Path, progress: Progress | None = N
     report: Progress = progress or (lambda phase, done, total: None)
     for stale in (store_path, store_path.with_name(store_path.name + ".wal")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(segments.directory(store_path), ignore_errors=True)
     chain = _chain(checked, config, store_path, report)
     borrowers = chain.borrowers
     path = checked.paths[checked.asset]

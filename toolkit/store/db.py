@@ -1,4 +1,4 @@
-"""The store: one DuckDB file of liquidations, blocks, checkpoints and runs.
+"""The store: a DuckDB file of blocks, checkpoints, runs and the list of segment files holding the liquidations.
 
 Concurrency design
 ------------------
@@ -18,14 +18,20 @@ second process gets ``IO Error: Could not set lock on file ...``. The store turn
    sees the last committed state; a chunk is one transaction, so readers see whole chunks only.
    A notebook that keeps a connection open blocks the writer: use :meth:`Store.reader`, which closes.
 
+The liquidation rows live in Parquet files beside the DuckDB file (:mod:`toolkit.store.segments`):
+the ``liquidations`` view reads the files listed in the ``segments`` table, and nothing else.
+
 Crash safety comes from DuckDB's write-ahead log: a transaction is in the WAL when COMMIT returns,
-and a WAL with an incomplete transaction is replayed without it at the next open. A new store is
-built in a temporary file and renamed into place, so a store file always has its tables.
+and a WAL with an incomplete transaction is replayed without it at the next open. A segment file is
+written, flushed and renamed into place *before* the transaction that lists it; a file whose
+transaction never committed is not listed, so never read, and the next writer deletes it. A new store
+is built in a temporary file and renamed into place, so a store file always has its tables.
 
 Write protocol (engineering.md §2.6, dlt's "state next to the data"): each chunk of blocks
 ``[chunk_start, chunk_end]`` (inclusive) is one transaction that replaces the deployment's
-liquidations in that range, upserts the blocks seen, and moves the checkpoint -- so re-running a
-chunk is idempotent and a crash leaves the chunk fully in or fully out.
+liquidations in that range (its rows in one new segment file; the deployment's files that overlap
+the range are replaced by copies without those blocks), upserts the blocks seen, and moves the
+checkpoint -- so re-running a chunk is idempotent and a crash leaves the chunk fully in or fully out.
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ import pyarrow as pa
 
 import toolkit
 from toolkit.errors import StoreError, StoreLockedError
-from toolkit.store import schema
+from toolkit.store import schema, segments
 from toolkit.store.arrow import arrow_schema, rows_to_table, to_pandas
+from toolkit.store.segments import Segment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +70,7 @@ _DUCKDB_HEADER_BYTES = 3 * 4096
 #: Highest id of the blocks holding table data in the file.
 _LAST_DATA_BLOCK = "SELECT max(greatest(block_id, list_max(additional_block_ids))) FROM (" + " UNION ALL ".join(
     f"SELECT block_id, additional_block_ids FROM pragma_storage_info('{table}') WHERE persistent"
-    for table in schema.TABLES) + ")"
+    for table in schema.STORED_TABLES) + ")"
 #: DuckDB's message when another process has the file open in a conflicting mode right now.
 _BUSY = re.compile(r"Could not set lock on file")
 #: Sleeps between retries while the file is busy: doubled from the first to the last, randomized ±50 %.
@@ -77,20 +84,27 @@ RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deplo
 INTERRUPTED_ERROR = "the process ended before the run finished (killed or crashed); committed chunks were kept"
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
-#: Row groups of ``liquidations`` holding fewer rows count as fragments (DuckDB's hold up to 122,880).
+#: Segment files holding fewer rows count as fragments.
 FRAGMENT_ROWS = 30_000
 #: Fragments allowed before the last write of a pull merges them (see :class:`Writer`).
 MAX_FRAGMENTS = 16
-_FRAGMENTS = ("SELECT count(*) FROM (SELECT row_group_id FROM pragma_storage_info('liquidations') "
-              "WHERE column_id = 0 AND column_path = '[0]' GROUP BY row_group_id HAVING sum(count) < ?)")
+#: The rows of ``incoming`` a commit writes when some must be skipped: the first of each key in the
+#: chunk, unless another deployment stores it (``{stored}``: the segments that overlap the chunk).
+_FIRST_OF_EACH_KEY = """
+    SELECT * EXCLUDE (position) FROM (SELECT *, row_number() OVER () AS position FROM incoming) i
+    WHERE NOT EXISTS (SELECT 1 FROM ({stored}) s WHERE s.chain_id = i.chain_id AND s.tx_hash = i.tx_hash
+                      AND s.log_index = i.log_index AND (s.protocol IS DISTINCT FROM ? OR s.deployment IS DISTINCT FROM ?))
+    QUALIFY row_number() OVER (PARTITION BY chain_id, tx_hash, log_index ORDER BY position) = 1
+    ORDER BY position
+"""
 #: What :meth:`Writer.commit_chunk` checks before it writes, in one query (one round trip from a
 #: worker thread that competes for the GIL): rows outside the chunk or deployment; the checkpoint
-#: before; the lowest block stored with another hash; keys not stored yet; keys that need
-#: ``ON CONFLICT`` (stored by another deployment, or repeated in the chunk). A key is one log, so a
-#: stored row with the chunk's key is in the chunk's blocks: the scans stay inside them.
+#: before; the lowest block stored with another hash; keys not stored yet; keys that must be skipped
+#: (stored by another deployment, or repeated in the chunk). A key is one log, so a stored row with the
+#: chunk's key is in the chunk's blocks: ``{stored}`` reads only the segments that overlap them.
 _CHUNK_CHECKS = """
     WITH stored AS (
-        SELECT chain_id, tx_hash, log_index, protocol, deployment FROM liquidations
+        SELECT chain_id, tx_hash, log_index, protocol, deployment FROM ({stored})
         WHERE chain_id = ? AND block_number BETWEEN ? AND ?
     ), keys AS (SELECT DISTINCT chain_id, tx_hash, log_index FROM incoming)
     SELECT
@@ -178,11 +192,12 @@ def _not_ours(path: Path, reason: str) -> StoreError:
 
 
 class Store:
-    """A liquidation-toolkit store at ``path`` (a DuckDB file), validated when constructed.
+    """A liquidation-toolkit store at ``path`` (a DuckDB file, and its segment directory
+    :func:`toolkit.store.segments.directory`), validated when constructed.
 
     * an existing file is checked read-only and never modified: it must be a complete DuckDB
       database with a ``store_meta`` table of schema version :data:`~toolkit.store.schema.SCHEMA_VERSION`,
-      else :class:`~toolkit.errors.StoreError`;
+      and every segment file it lists must be there with its size, else :class:`~toolkit.errors.StoreError`;
     * a missing file is created (parent directories included) when ``create`` is true, else
       :class:`~toolkit.errors.StoreError`.
 
@@ -195,14 +210,22 @@ class Store:
         self.path = Path(path).expanduser().absolute()
         #: ``<store>.lock``: the single-writer lock; holds the writer's PID.
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        #: ``<store>.segments/``: the Parquet files of the liquidation rows.
+        self.segments_dir = segments.directory(self.path)
+        #: Whether the store's view names another segment directory (found on the first connection).
+        self._view_moved: bool | None = None
+        #: Set once the file is known to be a store of this schema version (created or validated).
+        self._checked = False
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         if not self.path.exists() and not self.path.is_symlink():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
             if self._create():
+                self._checked = True
                 return  # built here, from the schema: nothing to validate
         self._validate()
+        self._checked = True
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -223,10 +246,12 @@ class Store:
                 stale.unlink()  # left by a process killed while creating; nobody else creates now
             tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
             try:
+                self.segments_dir.mkdir(exist_ok=True)
                 with duckdb.connect(str(tmp)) as con:
                     con.begin()
-                    for table in schema.TABLES:
+                    for table in schema.STORED_TABLES:
                         con.execute(schema.create_table_sql(table))
+                    con.execute(segments.view_sql(self.segments_dir, []))
                     con.execute("INSERT INTO store_meta VALUES (?, current_timestamp, ?)",
                                 [schema.SCHEMA_VERSION, toolkit.__version__])
                     con.commit()
@@ -256,6 +281,10 @@ class Store:
                     if rest or (last_block is not None and last_block >= blocks):
                         raise _not_ours(self.path, f"truncated: the file ends inside block {blocks}" if rest else
                                         f"truncated: its data is in block {last_block}, the file has {blocks}")
+                    problem = segments.damaged(self.segments_dir, _listed(con))
+                    if problem:
+                        raise StoreError(f"store {self.path} is damaged: {problem}; restore the store file and its "
+                                         f"{self.segments_dir.name} directory together, or pass another --store")
         except StoreError:
             raise
         except (duckdb.Error, OSError) as exc:
@@ -264,21 +293,17 @@ class Store:
             raise StoreError(f"store {self.path} has schema version {version}, this liquidation-toolkit reads "
                              f"version {schema.SCHEMA_VERSION}; use a matching toolkit version or pass another --store")
 
-    def _connect(self, *, read_only: bool, merge_row_groups: bool = False) -> duckdb.DuckDBPyConnection:
-        """Open a DuckDB connection (session time zone UTC), retrying while another process holds the file.
-        A read-write one checkpoints on one thread, merging row groups only when ``merge_row_groups``
-        (:class:`Writer`)."""
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open a DuckDB connection (session time zone UTC; the ``liquidations`` view pointed at this
+        store's segment directory, :meth:`_point_view`), retrying while another process holds the file.
+        A read-write one runs on one thread: a commit's DuckDB work is small (its rows go to a Parquet
+        file), and more threads would only compete with the pull that runs meanwhile."""
         timeout = self.read_timeout if read_only else self.write_timeout
         deadline = time.monotonic() + timeout
         sleep = _FIRST_SLEEP
         while True:
             try:
-                # A commit rarely holds more than one row group (122,880 rows), which DuckDB appends
-                # and compresses on one thread anyway; more threads only add buffers (memory) and
-                # compete with the pull that runs meanwhile.
                 config: dict[str, Any] = {} if read_only else {"threads": 1}
-                if not read_only and not merge_row_groups:
-                    config["max_vacuum_tasks"] = 0
                 con = duckdb.connect(str(self.path), read_only=read_only, config=config)
             except duckdb.Error as exc:
                 if not _BUSY.search(str(exc)):
@@ -293,7 +318,20 @@ class Store:
                 sleep = min(2 * sleep, _LAST_SLEEP)
                 continue
             con.execute("SET TimeZone = 'UTC'")
+            self._point_view(con)
             return con
+
+    def _point_view(self, con: duckdb.DuckDBPyConnection) -> None:
+        """When the store was moved since its view was written, give ``con`` a temporary ``liquidations``
+        view of the files in their place now (:func:`toolkit.store.segments.view_sql`)."""
+        if not self._checked:
+            return  # not known to be a store of this version yet (Store._validate)
+        if self._view_moved is None:
+            one = con.execute("SELECT file FROM segments LIMIT 1").fetchall()
+            self._view_moved = bool(one) and str(self.segments_dir / one[0][0]) not in con.execute(
+                "SELECT sql FROM duckdb_views() WHERE view_name = 'liquidations' AND NOT temporary").fetchall()[0][0]
+        if self._view_moved:
+            con.execute(segments.view_sql(self.segments_dir, [s.file for s in _listed(con)], temporary=True))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -386,11 +424,41 @@ class Store:
         :class:`~toolkit.errors.StoreLockedError` naming its PID.
         """
         with _WriteLock(self.lock_path, self.path, wait=wait):
+            self._remove_unlisted_files()
             writer = Writer(self)
+            if self._view_moved:
+                with writer._transaction() as con:
+                    writer._relist(con, drop=(), add=(), run_id=None)
             try:
                 yield writer
             finally:
                 writer.closed = True
+
+
+    def _remove_unlisted_files(self) -> None:
+        """Delete what the segment directory holds besides the listed segments (called under the write lock):
+        files of commits that never happened (a killed process) and files replaced by later commits, which
+        readers that started before the replacement may have still read. Creates the directory if missing."""
+        self.segments_dir.mkdir(exist_ok=True)
+        if not any(os.scandir(self.segments_dir)):
+            return  # nothing to compare (a new store): no connection opened
+        with self.reader() as con:
+            listed = [segment.file for segment in _listed(con)]
+        unlisted = segments.unlisted_files(self.segments_dir, listed)
+        for path in unlisted:
+            path.unlink(missing_ok=True)
+        if unlisted:
+            segments.sync_directory(self.segments_dir)
+
+
+def _listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequence[Any] = ()) -> list[Segment]:
+    """The listed segments matching ``where`` (SQL over the ``segments`` columns), in block order."""
+    names = ", ".join(f.name for f in Segment.__dataclass_fields__.values())
+    rows = con.execute(f"SELECT {names} FROM segments WHERE {where} "
+                       "ORDER BY chain_id, protocol, deployment, first_block, file", list(params)).fetchall()
+    return [Segment(*row) for row in rows]
+
+
 
 
 class _WriteLock:
@@ -445,15 +513,10 @@ class Writer:
     """Write access to a store, valid inside :meth:`Store.writer`. Each method is one transaction on
     a connection opened for it and closed after it.
 
-    Row groups: by default DuckDB's checkpoint (at every commit here, the connection closes) merges
-    the new rows into the last, partly filled row group of ``liquidations`` and compresses all of it
-    again, so a pull's commits compress the same rows over and over -- five commits of 20,000 rows
-    cost 1.13 s of CPU, one commit of 100,000 0.65 s (the rows of bench/bench_pull.py; DuckDB 2.0, 77 columns).
-    The writer's transactions therefore run without vacuum tasks (``max_vacuum_tasks = 0``): each
-    commit compresses only its own rows, into row groups of its own (0.82 s for the five, a smaller
-    file). Small row groups (:data:`FRAGMENT_ROWS`) from small commits -- a scheduled pull adds a
-    few rows a run -- are merged by the last write of a pull (:meth:`finish_run`) once there are more
-    than :data:`MAX_FRAGMENTS`, so reads never meet thousands of tiny row groups.
+    Segments: every commit of a deployment's rows writes one Parquet file. Small files (fewer than
+    :data:`FRAGMENT_ROWS` rows) from small commits -- a scheduled pull adds a few rows a run -- are
+    merged, one file per deployment, by the last write of a pull (:meth:`finish_run`) once there are more
+    than :data:`MAX_FRAGMENTS`, so reads never meet thousands of tiny files.
     """
 
     def __init__(self, store: Store) -> None:
@@ -462,11 +525,11 @@ class Writer:
         self.closed = False
 
     @contextmanager
-    def _transaction(self, *, merge_row_groups: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.closed:
             raise RuntimeError("this Writer's `with store.writer()` block has ended")
         try:
-            con = self.store._connect(read_only=False, merge_row_groups=merge_row_groups)
+            con = self.store._connect(read_only=False)
             try:
                 con.begin()
                 yield con
@@ -475,6 +538,42 @@ class Writer:
                 con.close()  # an uncommitted transaction is rolled back
         except duckdb.Error as exc:
             raise StoreError(f"writing store {self.store.path} failed: {_first_line(exc)}") from exc
+
+    def _write_segment(self, rows: pa.Table, *, chain_id: int, protocol: str, deployment: str) -> Segment:
+        try:
+            return segments.write(self.store.segments_dir, rows, chain_id=chain_id, protocol=protocol,
+                                  deployment=deployment)
+        except OSError as exc:
+            raise StoreError(f"writing store {self.store.path} failed: {exc.strerror or exc} "
+                             f"({self.store.segments_dir})") from exc
+
+    def _without_blocks(self, segment: Segment, keep: str, params: Sequence[Any],
+                        con: duckdb.DuckDBPyConnection) -> Segment | None:
+        """A new segment with the rows of ``segment`` that match ``keep`` (SQL over the liquidations
+        columns), or ``None`` when none does."""
+        rows = con.sql(f"{self._rows_sql([segment])} WHERE {keep}", params=list(params)).to_arrow_table()
+        if rows.num_rows == 0:
+            return None
+        return self._write_segment(rows, chain_id=segment.chain_id, protocol=segment.protocol,
+                                   deployment=segment.deployment)
+
+    def _rows_sql(self, listed: Sequence[Segment]) -> str:
+        """A ``SELECT`` of the rows of the ``listed`` segments' files."""
+        return segments.rows_sql(self.store.segments_dir, [segment.file for segment in listed])
+
+    def _relist(self, con: duckdb.DuckDBPyConnection, *, drop: Sequence[Segment], add: Sequence[Segment | None],
+                run_id: str | None) -> None:
+        """In the transaction of ``con``: unlist ``drop``, list ``add`` and point the view at the listed files."""
+        if drop:
+            con.execute("DELETE FROM segments WHERE list_contains(?, file)", [[segment.file for segment in drop]])
+        for segment in add:
+            if segment is not None:
+                con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, "
+                            "? AS deployment, ? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, "
+                            "current_timestamp AS created_at",
+                            [*asdict(segment).values(), run_id])
+        con.execute(segments.view_sql(self.store.segments_dir, [segment.file for segment in _listed(con)]))
+        self.store._view_moved = False
 
     def commit_chunk(self, *, chain_id: int, protocol: str, deployment: str, first_block: int,
                      chunk_start: int, chunk_end: int, rows: Sequence[Mapping[str, Any]] | pa.Table,
@@ -511,9 +610,12 @@ class Writer:
         with self._transaction() as con:
             con.register("incoming", incoming)
             con.register("new_blocks", new_blocks)
+            overlapping = _listed(con, "chain_id = ? AND first_block <= ? AND last_block >= ?",
+                                  [chain_id, chunk_end, chunk_start])
             stray, previous, conflict, added, clashes = con.execute(
-                _CHUNK_CHECKS, [chain_id, chunk_start, chunk_end, *deployment_key, chunk_start, chunk_end,
-                                *deployment_key, protocol, deployment]).fetchone()
+                _CHUNK_CHECKS.format(stored=self._rows_sql(overlapping)),
+                [chain_id, chunk_start, chunk_end, *deployment_key, chunk_start, chunk_end,
+                 *deployment_key, protocol, deployment]).fetchall()[0]
             if stray:
                 raise ValueError(f"{stray} row(s) are not in chunk [{chunk_start}, {chunk_end}] of "
                                  f"{chain_id}/{protocol}/{deployment}")
@@ -525,12 +627,17 @@ class Writer:
                 raise BlockHashConflict(f"block {conflict} of chain {chain_id} is stored with another hash than the "
                                         "node's now: the chain was reorganized; pull again to repair",
                                         block_number=conflict)
-            con.execute("DELETE FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
-                        "AND block_number BETWEEN ? AND ?", [*deployment_key, chunk_start, chunk_end])
-            # ON CONFLICT costs about as much as the insert itself; it is only needed when a key of the
-            # chunk is stored (by another deployment) or repeated in the chunk.
-            con.execute("INSERT INTO liquidations BY NAME SELECT * FROM incoming"
-                        + (" ON CONFLICT DO NOTHING" if clashes else ""))
+            # The deployment's rows in the chunk are replaced: its files overlapping the chunk are copied
+            # without the chunk's blocks. Rows stored by another deployment keep their key.
+            own = [seg for seg in overlapping if (seg.protocol, seg.deployment) == (protocol, deployment)]
+            kept = [self._without_blocks(seg, "block_number NOT BETWEEN ? AND ?", [chunk_start, chunk_end], con)
+                    for seg in own]
+            if clashes:
+                incoming = con.sql(_FIRST_OF_EACH_KEY.format(stored=self._rows_sql(overlapping)),
+                                   params=[protocol, deployment]).to_arrow_table()
+            new = (self._write_segment(incoming, chain_id=chain_id, protocol=protocol, deployment=deployment)
+                   if incoming.num_rows else None)
+            self._relist(con, drop=own, add=[*kept, new], run_id=run_id)
             con.execute("INSERT OR REPLACE INTO blocks BY NAME SELECT * FROM new_blocks")
             con.execute("""
                 INSERT INTO checkpoints BY NAME
@@ -542,23 +649,27 @@ class Writer:
         return added
 
     def fragments(self) -> int:
-        """Row groups of ``liquidations`` with fewer than :data:`FRAGMENT_ROWS` rows."""
+        """Listed segments with fewer than :data:`FRAGMENT_ROWS` rows."""
         with self.store.reader() as con:
-            return con.execute(_FRAGMENTS, [FRAGMENT_ROWS]).fetchone()[0]
+            return con.execute("SELECT count(*) FROM segments WHERE rows < ?", [FRAGMENT_ROWS]).fetchone()[0]
 
     def rewind_chain(self, *, chain_id: int, to_block: int, to_block_hash: str | None) -> int:
         """Reorganization repair in one transaction: forget everything of the chain above ``to_block``.
 
         The store keeps one view of each chain (``blocks``, shared by its deployments), so a block
         that changed invalidates every deployment's data above it, not only the one that noticed:
-        deletes the chain's liquidations and blocks with ``block_number > to_block``; moves every
+        deletes the chain's liquidations and blocks with ``block_number > to_block`` (segments that
+        straddle ``to_block`` are replaced by copies without the blocks above it); moves every
         checkpoint above ``to_block`` back to ``to_block`` / ``to_block_hash``, and removes those whose
         ``first_block`` is above it (nothing of their range is left). ``to_block = -1`` forgets the
         whole chain. Returns the number of rows deleted.
         """
         with self._transaction() as con:
-            deleted = con.execute("DELETE FROM liquidations WHERE chain_id = ? AND block_number > ?",
-                                  [chain_id, to_block]).fetchone()[0]
+            above = _listed(con, "chain_id = ? AND last_block > ?", [chain_id, to_block])
+            kept = [self._without_blocks(seg, "block_number <= ?", [to_block], con) if seg.first_block <= to_block
+                    else None for seg in above]
+            deleted = sum(seg.rows for seg in above) - sum(seg.rows for seg in kept if seg is not None)
+            self._relist(con, drop=above, add=kept, run_id=None)
             con.execute("DELETE FROM blocks WHERE chain_id = ? AND block_number > ?", [chain_id, to_block])
             con.execute("DELETE FROM checkpoints WHERE chain_id = ? AND first_block > ?", [chain_id, to_block])
             con.execute("UPDATE checkpoints SET last_block = ?, last_block_hash = ?, updated_at = current_timestamp "
@@ -588,9 +699,23 @@ class Writer:
     def finish_run(self, run_id: str, status: str, rows_added: int, report_json: str | None,
                    error: str | None) -> None:
         """Record the end of a run: ``status`` (``ok``, ``nothing_new``, ``partial``, ``failed``), finished now."""
-        with self._transaction(merge_row_groups=self.fragments() > MAX_FRAGMENTS) as con:
+        with self._transaction() as con:
             updated = con.execute("UPDATE runs SET status = ?, finished_at = current_timestamp, rows_added = ?, "
                                   "report_json = ?, error = ? WHERE run_id = ?",
-                                  [status, rows_added, report_json, error, run_id]).fetchone()[0]
+                                  [status, rows_added, report_json, error, run_id]).fetchall()[0][0]
             if not updated:
                 raise ValueError(f"no run {run_id!r} was started in {self.store.path}")
+            small = _listed(con, "rows < ?", [FRAGMENT_ROWS])
+            if len(small) > MAX_FRAGMENTS:
+                self._merge(con, small, run_id)
+
+    def _merge(self, con: duckdb.DuckDBPyConnection, small: Sequence[Segment], run_id: str) -> None:
+        """Replace the ``small`` segments by one file per deployment, in canonical row order."""
+        by_deployment: dict[tuple[int, str, str], list[Segment]] = {}
+        for segment in small:
+            by_deployment.setdefault((segment.chain_id, segment.protocol, segment.deployment), []).append(segment)
+        groups = [group for group in by_deployment.values() if len(group) > 1]
+        merged = [self._write_segment(con.sql(f"{self._rows_sql(group)} ORDER BY {_ORDER}").to_arrow_table(),
+                                      chain_id=group[0].chain_id, protocol=group[0].protocol,
+                                      deployment=group[0].deployment) for group in groups]
+        self._relist(con, drop=[segment for group in groups for segment in group], add=merged, run_id=run_id)
