@@ -10,6 +10,8 @@ run, on the same node and blocks:
   subprocess into a new store: fetch, decode, normalize, check against block headers and store in
   DuckDB. Timed from process start to exit (interpreter start-up included); its peak RSS is that
   process's own (``wait4``). The pull's own duration (its run report) is recorded too.
+* **liqtk, the Python API**: ``toolkit.pull(...)`` with the same arguments in this warm process, into a
+  new store, as a notebook calls it: the counterpart of ``cryo.collect`` in a warm process.
 * **liqtk, fetch and decode only**: the same reader and adapter in this process, into one Arrow table
   of the ``liquidations`` columns, nothing stored: what ``cryo.collect`` does.
 * **cryo**: ``cryo.collect("logs", ..., event_signature=...)`` (Rust: fetch and decode into a polars
@@ -42,6 +44,7 @@ import duckdb
 import pyarrow as pa
 from web3 import Web3
 
+import toolkit
 from toolkit.chain.logs import LogFilter, LogReader, reset_endpoint_limits
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.emitter import compile_emitter
@@ -69,6 +72,15 @@ def pull_liqtk(logs: EmitterLogs, store: Path) -> dict[str, Any]:
         report = json.loads(con.execute("SELECT report_json FROM runs").fetchone()[0])
     return {"seconds": seconds, "peak_rss_mb": rss, "pipeline_seconds": report["seconds"],
             "rows": report["rows_added"], "rpc": report["rpc"]}
+
+
+def pull_in_process(logs: EmitterLogs, store: Path) -> int:
+    """``toolkit.pull`` in this process into the new ``store`` (what it learned about the node is forgotten
+    first, as in a new process): the rows added."""
+    reset_endpoint_limits()
+    result = toolkit.pull("devchain", "aave-v3", rpc=logs.url, store=store, from_block=logs.first_block,
+                          to=logs.last_block, no_state=True, address=logs.emitter)
+    return result.rows_added
 
 
 def fetch_and_decode(logs: EmitterLogs) -> pa.Table:
@@ -157,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()
         gc.freeze()
         liqtk_runs: list[dict[str, Any]] = []
+        api_seconds: list[float] = []
+        api_rows: set[int] = set()
         in_process_seconds: list[float] = []
         cryo_seconds: list[float] = []
         raw_seconds: list[float] = []
@@ -164,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         for attempt in range(args.repeat):
             store = Path(tmp) / f"run{attempt}.duckdb"
             liqtk_runs.append(pull_liqtk(logs, store))
+            added, seconds = timed(pull_in_process, logs, Path(tmp) / f"api{attempt}.duckdb")
+            api_seconds.append(seconds)
+            api_rows.add(added)
             in_process, seconds = timed(fetch_and_decode, logs)
             in_process_seconds.append(seconds)
             cryo_frame, seconds = timed(pull_cryo, logs, True)
@@ -173,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             cryo_command_seconds.append(pull_cryo_command(logs))
         web3_events, web3_seconds = timed(pull_web3, logs)
 
-        counts = {"liqtk": {run["rows"] for run in liqtk_runs}, "liqtk (fetch and decode)": {in_process.num_rows},
+        counts = {"liqtk": {run["rows"] for run in liqtk_runs}, "toolkit.pull": api_rows,
+                  "liqtk (fetch and decode)": {in_process.num_rows},
                   "cryo": {len(cryo_frame)},
                   "cryo (no decoding)": {len(raw_frame)}, "web3.py": {len(web3_events)}}
         if any(found != {args.logs} for found in counts.values()):
@@ -186,11 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     pipeline_best = min(run["pipeline_seconds"] for run in liqtk_runs)
     cryo_best, raw_best, in_process_best = min(cryo_seconds), min(raw_seconds), min(in_process_seconds)
     rates = {"liqtk_command": args.logs / best["seconds"], "liqtk_pipeline": args.logs / pipeline_best,
+             "liqtk_api": args.logs / min(api_seconds),
              "liqtk_fetch_decode": args.logs / in_process_best, "cryo": args.logs / cryo_best,
              "cryo_command": args.logs / min(cryo_command_seconds),
              "cryo_no_decoding": args.logs / raw_best, "web3": args.logs / web3_seconds}
     rows = [("liqtk pull --no-state: whole command", best["seconds"], "liqtk_command"),
             ("liqtk pull --no-state: the pull (run report)", pipeline_best, "liqtk_pipeline"),
+            ("toolkit.pull(no_state=True), warm process", min(api_seconds), "liqtk_api"),
             ("liqtk fetch + decode to Arrow, no store", in_process_best, "liqtk_fetch_decode"),
             ("cryo.collect, decoded (warm process)", cryo_best, "cryo"),
             ("cryo.collect, decoded, as a command", min(cryo_command_seconds), "cryo_command"),
@@ -212,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             "liqtk_pipeline_seconds": [run["pipeline_seconds"] for run in liqtk_runs],
             "liqtk_peak_rss_mb": [round(run["peak_rss_mb"]) for run in liqtk_runs],
             "liqtk_rpc": best["rpc"],
+            "liqtk_api_seconds": [round(s, 3) for s in api_seconds],
             "liqtk_fetch_decode_seconds": [round(s, 3) for s in in_process_seconds],
             "cryo_seconds": [round(s, 3) for s in cryo_seconds],
             "cryo_command_seconds": [round(s, 3) for s in cryo_command_seconds],

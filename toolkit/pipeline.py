@@ -83,9 +83,9 @@ WALK_BACK_PAGE = 32
 #: and the chunks waiting to be committed stay small (LogReader ``target_logs``).
 CHUNK_LOGS = 2_500
 #: Most rows one commit holds when chunks decoded during the previous commit are committed together.
-#: A commit costs about 50 ms on its own (open, checks, checkpoint, close), so a dense pull gains from
-#: few, large ones; DuckDB holds about 1 KB per row while it commits: 50,000 rows stay under 100 MB
-#: (measured with bench/bench_pull.py's data).
+#: A commit costs about 30 ms on its own (open, checks, listing its segment file, close), so a dense pull
+#: gains from few, large ones; the rows wait as Arrow tables (the pull's peak RSS: bench/bench_pull.py).
+#: 20,000 and 100,000 measured no better on bench/bench_pull.py's data.
 MAX_COMMIT_ROWS = 50_000
 #: Container allocations between young garbage collections during a pull (default 700).
 YOUNG_COLLECTION_EVERY = 100_000

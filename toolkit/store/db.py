@@ -434,7 +434,6 @@ class Store:
             finally:
                 writer.closed = True
 
-
     def _remove_unlisted_files(self) -> None:
         """Delete what the segment directory holds besides the listed segments (called under the write lock):
         files of commits that never happened (a killed process) and files replaced by later commits, which
@@ -457,8 +456,6 @@ def _listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequenc
     rows = con.execute(f"SELECT {names} FROM segments WHERE {where} "
                        "ORDER BY chain_id, protocol, deployment, first_block, file", list(params)).fetchall()
     return [Segment(*row) for row in rows]
-
-
 
 
 class _WriteLock:
