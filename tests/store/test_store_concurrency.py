@@ -62,6 +62,28 @@ def test_commit_waits_for_a_reader_to_close(store: Store, spawn) -> None:
         assert time.monotonic() - started >= 0.4
 
 
+def test_a_commit_waits_for_a_reader_of_another_thread(store: Store) -> None:
+    """Store operations attach the file to the process's one DuckDB instance, which does not attach a file
+    read-write while it is attached read-only: a commit waits for another thread's read to end, as it waits
+    for another process's (and then stores its chunk)."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with store.reader():
+            held.set()
+            time.sleep(0.4)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    with store.writer() as writer:
+        started = time.monotonic()
+        assert commit(writer, 0, 9, 1) == 10
+        assert time.monotonic() - started >= 0.2
+    holder.join()
+    assert store.liquidations_table().num_rows == 10
+
+
 def test_a_connection_left_open_is_named(tmp_path: Path, spawn) -> None:
     path = Store(tmp_path / "liquidations.duckdb").path
     holder = spawn("hold-open", path, "rw")

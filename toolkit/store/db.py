@@ -98,8 +98,9 @@ MAX_FRAGMENTS = 16
 #: chunk, unless another deployment stores it (``{stored}``: the segments that overlap the chunk).
 _FIRST_OF_EACH_KEY = """
     SELECT * EXCLUDE (position) FROM (SELECT *, row_number() OVER () AS position FROM incoming) i
-    WHERE NOT EXISTS (SELECT 1 FROM ({stored}) s WHERE s.chain_id = i.chain_id AND s.tx_hash = i.tx_hash
-                      AND s.log_index = i.log_index AND (s.protocol IS DISTINCT FROM ? OR s.deployment IS DISTINCT FROM ?))
+    WHERE NOT EXISTS (SELECT 1 FROM ({stored}) s
+                      WHERE s.chain_id = i.chain_id AND s.tx_hash = i.tx_hash AND s.log_index = i.log_index
+                        AND (s.protocol IS DISTINCT FROM ? OR s.deployment IS DISTINCT FROM ?))
     QUALIFY row_number() OVER (PARTITION BY chain_id, tx_hash, log_index ORDER BY position) = 1
     ORDER BY position
 """

@@ -262,7 +262,8 @@ RUN_COLUMNS: tuple[Column, ...] = (
 )
 
 SEGMENT_COLUMNS: tuple[Column, ...] = (
-    _col("file", "VARCHAR", "-", "store", "Name of the Parquet file in the segment directory (`<store file>.segments/`)."),
+    _col("file", "VARCHAR", "-", "store",
+         "Name of the Parquet file in the segment directory (`<store file>.segments/`)."),
     _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id of the file's rows."),
     _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id of the file's rows."),
     _col("deployment", "VARCHAR", "-", "deployment registry", "Deployment name of the file's rows."),

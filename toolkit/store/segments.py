@@ -7,14 +7,14 @@ file per commit of one deployment, named by chain, protocol, deployment and bloc
 A file is written under a hidden temporary name, flushed to disk and renamed into place; it is never
 changed afterwards. Which files hold the rows is decided by the ``segments`` table of the DuckDB file,
 in the same transaction as the chunk's blocks and checkpoint (:mod:`toolkit.store.db`); the
-``liquidations`` view reads exactly the listed files (:func:`view_sql`), so a file that is not listed (left by a process
-killed before its commit, or replaced by a later commit) is never read, and the writer deletes it
-when it next takes the store (:func:`unlisted_files`).
+``liquidations`` view reads exactly the listed files (:func:`view_sql`), so a file that is not listed
+(left by a process killed before its commit, or replaced by a later commit) is never read, and the
+writer deletes it when it next takes the store (:func:`unlisted_files`).
 
 Why not a DuckDB table: measured on 100,000 rows of bench/bench_pull.py (2 cores, DuckDB 2.0,
 pyarrow 26), appending them to a 77-column DuckDB table costs 0.62 s of CPU (its compression analysis
 and checkpoint, on one thread), writing them as one zstd Parquet file 0.11 s, and the file is half the
-size (6.2 MB against 12.3 MB). The pull's commits are its longest stage.
+size (6.2 MB against 12.3 MB). The commits were the pull's longest stage.
 
 Files are zstd-compressed Parquet with the column types of :func:`toolkit.store.arrow.arrow_schema`;
 DuckDB reads them back with the same SQL types (TIMESTAMPTZ as ``TIMESTAMP`` adjusted to UTC).
