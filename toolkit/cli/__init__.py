@@ -59,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("toolkit.cli.store_commands:export",
                "Export liquidations (canonical order) with a citable manifest (content sha256, block range, "
                "provenance)."),
+    "upgrade": ("toolkit.cli.store_commands:upgrade",
+                "Upgrade a store of an earlier schema version to this toolkit's, keeping everything it holds."),
     "devchain": ("toolkit.cli.devchain_commands:devchain",
                  "Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run "
                  "until Ctrl-C."),

@@ -1,4 +1,4 @@
-"""``liqtk status`` and ``liqtk export``."""
+"""``liqtk status``, ``liqtk export`` and ``liqtk upgrade``."""
 
 from __future__ import annotations
 
@@ -89,3 +89,20 @@ def export(
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
     output.result(record if quiet else f"wrote {manifest.row_count} rows to {target} "
                                        f"(content sha256 {manifest.content_sha256}); manifest {manifest_file}")
+
+
+def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
+    """Upgrade a store of an earlier schema version to this toolkit's, keeping everything it holds.
+
+    Its liquidation rows move into Parquet segment files beside it (docs/schema.md); its blocks, checkpoints
+    and runs stay. A store of this version is left as it is.
+    """
+    from toolkit.settings import resolve_store_path
+    from toolkit.store.schema import SCHEMA_VERSION
+    from toolkit.store.upgrade import upgrade_store
+
+    output.configure(quiet=quiet)
+    path = resolve_store_path(store)
+    moved = upgrade_store(path)
+    output.result({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved}
+                  if quiet else f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")

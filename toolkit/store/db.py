@@ -17,7 +17,8 @@ second process gets ``IO Error: Could not set lock on file ...``. The store turn
    machine); the file is locked only while attached, as with a connection of its own. Between two
    commits the file is free, so a reader (``liqtk status``, a notebook, an export) gets in; when the
    file is momentarily held by the other side, both retry with short randomized sleeps for a
-   bounded time (:attr:`Store.read_timeout`, :attr:`Store.write_timeout`). A read-only connection
+   bounded time (:attr:`Store.read_timeout`, :attr:`Store.write_timeout`); a waiting reader signs it and
+   the writer lets it in after its current write (:class:`_ReaderWaiting`). A read-only connection
    sees the last committed state; a chunk is one transaction, so readers see whole chunks only.
    A notebook that keeps a connection open blocks the writer: use :meth:`Store.reader`, which closes.
 
@@ -90,6 +91,8 @@ RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deplo
 INTERRUPTED_ERROR = "the process ended before the run finished (killed or crashed); committed chunks were kept"
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
+#: Earlier schema versions :func:`toolkit.store.upgrade.upgrade_store` upgrades from.
+UPGRADABLE_VERSIONS = (2,)
 #: Segment files holding fewer rows count as fragments.
 FRAGMENT_ROWS = 30_000
 #: Fragments allowed before the last write of a pull merges them (see :class:`Writer`).
@@ -314,8 +317,10 @@ class Store:
         except (duckdb.Error, OSError) as exc:
             raise _not_ours(self.path, _first_line(exc)) from exc
         if version != schema.SCHEMA_VERSION:
+            hint = (f"upgrade it with `liqtk upgrade --store {self.path}`" if version in UPGRADABLE_VERSIONS
+                    else "use a matching toolkit version")
             raise StoreError(f"store {self.path} has schema version {version}, this liquidation-toolkit reads "
-                             f"version {schema.SCHEMA_VERSION}; use a matching toolkit version or pass another --store")
+                             f"version {schema.SCHEMA_VERSION}; {hint} or pass another --store")
 
     @contextmanager
     def _attached(self, path: Path | None = None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -330,6 +335,7 @@ class Store:
         alias = f"store_{next(_aliases)}"
         location = str(target).replace("'", "''")
         con = _instance_connection()
+        waiting: _ReaderWaiting | None = None
         try:
             while True:
                 try:
@@ -338,6 +344,8 @@ class Store:
                 except duckdb.Error as exc:
                     if not _BUSY.search(str(exc)):
                         raise
+                    if read_only and waiting is None and path is None:
+                        waiting = _ReaderWaiting(self.lock_path)
                     if time.monotonic() + sleep > deadline:
                         holder = re.search(r"PID \d+", str(exc))
                         raise StoreError(
@@ -346,6 +354,8 @@ class Store:
                             "stay open (e.g. in a notebook) and retry") from exc
                     time.sleep(sleep * random.uniform(0.5, 1.5))
                     sleep = min(2 * sleep, _LAST_SLEEP)
+            if waiting is not None:
+                waiting.close()
             try:
                 con.execute(f"USE {alias}")
                 if path is None:
@@ -358,7 +368,11 @@ class Store:
                     pass  # no transaction was left open
                 con.execute("USE memory")
                 con.execute(f"DETACH {alias}")
+            if not read_only and path is None:
+                _ReaderWaiting.let_in(self.lock_path)
         finally:
+            if waiting is not None:
+                waiting.close()
             con.close()
 
     def _point_view(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -488,12 +502,72 @@ class Store:
             segments.sync_directory(self.segments_dir)
 
 
+def list_segment(con: duckdb.DuckDBPyConnection, segment: Segment, run_id: str | None) -> None:
+    """Add ``segment`` to the ``segments`` table (in the caller's transaction)."""
+    con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, ? AS deployment, "
+                "? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, current_timestamp AS created_at",
+                [*asdict(segment).values(), run_id])
+
+
 def _listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequence[Any] = ()) -> list[Segment]:
     """The listed segments matching ``where`` (SQL over the ``segments`` columns), in block order."""
     names = ", ".join(f.name for f in Segment.__dataclass_fields__.values())
     rows = con.execute(f"SELECT {names} FROM segments WHERE {where} "
                        "ORDER BY chain_id, protocol, deployment, first_block, file", list(params)).fetchall()
     return [Segment(*row) for row in rows]
+
+
+class _ReaderWaiting:
+    """A reader's sign that it waits for the store file: a shared ``lockf`` lock on byte 1 of ``<store>.lock``
+    (the writer's own lock is a ``flock`` on the whole file, which POSIX record locks do not touch).
+
+    Attaching takes the file whenever it is free, with no queue: a writer whose commits follow each other
+    closely (a fast pull) would find it free again first, and a reader retrying every few tens of
+    milliseconds could wait for the whole pull. So a writer, after each write, lets waiting readers in
+    (:meth:`let_in`) before it goes on. Record locks belong to a process: a reader in the writer's own
+    process gives no sign, and takes its turn by retrying only.
+    """
+
+    #: Longest pause of a writer for waiting readers after one write (seconds): longer than a reader's
+    #: longest sleep between attempts.
+    TURN = 2 * _LAST_SLEEP
+
+    def __init__(self, lock_path: Path) -> None:
+        try:
+            self.fd: int | None = os.open(lock_path, os.O_RDONLY)
+        except OSError:
+            self.fd = None  # no lock file (never written) or not readable: no sign, retries only
+            return
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 1)
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        """Withdraw the sign (closing the file releases the lock)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    @classmethod
+    def let_in(cls, lock_path: Path) -> None:
+        """Pause while a reader of another process signs that it waits (at most :attr:`TURN`)."""
+        try:
+            fd = os.open(lock_path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            deadline = time.monotonic() + cls.TURN
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1)
+                    return  # nobody waits (the lock goes when fd closes)
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(0.002)
+        finally:
+            os.close(fd)
 
 
 class _WriteLock:
@@ -600,10 +674,7 @@ class Writer:
             con.execute("DELETE FROM segments WHERE list_contains(?, file)", [[segment.file for segment in drop]])
         for segment in add:
             if segment is not None:
-                con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, "
-                            "? AS deployment, ? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, "
-                            "current_timestamp AS created_at",
-                            [*asdict(segment).values(), run_id])
+                list_segment(con, segment, run_id)
         con.execute(segments.view_sql(self.store.segments_dir, [segment.file for segment in _listed(con)]))
         self.store._view_moved = False
 
