@@ -19,7 +19,6 @@ under ``"cex_engine"`` (read, update, write to a temporary file, atomic rename).
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchlib import ROOT, peak_rss_mb, timed, write_results
+from benchlib import ROOT, argument_parser, peak_rss_mb, timed, write_results
 
 from toolkit.cex.accounts import AccountSpec, MarginMode, PositionSpec
 from toolkit.cex.engine import simulate
@@ -75,14 +74,13 @@ def population(count: int, price: float, seed: int) -> list[AccountSpec]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--positions", type=int, default=1_000_000)
     parser.add_argument("--ticks", type=int, default=10_000)
     parser.add_argument("--sample", type=int, default=1_000, help="positions in the event-engine comparison")
     parser.add_argument("--venue", default="bitmex")
     parser.add_argument("--insurance-fund", type=Decimal, default=Decimal(36000), help="XBT (BitMEX had ~36k)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
 
     venue = load_venue(args.venue)

@@ -23,13 +23,12 @@ into ``bench/results.json`` under ``"decode"``.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import random
 from pathlib import Path
 from typing import Any
 
-from benchlib import COMPARED, canonical, print_table, timed, write_results
+from benchlib import COMPARED, argument_parser, canonical, print_table, timed, write_results
 
 from eth_abi import decode as abi_decode
 from web3 import Web3
@@ -84,10 +83,9 @@ def decode_eth_abi(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--logs", type=int, default=1_000_000)
     parser.add_argument("--baseline-logs", type=int, default=50_000, help="logs decoded one at a time")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
 
     deployment = resolve_deployments(PullRequest(chain="devchain", protocol="aave-v3", rpc_url="http://127.0.0.1:1",

@@ -28,7 +28,6 @@ Prints a table and merges the figures into ``bench/results.json`` under ``"pull"
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
@@ -38,7 +37,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchlib import COMPARED, EmitterLogs, canonical, emitter_logs, print_table, run_measured, timed, write_results
+from benchlib import (COMPARED, EmitterLogs, argument_parser, canonical, emitter_logs, print_table, run_measured,
+                      timed, write_results)
 
 import duckdb
 import pyarrow as pa
@@ -157,10 +157,9 @@ def check_agreement(ours: dict[tuple[str, int], dict[str, Any]], web3_events: li
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--logs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of liqtk and cryo (best kept)")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
 
     with emitter_logs(args.logs) as logs, tempfile.TemporaryDirectory(prefix="bench-pull-") as tmp:

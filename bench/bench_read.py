@@ -13,7 +13,6 @@ merges the figures into ``bench/results.json`` under ``"read"``.
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 import warnings
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_decode import EMITTER, raw_logs
-from benchlib import peak_rss_mb, print_table, timed, write_results
+from benchlib import argument_parser, peak_rss_mb, print_table, timed, write_results
 
 import duckdb
 
@@ -89,10 +88,9 @@ def duckdb_df(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:

@@ -14,14 +14,13 @@ stored rows and merges them into ``bench/results.json`` under ``"rpc"``.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchlib import print_table, write_results
+from benchlib import argument_parser, print_table, write_results
 
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -84,10 +83,9 @@ def liquidations_on_devchain(devchain: Devchain, count: int, per_block: int) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--liquidations", type=int, default=1000)
     parser.add_argument("--per-block", type=int, default=20, help="liquidations mined per block")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
 
     with Devchain.start(anvil_args=["--gas-limit", "1000000000"]) as devchain, \

@@ -9,6 +9,7 @@ rename), each record with the machine and the versions it was measured with.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -85,6 +86,14 @@ def versions() -> dict[str, str | None]:
     except (OSError, subprocess.SubprocessError, ToolkitError):  # no node_modules: the record says so
         found["anvil"] = None
     return found
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark script's arguments: described by the first line of its ``doc``, with the ``--no-write``
+    every script takes (the figures are printed, not merged into bench/results.json)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
+    return parser
 
 
 def write_results(key: str, record: dict[str, Any]) -> None:

@@ -44,7 +44,6 @@ import asyncio
 import functools
 import gc
 import json
-import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -89,8 +88,6 @@ CHUNK_LOGS = 2_500
 MAX_COMMIT_ROWS = 50_000
 #: Container allocations between young garbage collections during a pull (default 700).
 YOUNG_COLLECTION_EVERY = 100_000
-#: Seconds a thread holding the GIL runs before it yields to one that waits, during a pull (default 0.005).
-GIL_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,7 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
 
 @contextmanager
 def _pull_runtime() -> Iterator[None]:
-    """Interpreter settings for the ``with`` block of a pull, restored after it (unless changed meanwhile).
+    """Garbage-collector settings for the ``with`` block of a pull, restored after it (unless changed meanwhile).
 
     * The garbage collector's first threshold (allocations between young collections) is raised to
       :data:`YOUNG_COLLECTION_EVERY`. A pull allocates a dict and a list per log (parsed JSON) and forms
@@ -263,25 +260,17 @@ def _pull_runtime() -> Iterator[None]:
     * Everything alive when the pull starts (imported modules, the caller's objects) is moved out of the
       collector's sight (``gc.freeze``, undone at the end): the occasional full collection then does not
       traverse it again. Measured on bench/bench_pull.py's 100,000 logs in a warm process: 0.05-0.1 s.
-    * The GIL switch interval is lowered to :data:`GIL_SWITCH_INTERVAL`. The commit thread needs the
-      GIL at many moments of a commit (around each DuckDB call, and DuckDB's Python client takes it
-      again while it works), and each waits for the decoding thread to yield it: measured on 2 cores,
-      a 50,000-row commit beside a thread running Python took 60% longer than alone at the default
-      5 ms, 13% at 1 ms, 5% at 0.2 ms. The commits are the longest stage of a fast pull.
     """
-    saved_threshold, saved_interval = gc.get_threshold(), sys.getswitchinterval()
+    saved_threshold = gc.get_threshold()
     ours = (max(saved_threshold[0], YOUNG_COLLECTION_EVERY), *saved_threshold[1:])
     gc.set_threshold(*ours)
     gc.freeze()
-    sys.setswitchinterval(min(saved_interval, GIL_SWITCH_INTERVAL))
     try:
         yield
     finally:
         gc.unfreeze()
         if gc.get_threshold() == ours:
             gc.set_threshold(*saved_threshold)
-        if sys.getswitchinterval() == min(saved_interval, GIL_SWITCH_INTERVAL):
-            sys.setswitchinterval(saved_interval)
 
 
 async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:

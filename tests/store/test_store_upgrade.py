@@ -16,7 +16,6 @@ from toolkit.store import schema
 from toolkit.store.arrow import rows_to_table
 from toolkit.store.db import Store
 from toolkit.store.manifest import content_sha256
-from toolkit.store.upgrade import upgrade_store
 from storework import make_blocks, make_rows
 
 
@@ -37,6 +36,12 @@ def version_2_store(path: Path) -> None:
         con.execute("INSERT INTO checkpoints VALUES (1, 'aave-v3', 'core', 0, 9, ?, 'r1', current_timestamp)",
                     [make_blocks([9])[0]["block_hash"]])
         con.execute("INSERT INTO store_meta VALUES (2, current_timestamp, '0.1.0')")
+
+
+def upgrade_store(path: Path) -> int:
+    """What ``liqtk upgrade`` does: open the store whatever its version, upgrade it under the write lock."""
+    with Store(path, create=False, check_version=False).writer() as writer:
+        return writer.upgrade()
 
 
 def rows_hash(con: duckdb.DuckDBPyConnection) -> str:

@@ -98,11 +98,13 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
     and runs stay. A store of this version is left as it is.
     """
     from toolkit.settings import resolve_store_path
+    from toolkit.store.db import Store
     from toolkit.store.schema import SCHEMA_VERSION
-    from toolkit.store.upgrade import upgrade_store
 
     output.configure(quiet=quiet)
     path = resolve_store_path(store)
-    moved = upgrade_store(path)
+    opened = Store(path, create=False, check_version=False)
+    with opened.writer() as writer:
+        moved = writer.upgrade()
     output.result({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved}
                   if quiet else f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")

@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,8 +91,10 @@ RUNS_PER_DEPLOYMENT = ("SELECT * EXCLUDE (deployment), unnest(string_split(deplo
 INTERRUPTED_ERROR = "the process ended before the run finished (killed or crashed); committed chunks were kept"
 _LIQUIDATION_NAMES = ", ".join(c.name for c in schema.LIQUIDATION_COLUMNS)
 _ORDER = ", ".join(schema.LIQUIDATION_ORDER)
-#: Earlier schema versions :func:`toolkit.store.upgrade.upgrade_store` upgrades from.
+#: Earlier schema versions :meth:`Writer.upgrade` upgrades from.
 UPGRADABLE_VERSIONS = (2,)
+#: Most rows of one segment file written by :meth:`Writer.upgrade`.
+UPGRADE_SEGMENT_ROWS = 500_000
 #: Segment files holding fewer rows count as fragments.
 FRAGMENT_ROWS = 30_000
 #: Fragments allowed before the last write of a pull merges them (see :class:`Writer`).
@@ -226,14 +228,16 @@ class Store:
       database with a ``store_meta`` table of schema version :data:`~toolkit.store.schema.SCHEMA_VERSION`,
       and every segment file it lists must be there with its size, else :class:`~toolkit.errors.StoreError`;
     * a missing file is created (parent directories included) when ``create`` is true, else
-      :class:`~toolkit.errors.StoreError`.
+      :class:`~toolkit.errors.StoreError`;
+    * with ``check_version`` false, a store of any schema version is opened (:attr:`schema_version`), to
+      upgrade it (:meth:`Writer.upgrade`); only one of this version is checked further.
 
     ``read_timeout`` / ``write_timeout``: seconds a read / a commit waits for the other side to
     close the file (see the module docstring) before :class:`~toolkit.errors.StoreError`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 read_timeout: float = 10.0, write_timeout: float = 60.0) -> None:
+                 read_timeout: float = 10.0, write_timeout: float = 60.0, check_version: bool = True) -> None:
         self.path = Path(path).expanduser().absolute()
         #: ``<store>.lock``: the single-writer lock; holds the writer's PID.
         self.lock_path = self.path.with_name(self.path.name + ".lock")
@@ -245,14 +249,22 @@ class Store:
         self._checked = False
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
+        #: The store's schema version (``store_meta``).
+        self.schema_version = schema.SCHEMA_VERSION
         if not self.path.exists() and not self.path.is_symlink():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
             if self._create():
                 self._checked = True
                 return  # built here, from the schema: nothing to validate
-        self._validate()
-        self._checked = True
+        self.schema_version = self._validate()
+        if self.schema_version == schema.SCHEMA_VERSION:
+            self._checked = True
+        elif check_version:
+            hint = (f"upgrade it with `liqtk upgrade --store {self.path}`" if self.schema_version in UPGRADABLE_VERSIONS
+                    else "use a matching toolkit version")
+            raise StoreError(f"store {self.path} has schema version {self.schema_version}, this liquidation-toolkit "
+                             f"reads version {schema.SCHEMA_VERSION}; {hint} or pass another --store")
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -288,8 +300,8 @@ class Store:
                 raise StoreError(f"cannot create store {self.path}: {_first_line(exc)}; pass another --store") from exc
         return True
 
-    def _validate(self) -> None:
-        """Check, read-only, that the file is a complete store of our schema version."""
+    def _validate(self) -> int:
+        """Check, read-only, that the file is a store, complete when of our schema version; its version."""
         if not self.path.is_file():
             raise _not_ours(self.path, "not a regular file")
         try:
@@ -316,11 +328,7 @@ class Store:
             raise
         except (duckdb.Error, OSError) as exc:
             raise _not_ours(self.path, _first_line(exc)) from exc
-        if version != schema.SCHEMA_VERSION:
-            hint = (f"upgrade it with `liqtk upgrade --store {self.path}`" if version in UPGRADABLE_VERSIONS
-                    else "use a matching toolkit version")
-            raise StoreError(f"store {self.path} has schema version {version}, this liquidation-toolkit reads "
-                             f"version {schema.SCHEMA_VERSION}; {hint} or pass another --store")
+        return version
 
     @contextmanager
     def _attached(self, path: Path | None = None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -476,7 +484,8 @@ class Store:
         :class:`~toolkit.errors.StoreLockedError` naming its PID.
         """
         with _WriteLock(self.lock_path, self.path, wait=wait):
-            self._remove_unlisted_files()
+            if self._checked:  # a store of this version (of an earlier one only to upgrade it)
+                self._remove_unlisted_files()
             writer = Writer(self)
             if self._view_moved:
                 with writer._transaction() as con:
@@ -491,8 +500,9 @@ class Store:
         files of commits that never happened (a killed process) and files replaced by later commits, which
         readers that started before the replacement may have still read. Creates the directory if missing."""
         self.segments_dir.mkdir(exist_ok=True)
-        if not any(os.scandir(self.segments_dir)):
-            return  # nothing to compare (a new store): no connection opened
+        with os.scandir(self.segments_dir) as entries:
+            if not any(entries):
+                return  # nothing to compare (a new store): no connection opened
         with self.reader() as con:
             listed = [segment.file for segment in _listed(con)]
         unlisted = segments.unlisted_files(self.segments_dir, listed)
@@ -502,16 +512,9 @@ class Store:
             segments.sync_directory(self.segments_dir)
 
 
-def list_segment(con: duckdb.DuckDBPyConnection, segment: Segment, run_id: str | None) -> None:
-    """Add ``segment`` to the ``segments`` table (in the caller's transaction)."""
-    con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, ? AS deployment, "
-                "? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, current_timestamp AS created_at",
-                [*asdict(segment).values(), run_id])
-
-
 def _listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequence[Any] = ()) -> list[Segment]:
     """The listed segments matching ``where`` (SQL over the ``segments`` columns), in block order."""
-    names = ", ".join(f.name for f in Segment.__dataclass_fields__.values())
+    names = ", ".join(f.name for f in fields(Segment))
     rows = con.execute(f"SELECT {names} FROM segments WHERE {where} "
                        "ORDER BY chain_id, protocol, deployment, first_block, file", list(params)).fetchall()
     return [Segment(*row) for row in rows]
@@ -674,7 +677,9 @@ class Writer:
             con.execute("DELETE FROM segments WHERE list_contains(?, file)", [[segment.file for segment in drop]])
         for segment in add:
             if segment is not None:
-                list_segment(con, segment, run_id)
+                con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, "
+                            "? AS deployment, ? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, "
+                            "current_timestamp AS created_at", [*asdict(segment).values(), run_id])
         con.execute(segments.view_sql(self.store.segments_dir, [segment.file for segment in _listed(con)]))
         self.store._view_moved = False
 
@@ -811,6 +816,43 @@ class Writer:
             small = _listed(con, "rows < ?", [FRAGMENT_ROWS])
             if len(small) > MAX_FRAGMENTS:
                 self._merge(con, small, run_id)
+
+    def upgrade(self) -> int:
+        """Upgrade the store (opened with ``check_version=False``) to :data:`~toolkit.store.schema.SCHEMA_VERSION`
+        in one transaction; return the rows moved into segment files (0 when it has this version already).
+
+        Version 2 kept the liquidation rows in a DuckDB table. Each deployment's rows (in canonical order,
+        at most :data:`UPGRADE_SEGMENT_ROWS` per file) are written as segment files, then the table is
+        dropped, the files are listed with the ``liquidations`` view, and the version is recorded in
+        ``store_meta``; blocks, checkpoints and runs stay. Until the transaction commits the store is the
+        old one, whole: a crash leaves unlisted files, which the next writer deletes, and the upgrade can
+        run again. Raises :class:`~toolkit.errors.StoreError` for a version it cannot upgrade.
+        """
+        version = self.store.schema_version
+        if version == schema.SCHEMA_VERSION:
+            return 0
+        if version not in UPGRADABLE_VERSIONS:
+            raise StoreError(f"store {self.store.path} has schema version {version}; this liquidation-toolkit "
+                             f"upgrades version {', '.join(map(str, UPGRADABLE_VERSIONS))} only")
+        self.store.segments_dir.mkdir(exist_ok=True)
+        written = []
+        with self._transaction() as con:
+            for chain_id, protocol, deployment in con.execute(
+                    "SELECT DISTINCT chain_id, protocol, deployment FROM liquidations ORDER BY ALL").fetchall():
+                key = [chain_id, protocol, deployment]
+                rows = con.sql(f"SELECT * FROM liquidations WHERE chain_id = ? AND protocol = ? AND deployment = ? "
+                               f"ORDER BY {_ORDER}", params=key).to_arrow_table()
+                for offset in range(0, rows.num_rows, UPGRADE_SEGMENT_ROWS):
+                    written.append(self._write_segment(rows.slice(offset, UPGRADE_SEGMENT_ROWS), chain_id=chain_id,
+                                                       protocol=protocol, deployment=deployment))
+            con.execute("DROP TABLE liquidations")
+            con.execute(schema.create_table_sql("segments"))
+            self._relist(con, drop=(), add=written, run_id=None)
+            con.execute("INSERT INTO store_meta VALUES (?, current_timestamp, ?)",
+                        [schema.SCHEMA_VERSION, toolkit.__version__])
+        self.store.schema_version = schema.SCHEMA_VERSION
+        self.store._checked = True
+        return sum(segment.rows for segment in written)
 
     def _merge(self, con: duckdb.DuckDBPyConnection, small: Sequence[Segment], run_id: str) -> None:
         """Replace the ``small`` segments by one file per deployment, in canonical row order."""

@@ -107,11 +107,6 @@ def sync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def read(folder: Path, segment: Segment) -> pa.Table:
-    """A segment file's rows, with the ``liquidations`` columns."""
-    return pq.read_table(folder / segment.file, schema=arrow_schema(schema.LIQUIDATION_COLUMNS))
-
-
 def rows_sql(folder: Path, files: Sequence[str]) -> str:
     """A ``SELECT`` of the rows of ``files`` (names in ``folder``, read by absolute path); without files, no
     row but the same columns."""
