@@ -93,7 +93,7 @@ def fetch_and_decode(logs: EmitterLogs) -> pa.Table:
     async def read() -> pa.Table:
         tables = []
         async with RpcClient(logs.url) as client:
-            reader = LogReader(client, share_ranges=True, target_logs=CHUNK_LOGS)  # as the pull reads
+            reader = LogReader(client, share_ranges=True, target_logs=CHUNK_LOGS, columns=True)  # as the pull reads
             log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
             async for chunk in reader.iter_chunks(log_filter, logs.first_block, logs.last_block + 1):
                 columns = adapter.decode_columns(chunk.logs, deployment)

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolkit.abi import EventSpec, LogDecodeError, event_catalogue
+from toolkit.chain.logtable import read_logs_answer
 from toolkit.hexarrays import fixed_hex, quantities, word_decimal_strings
 from toolkit.protocols import adapter_for, registry
-from toolkit.protocols.base import identity_arrays, identity_columns
+from toolkit.protocols.base import column_rows, identity_arrays, identity_columns
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mainnet-logs"
 
@@ -92,6 +95,13 @@ def test_decode_arrays_agrees_with_decode_columns_or_declines_where_it_raises(
         expected = None
     arrays = spec.decode_arrays(topics, data)
     assert (None if arrays is None else {name: array.to_pylist() for name, array in arrays.items()}) == expected
+    # The same logs as Arrow columns (an answer read by toolkit.chain.logtable), behind one log of
+    # offset, as a chunk cut from a longer answer is.
+    column_topics = pa.array([[spec.topic0]] + topics, pa.list_(pa.string())).slice(1)
+    column_data = pa.array(["0x"] + data, pa.string()).slice(1)
+    from_columns = spec.decode_arrays(column_topics, column_data)
+    assert (None if from_columns is None else {name: array.to_pylist() for name, array in from_columns.items()}) \
+        == expected
 
 
 @pytest.mark.parametrize("value", [0, 1, 10**18, 2**252 - 1, 2**252, 10**76 - 1, 10**76, 2**256 - 1])
@@ -112,8 +122,16 @@ def test_fixed_hex_declines_irregular_values(values: list[Any]) -> None:
     assert fixed_hex(values, 1) is None
 
 
-def test_fixed_hex_reads_either_case_and_lowers_it() -> None:
-    rows = fixed_hex(["0xABcd", "0x00ff"], 2)
+@pytest.mark.parametrize("values", [["0xab", "0xabcd"], ["0xabc", "0xa"], ["0xzz", "0x00"], ["ab00", "0x00"],
+                                    [None, "0x00"], ["0xa\u00e9", "0x00"], ["0x0x", "0x00"]])
+def test_fixed_hex_declines_irregular_arrow_values(values: list[Any]) -> None:
+    assert fixed_hex(pa.array(values, pa.string()), 1) is None
+
+
+@pytest.mark.parametrize("as_column", [False, True], ids=["python", "arrow"])
+def test_fixed_hex_reads_either_case_and_lowers_it(as_column: bool) -> None:
+    values = ["0x0000", "0xABcd", "0x00ff"]
+    rows = fixed_hex(pa.array(values).slice(1) if as_column else values[1:], 2)
     assert rows is not None
     assert rows.raw.tolist() == [[0xAB, 0xCD], [0, 0xFF]]
     assert rows.chars.tobytes() == b"0xabcd0x00ff"
@@ -127,6 +145,9 @@ def test_fixed_hex_reads_either_case_and_lowers_it() -> None:
 def test_quantities(values: list[Any], expected: list[int] | None) -> None:
     result = quantities(values)
     assert (None if result is None else result.to_pylist()) == expected
+    if all(value is None or isinstance(value, str) for value in values):  # as an Arrow column, after an offset
+        result = quantities(pa.array(["0x1", *values], pa.string()).slice(1))
+        assert (None if result is None else result.to_pylist()) == expected
 
 
 def _devchain_logs() -> list[dict[str, Any]]:
@@ -148,6 +169,19 @@ def test_identity_arrays_equals_identity_columns() -> None:
     assert identity_arrays(_devchain_logs(), deployment) is None
     assert identity_arrays([{**logs[0], "removed": True}], deployment) is None
     assert identity_arrays([{k: v for k, v in logs[0].items() if k != "logIndex"}], deployment) is None
+    # the same from the columns of the node's answer
+    table = _answer_table(logs)
+    arrays = identity_arrays(table, deployment)
+    assert arrays is not None
+    assert {name: array.to_pylist() for name, array in arrays.items()} == identity_columns(logs, deployment)
+    assert identity_arrays(_answer_table(_devchain_logs()), deployment) is None
+    assert identity_arrays(_answer_table([{**logs[0], "removed": True}]), deployment) is None
+
+
+def _answer_table(logs: list[dict[str, Any]]) -> pa.Table:
+    table = read_logs_answer(orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs}))
+    assert table is not None
+    return table
 
 
 def test_aave_columns_equal_its_rows() -> None:
@@ -192,3 +226,10 @@ def test_column_path_equals_the_row_path_for_every_per_log_adapter(log: dict[str
     rows = adapter.column_rows(logs, deployment)
     assert rows is not None
     assert rows == [adapter.decode(node_log, deployment) for node_log in logs]
+    # The same logs read as columns from the node's answer (toolkit.chain.logtable), and a slice of them.
+    table = _answer_table(logs)
+    for part, part_logs in ((table, logs), (table.slice(1), logs[1:])):
+        columns = adapter.decode_columns(part, deployment)
+        assert columns is not None
+        assert column_rows({name: array.to_pylist() for name, array in columns.items()}) == \
+            [adapter.decode(node_log, deployment) for node_log in part_logs]

@@ -175,3 +175,32 @@ async def test_since_starts_at_the_first_block_at_or_after_the_date(devchain, de
                                           store_path=path, since=moment))
     assert result.deployments[0].from_block == last["block_number"]
     assert list(Store(path, create=False).liquidations().tx_hash) == [last["tx_hash"].lower()]
+
+
+async def test_a_pull_without_state_reads_the_same_rows_from_columns_as_from_parsed_json(
+        store, devchain, tmp_path, monkeypatch) -> None:
+    """Without state reads, the answers are read as Arrow columns (toolkit.chain.logtable); with that
+    reading switched off, as parsed JSON. Both stores hold the same rows, and their decoded columns are
+    those of the pull with state reads."""
+    import toolkit.chain.logs
+
+    from toolkit.store.schema import DECODE_COLUMNS
+
+    async def pull_without_state(path: Path) -> None:
+        for protocol in ("aave-v3", "aave-v2"):
+            await pull_async(PullRequest(chain="devchain", protocol=protocol, rpc_url=devchain.url,
+                                         store_path=path, no_state=True))
+
+    answers = []
+    read_columns = toolkit.chain.logs.read_logs_answer
+    monkeypatch.setattr(toolkit.chain.logs, "read_logs_answer", lambda body: answers.append(body) or read_columns(body))
+    await pull_without_state(tmp_path / "columns.duckdb")
+    assert answers and all(read_columns(body) is not None for body in answers)
+    monkeypatch.setattr(toolkit.chain.logs, "read_logs_answer", lambda body: None)
+    await pull_without_state(tmp_path / "json.duckdb")
+    from_columns, from_json = (Store(tmp_path / name, create=False).liquidations()
+                               for name in ("columns.duckdb", "json.duckdb"))
+    assert len(from_columns) == len(store.liquidations()) > 0
+    assert from_columns.equals(from_json)
+    decoded = [c for c in DECODE_COLUMNS if c not in ("state_status",)]
+    assert from_columns[decoded].equals(store.liquidations()[decoded])

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from eth_hash.auto import keccak
 
 from toolkit.hexarrays import HexRows, fixed_hex, hex_strings, word_decimal_strings
@@ -108,6 +109,21 @@ def _word_array(abi_type: str, rows: HexRows, offset: int) -> pa.Array | None:
     else:
         in_range = not head.any()
     return word_decimal_strings(words, signed=signed) if in_range else None
+
+
+def _flat_topics(topics: Sequence[Any] | pa.ListArray, expected: int) -> Sequence[Any] | pa.Array | None:
+    """The topics of all logs one after the other, when every log has ``expected`` of them; else None."""
+    if isinstance(topics, pa.Array):
+        lengths = pc.list_value_length(topics)
+        regular = not topics.null_count and (not len(topics) or pc.min_max(lengths).as_py() == {
+            "min": expected, "max": expected})
+        return topics.flatten() if regular else None
+    try:
+        if topics and set(map(len, topics)) != {expected}:
+            return None
+        return list(chain.from_iterable(topics))
+    except TypeError:
+        return None
 
 
 def _hex_body(value: Any, what: str) -> str:
@@ -214,10 +230,12 @@ class EventSpec:
         values.update({name: column for (name, _), column in zip(self.data_inputs, columns)})
         return values
 
-    def decode_arrays(self, topics: Sequence[Any], data: Sequence[Any]) -> dict[str, pa.Array] | None:
+    def decode_arrays(self, topics: Sequence[Any] | pa.ListArray,
+                      data: Sequence[Any] | pa.StringArray) -> dict[str, pa.Array] | None:
         """:meth:`decode_columns` into Arrow arrays, a column at a time in C (:mod:`toolkit.hexarrays`):
         integers as exact base-10 strings (the store's ``*_raw`` form), addresses and ``bytes32``
-        lower-case 0x hex, booleans as booleans.
+        lower-case 0x hex, booleans as booleans. ``topics`` and ``data`` are parsed JSON, or Arrow
+        columns (:mod:`toolkit.chain.logtable`).
 
         None when the event has a non-word input, or when a log does not fit the layout (another
         topic0, another topic count, short data, a value out of its type's range): the caller then
@@ -227,12 +245,8 @@ class EventSpec:
         width = 32 * len(self.data_inputs)
         if not all(_is_static_word(t) for _, t, _ in self.inputs):
             return None
-        try:
-            if n and set(map(len, topics)) != {expected}:
-                return None
-            topic_rows = fixed_hex(list(chain.from_iterable(topics)), 32)
-        except TypeError:
-            return None
+        flat = _flat_topics(topics, expected)
+        topic_rows = fixed_hex(flat, 32) if flat is not None else None
         data_rows = fixed_hex(data, width)
         if topic_rows is None or data_rows is None:
             return None

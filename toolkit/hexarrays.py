@@ -5,9 +5,10 @@ about a microsecond; a pull of 100,000 logs has more than a million of them. Her
 into one buffer and checked and converted by C code (``binascii.unhexlify``, numpy indexing, Arrow
 casts), so 10,000 values cost about as much as a few dozen single ones (bench/bench_decode.py).
 
-Every function takes the values as parsed from JSON and returns ``None`` when they are not all
-regular (not a string, wrong length, not hex): callers then take their value-by-value path, which
-names the first bad value. Results are exact: 256-bit words become base-10 strings through Arrow's
+Every function takes the values as parsed from JSON -- Python strings, or an Arrow string array when
+the answer was read straight into columns (:mod:`toolkit.chain.logtable`), whose buffer already is
+the joined text -- and returns ``None`` when they are not all regular (not a string, wrong length,
+not hex): callers then take their value-by-value path, which names the first bad value. Results are exact: 256-bit words become base-10 strings through Arrow's
 ``decimal256`` (76 digits, so words below ``2**252``), and the rare larger ones through Python ints.
 """
 
@@ -34,17 +35,14 @@ class HexRows:
     raw: np.ndarray
 
 
-def fixed_hex(values: Sequence[Any], width: int) -> HexRows | None:
+def fixed_hex(values: Sequence[Any] | pa.Array, width: int) -> HexRows | None:
     """``values`` as :class:`HexRows` when every one is a ``0x``-prefixed string of exactly ``width``
     bytes in hex digits of either case; else None."""
     size = 2 + 2 * width
-    try:
-        text = "".join(values)
-    except TypeError:
+    text = _arrow_text(values, size) if isinstance(values, pa.Array) else _joined_text(values, size)
+    if text is None:
         return None
-    if len(text) != len(values) * size or not text.isascii() or set(map(len, values)) - {size}:
-        return None
-    chars = np.frombuffer(text.encode("ascii").lower(), np.uint8).reshape(len(values), size)
+    chars = np.frombuffer(text.lower(), np.uint8).reshape(len(values), size)
     if not (np.all(chars[:, 0] == ord("0")) and np.all(chars[:, 1] == ord("x"))):
         return None
     try:
@@ -52,6 +50,32 @@ def fixed_hex(values: Sequence[Any], width: int) -> HexRows | None:
     except binascii.Error:
         return None
     return HexRows(chars, np.frombuffer(raw, np.uint8).reshape(len(values), width))
+
+
+def _joined_text(values: Sequence[Any], size: int) -> bytes | None:
+    """Python strings of ``size`` ASCII characters each, joined; None when one is not."""
+    try:
+        text = "".join(values)
+    except TypeError:
+        return None
+    if len(text) != len(values) * size or not text.isascii() or set(map(len, values)) - {size}:
+        return None
+    return text.encode("ascii")
+
+
+def _arrow_text(values: pa.Array, size: int) -> bytes | None:
+    """The bytes of an Arrow string array whose values are ``size`` bytes each (its data buffer,
+    between the first and last offset); None for another type, a null, or another length."""
+    if values.type != pa.string() or values.null_count:
+        return None
+    n = len(values)
+    if n == 0:
+        return b""
+    _, offsets_buffer, data = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, values.offset * 4)
+    if not np.all(np.diff(offsets) == size):
+        return None
+    return bytes(memoryview(data)[offsets[0]:offsets[-1]])
 
 
 def hex_strings(digits: np.ndarray) -> pa.StringArray:
@@ -80,12 +104,15 @@ def word_decimal_strings(words: np.ndarray, *, signed: bool = False) -> pa.Strin
     return pa.array([str(int.from_bytes(word.tobytes(), "big", signed=signed)) for word in words], pa.string())
 
 
-def quantities(values: Sequence[Any]) -> pa.Int64Array | None:
+def quantities(values: Sequence[Any] | pa.Array) -> pa.Int64Array | None:
     """JSON-RPC hex quantities (``"0x1a"``) as int64, each distinct value converted once (block
     numbers, log and transaction indexes repeat); None unless all are ``0x`` strings below ``2**63``."""
     try:
-        encoded = pa.array(values, pa.string()).dictionary_encode()
+        strings = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+        encoded = strings.dictionary_encode()
     except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if strings.type != pa.string():
         return None
     if encoded.null_count:
         return None

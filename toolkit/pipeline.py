@@ -61,6 +61,7 @@ from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
 from toolkit.chain.errors import ReorgDetected
 from toolkit.chain.logs import LogChunk, LogFilter, LogReader
+from toolkit.chain.logtable import log_dicts
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
@@ -390,8 +391,11 @@ class _PullSession:
         log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
         span = self.request.blocks_per_request
         # Without state reads, a short range is fetched in parallel pieces (decoded while the next
-        # arrive); with them, a chunk is also the unit of batched eth_calls, so fewer, larger ones.
-        options: dict[str, Any] = {"share_ranges": self.request.no_state, "target_logs": CHUNK_LOGS}
+        # arrive), as columns for an adapter that decodes columns; with them, a chunk is also the
+        # unit of batched eth_calls, so fewer, larger ones, decoded row by row.
+        by_columns = self.request.no_state and isinstance(adapter, ColumnDecoder)
+        options: dict[str, Any] = {"share_ranges": self.request.no_state, "target_logs": CHUNK_LOGS,
+                                   "columns": by_columns}
         if span is not None:
             options.update(initial_span=span, max_span=span)
         reader = LogReader(self.client, **options)
@@ -460,7 +464,7 @@ class _PullSession:
                    if self.request.no_state and isinstance(adapter, ColumnDecoder) else None)
         if columns is not None:
             return columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(chunk.logs))
-        rows = adapter.decode_logs(chunk.logs, deployment)
+        rows = adapter.decode_logs(log_dicts(chunk.logs), deployment)
         failed = next((r for r in rows if "error" in r), None)
         if failed is not None:
             raise ToolkitError(

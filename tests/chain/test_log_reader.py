@@ -7,8 +7,10 @@ from itertools import pairwise
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from toolkit.chain.logtable import LOG_FIELDS, log_dicts
 from toolkit.chain.logs import LogChunk, LogFilter, LogRangeUnsplittable, LogReader, reset_endpoint_limits
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.fault_proxy import PROVIDER_TEMPLATES, FaultConfig, FaultProxy
@@ -117,3 +119,23 @@ async def test_range_limits_and_random_faults_together(log_chain) -> None:
     assert logs_of(chunks) == log_chain.logs
     assert {"range_limit", "http_429", "rpc_rate_limit", "http_5xx", "reset", "malformed"} <= set(proxy.stats.faults)
     assert client.stats.retries >= 5
+
+
+async def test_column_chunks_hold_the_same_logs_through_faults_splits_and_cut_blocks(log_chain) -> None:
+    """A reader asking for columns: every answer read as Arrow columns, the truncated ones
+    (``malformed``) retried, the range limits and result cap split, the dense block kept whole while
+    the others cut into chunks of at most ``target_logs``."""
+    cap = log_chain.dense_logs + 50
+    config = FaultConfig(seed=11, provider="alchemy_free", range_limit=LIMIT, result_cap=cap, http_5xx=0.05,
+                         malformed=0.1)
+    with FaultProxy(log_chain.url, config) as proxy:
+        chunks, client = await read(proxy.url, log_chain.filter, log_chain.start, log_chain.end, result_cap=cap,
+                                    columns=True, target_logs=50)
+    assert_covers(chunks, log_chain.start, log_chain.end)
+    assert all(isinstance(chunk.logs, pa.Table) for chunk in chunks)
+    assert [log for chunk in chunks for log in log_dicts(chunk.logs)] == \
+        [{field.name: log.get(field.name) for field in LOG_FIELDS} for log in log_chain.logs]
+    # A chunk of more than target_logs logs is one block (the dense one among them).
+    assert all(chunk.end - chunk.start == 1 for chunk in chunks if len(chunk.logs) > 50)
+    assert any(chunk.start == log_chain.dense_block and len(chunk.logs) >= log_chain.dense_logs for chunk in chunks)
+    assert {"range_limit", "malformed"} <= set(proxy.stats.faults) and client.stats.retries >= 1

@@ -38,7 +38,8 @@ class FakeNode:
     def all_logs(self, start: int, end: int) -> list[dict[str, Any]]:
         return [self.log(b, i) for b in range(start, end) for i in range(self.logs_per_block[b])]
 
-    async def call(self, method: str, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def call(self, method: str, params: list[dict[str, Any]], *, read_result: Any = None) -> list[dict[str, Any]]:
+        """The logs as parsed JSON (as RpcClient.call gives them when ``read_result`` declines an answer)."""
         assert method == "eth_getLogs"
         first, last = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
         self.requests.append((first, last))

@@ -46,6 +46,7 @@ from toolkit.chain.errors import (
     RpcError,
     TooManyResults,
 )
+from toolkit.chain.logtable import Logs, first_removed, log_at, log_dicts, log_field, read_logs_answer, reordered
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import UserInputError
 from toolkit.hexarrays import quantities
@@ -78,11 +79,12 @@ class LogFilter:
 
 @dataclass(frozen=True)
 class LogChunk:
-    """The logs of blocks ``[start, end)``, as the node returned them, sorted by (block, log index)."""
+    """The logs of blocks ``[start, end)``, as the node returned them, sorted by (block, log index):
+    parsed JSON, or columns when the reader asked for them and the answer allowed it (:mod:`~toolkit.chain.logtable`)."""
 
     start: int
     end: int
-    logs: list[dict[str, Any]]
+    logs: Logs
 
 
 @dataclass
@@ -108,17 +110,14 @@ def reset_endpoint_limits() -> None:
     _LIMITS.clear()
 
 
-def _block(log: dict[str, Any]) -> int:
-    return int(log["blockNumber"], 16)
-
-
-def _positions(logs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def _positions(logs: Logs) -> tuple[np.ndarray, np.ndarray]:
     """Block numbers and log indexes of ``logs`` as int64 arrays (a column at a time when all are
     regular hex quantities, else log by log, which raises for the first malformed one)."""
-    blocks, indexes = (quantities([log[key] for log in logs]) for key in ("blockNumber", "logIndex"))
+    blocks, indexes = (quantities(log_field(logs, key)) for key in ("blockNumber", "logIndex"))
     if blocks is None or indexes is None:
-        return (np.array([_block(log) for log in logs], np.int64),
-                np.array([int(log["logIndex"], 16) for log in logs], np.int64))
+        parsed = log_dicts(logs)
+        return (np.array([int(log["blockNumber"], 16) for log in parsed], np.int64),
+                np.array([int(log["logIndex"], 16) for log in parsed], np.int64))
     return blocks.to_numpy(), indexes.to_numpy()
 
 
@@ -142,6 +141,9 @@ class LogReader:
         covers a small share alone (a ``4 * concurrency``-th): the density of its answer sizes the
         next ones (``target_logs``), so that the answers in flight hold about ``concurrency *
         target_logs`` logs whatever the density.
+    :param columns: chunks hold their logs as Arrow columns when the answer allows it
+        (:func:`~toolkit.chain.logtable.read_logs_answer`), for callers that decode a column at a
+        time; else, and for answers it declines, as parsed JSON.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class LogReader:
         grow_after: int = 8,
         target_logs: int | None = 10_000,
         share_ranges: bool = False,
+        columns: bool = False,
     ) -> None:
         if not 1 <= min_span <= initial_span <= max_span:
             raise UserInputError(f"need 1 <= min_span <= initial_span <= max_span, got "
@@ -169,6 +172,7 @@ class LogReader:
         self._grow_after = grow_after
         self._target_logs = target_logs
         self._share_ranges = share_ranges
+        self._read_result = read_logs_answer if columns else None
         #: Blocks that held about ``target_logs`` logs in the last answer (None: no logs seen yet).
         self._density_span: int | None = None
 
@@ -235,54 +239,53 @@ class LogReader:
             span = min(span, limits.span, self._density_span or span)
             size = min(span, end - cursor)
             try:
-                logs = await self._get_logs(flt, cursor, cursor + size, limits)
+                logs, blocks = await self._get_logs(flt, cursor, cursor + size, limits)
             except LogQueryTooLarge as error:
                 span = self._smaller_span(size, error, cursor, limits)
                 continue
-            chunks.extend(self._pieces(cursor, cursor + size, logs))
+            chunks.extend(self._pieces(cursor, cursor + size, logs, blocks))
             cursor += size
             self._note_success(size, limits)
             if self._target_logs is not None:
-                self._density_span = max(self._min_span, size * self._target_logs // len(logs)) if logs else None
+                self._density_span = max(self._min_span, size * self._target_logs // len(logs)) if len(logs) else None
         return chunks
 
-    def _pieces(self, start: int, end: int, logs: list[dict[str, Any]]) -> list[LogChunk]:
-        """``[start, end)`` as chunks of about ``target_logs`` logs each, cut at block boundaries."""
+    def _pieces(self, start: int, end: int, logs: Logs, blocks: np.ndarray) -> list[LogChunk]:
+        """``[start, end)`` as chunks of about ``target_logs`` logs each, cut at block boundaries
+        (``blocks``: the block number of each log, ascending)."""
         target = self._target_logs
         if target is None or len(logs) <= target:
             return [LogChunk(start, end, logs)]
         pieces: list[LogChunk] = []
         first = 0
         while len(logs) - first > target:
-            cut = first + target
-            block = _block(logs[cut])
-            while cut > first and _block(logs[cut - 1]) == block:
-                cut -= 1
+            block = int(blocks[first + target])
+            cut = int(np.searchsorted(blocks, block, "left"))  # the first log of that block
             if cut == first:  # one block holds more than target logs: it is one chunk
-                cut = first + target
-                while cut < len(logs) and _block(logs[cut]) == block:
-                    cut += 1
+                cut = int(np.searchsorted(blocks, block, "right"))
                 if cut == len(logs):
                     break
-                block = _block(logs[cut])
+                block = int(blocks[cut])
             pieces.append(LogChunk(start, block, logs[first:cut]))
             start, first = block, cut
         pieces.append(LogChunk(start, end, logs[first:]))
         return pieces
 
-    async def _get_logs(self, flt: LogFilter, start: int, end: int, limits: _EndpointLimits) -> list[dict[str, Any]]:
-        logs = await self._client.call("eth_getLogs", [flt.params(start, end)])
+    async def _get_logs(self, flt: LogFilter, start: int, end: int,
+                        limits: _EndpointLimits) -> tuple[Logs, np.ndarray]:
+        """The logs of ``[start, end)`` in (block, log index) order, and their block numbers."""
+        logs = await self._client.call("eth_getLogs", [flt.params(start, end)], read_result=self._read_result)
         if limits.result_cap is not None and len(logs) >= limits.result_cap:
             raise TooManyResults(
                 f"eth_getLogs at {self._client.redacted_url} returned {len(logs)} logs for blocks "
                 f"[{start}, {end}), the provider's result cap; assuming the result was cut off",
                 result_limit=limits.result_cap)
-        removed = [log.get("removed") for log in logs]
-        if True in removed:
-            log = logs[removed.index(True)]
+        removed = first_removed(logs)
+        if removed is not None:
+            log = log_at(logs, removed)
             raise ReorgDetected(
                 f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
-                f"{_block(log)}, tx {log.get('transactionHash')}): the chain reorganised while "
+                f"{int(log['blockNumber'], 16)}, tx {log.get('transactionHash')}): the chain reorganised while "
                 "reading; read up to a finalized block or re-run from before that block")
         blocks, indexes = _positions(logs)
         outside = (blocks < start) | (blocks >= end)
@@ -292,8 +295,9 @@ class LogReader:
                 f"for the range [{start}, {end}); the provider is inconsistent, try another endpoint")
         same_block = blocks[1:] == blocks[:-1]
         if np.all((blocks[1:] > blocks[:-1]) | (same_block & (indexes[1:] > indexes[:-1]))):
-            return logs  # nodes answer in (block, log index) order; sorting is for those that do not
-        return [logs[k] for k in np.lexsort((indexes, blocks))]
+            return logs, blocks  # nodes answer in (block, log index) order; sorting is for those that do not
+        order = np.lexsort((indexes, blocks))
+        return reordered(logs, order), blocks[order]
 
     def _smaller_span(self, size: int, error: LogQueryTooLarge, start: int, limits: _EndpointLimits) -> int:
         """The next span to try after ``size`` blocks failed; teaches ``limits``; raises at the floor."""

@@ -13,7 +13,9 @@ Infura's HTTP 429 ``data.rate.backoff_seconds`` (shared/reference/engineering.md
 status, headers and body of every HTTP error go to :func:`~toolkit.chain.errors.classify_http_error`.
 
 Responses are parsed with orjson because an ``eth_getLogs`` answer of 10,000 logs is about 9 MB of
-JSON, and parsing is most of what this client costs on a fast node.
+JSON, and parsing is most of what this client costs on a fast node. A caller that decodes columns
+can have such an answer read straight into Arrow columns instead (``read_result``,
+:mod:`toolkit.chain.logtable`); what that reader declines is parsed here as always.
 
 Retries use exponential backoff with full jitter — ``uniform(0, min(backoff_max, backoff_base·2^n))``
 — except when the provider says how long to wait (``Retry-After`` header, Infura
@@ -26,7 +28,7 @@ import asyncio
 import gc
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,15 +167,19 @@ class RpcClient:
 
     # ---------------------------------------------------------------- public calls
 
-    async def call(self, method: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+    async def call(self, method: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
+                   read_result: Callable[[bytes], Any] | None = None) -> Any:
         """Send one JSON-RPC request and return its ``result`` (raw JSON), retrying what is retryable.
 
+        :param read_result: reads the ``result`` straight from a successful answer's body, or returns
+            None to leave the body to the JSON parser and the error checks
+            (:func:`toolkit.chain.logtable.read_logs_answer`).
         :raises RpcError: the classified failure once retries are exhausted or pointless.
         """
         attempt = 0
         while True:
             try:
-                response = await self._send_single(method, params)
+                response = await self._send_single(method, params, read_result)
                 if "error" in response:
                     raise self._item_error(response["error"], method)
                 return response.get("result")
@@ -258,8 +264,10 @@ class RpcClient:
         self._next_id += 1
         return request
 
-    async def _post(self, label: str, n_calls: int, payload: Any) -> Any:
-        """POST ``payload`` (a JSON-RPC request or batch) under the semaphore; return the parsed answer.
+    async def _post(self, label: str, n_calls: int, payload: Any,
+                    read_result: Callable[[bytes], Any] | None = None) -> Any:
+        """POST ``payload`` (a JSON-RPC request or batch) under the semaphore; return the parsed answer
+        (``{"result": ...}`` when ``read_result`` took the body).
 
         Failures come out classified, without the URL.
         """
@@ -273,7 +281,8 @@ class RpcClient:
                 async with self._session.post(self._url, data=body) as response:
                     raw = await response.read()
                 if response.ok:
-                    return _decode(raw)
+                    result = read_result(raw) if read_result is not None else None
+                    return _decode(raw) if result is None else {"result": result}
                 error = classify_http_error(response.status, response.headers, raw, url=self._url, method=label)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 error = classify_exception(exc, url=self._url, method=label,
@@ -282,8 +291,9 @@ class RpcClient:
         # Raised outside the except blocks: the aiohttp exception (its text holds the URL) is not chained.
         raise error
 
-    async def _send_single(self, method: str, params: Any) -> Mapping[str, Any]:
-        response = await self._post(method, 1, self._request(method, params))
+    async def _send_single(self, method: str, params: Any,
+                           read_result: Callable[[bytes], Any] | None = None) -> Mapping[str, Any]:
+        response = await self._post(method, 1, self._request(method, params), read_result)
         if not isinstance(response, Mapping) or not ("result" in response or "error" in response):
             raise self._count(Transient(f"{self.redacted_url} sent a response without result or error ({method})"))
         return response

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.abi import EventSpec, FunctionSpec, LogDecodeError
+from toolkit.chain.logtable import Logs, first_removed, log_field, optional_field
 from toolkit.hexarrays import quantities
 from toolkit.protocols.registry import Deployment
 
@@ -55,9 +56,10 @@ class ColumnDecoder(Protocol):
     """An adapter that can also decode a chunk a column at a time, with no dict per row (what the
     pipeline uses when no state is read)."""
 
-    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
-        """The rows :meth:`Adapter.decode_logs` would give, as ``{column: Arrow array}``; None when the
-        chunk needs the row path (a log it does not decode, or events to join)."""
+    def decode_columns(self, logs: Logs, deployment: Deployment) -> dict[str, pa.Array] | None:
+        """The rows :meth:`Adapter.decode_logs` would give, as ``{column: Arrow array}``, from parsed
+        logs or log columns (:mod:`toolkit.chain.logtable`); None when the chunk needs the row path
+        (a log it does not decode, or events to join)."""
 
 
 def log_int(log: dict[str, Any], key: str) -> int:
@@ -108,12 +110,12 @@ class PerLogAdapter(ABC):
         row.update(self.liquidation_fields(values, row, deployment, lambda value: value))
         return row
 
-    def decode_columns(self, logs: list[dict[str, Any]], deployment: Deployment) -> dict[str, pa.Array] | None:
+    def decode_columns(self, logs: Logs, deployment: Deployment) -> dict[str, pa.Array] | None:
         """The rows of a chunk as Arrow columns, decoded a column at a time (:meth:`EventSpec.decode_arrays`,
         :func:`identity_arrays`); None when a log is another event or is not regular, for the row path
         (:meth:`decode_logs`) to take log by log."""
         try:
-            topics, data = [log["topics"] for log in logs], [log["data"] for log in logs]
+            topics, data = log_field(logs, "topics"), log_field(logs, "data")
         except (TypeError, KeyError):
             return None
         identity = identity_arrays(logs, deployment)
@@ -236,30 +238,32 @@ def identity_columns(logs: Sequence[Any], deployment: Deployment) -> dict[str, l
     return columns
 
 
-def identity_arrays(logs: Sequence[Any], deployment: Deployment) -> dict[str, pa.Array] | None:
-    """:func:`identity_columns` as Arrow arrays, converted a column at a time (:mod:`toolkit.hexarrays`).
+def identity_arrays(logs: Logs, deployment: Deployment) -> dict[str, pa.Array] | None:
+    """:func:`identity_columns` as Arrow arrays, converted a column at a time (:mod:`toolkit.hexarrays`),
+    from parsed logs or log columns (:mod:`toolkit.chain.logtable`).
 
     None when a log is not a regular JSON-RPC log (a missing or garbled field, ``removed``, a block
     timestamp on some logs only): the caller then takes :func:`identity_columns`, which names the problem.
     """
     try:
-        fields = {key: [log[key] for log in logs] for key in _IDENTITY_KEYS}
-        removed = [log.get("removed") for log in logs]
-        timestamps = [log.get("blockTimestamp") or log.get("timeStamp") for log in logs]
-    except (TypeError, KeyError, AttributeError):
+        fields = {key: log_field(logs, key) for key in _IDENTITY_KEYS}
+        fields["blockTimestamp"] = (optional_field(logs, "blockTimestamp") if isinstance(logs, pa.Table) else
+                                    [log.get("blockTimestamp") or log.get("timeStamp") for log in logs])
+        if first_removed(logs) is not None:
+            return None
+        strings = {key: values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+                   for key, values in fields.items()}
+    except (TypeError, KeyError, AttributeError, pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     n = len(logs)
-    if True in removed or None in fields["blockHash"]:
+    if any(strings[key].null_count for key in _IDENTITY_KEYS):
         return None
-    numbers = {key: quantities(fields[key]) for key in _QUANTITY_KEYS}
-    stamps = pa.nulls(n, pa.int64()) if timestamps.count(None) == n else quantities(timestamps)
+    numbers = {key: quantities(strings[key]) for key in _QUANTITY_KEYS}
+    timestamps = strings["blockTimestamp"]
+    stamps = pa.nulls(n, pa.int64()) if timestamps.null_count == n else quantities(timestamps)
     if stamps is None or any(array is None for array in numbers.values()):
         return None
-    try:
-        emitter, block_hash, tx_hash = (pc.ascii_lower(pa.array(fields[key], pa.string()))
-                                        for key in ("address", "blockHash", "transactionHash"))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
+    emitter, block_hash, tx_hash = (pc.ascii_lower(strings[key]) for key in ("address", "blockHash", "transactionHash"))
     log_index = numbers["logIndex"]
     arrays = {name: pa.repeat(value, n) for name, value in _identity_constants(deployment).items()}
     arrays.update(emitter=emitter, block_number=numbers["blockNumber"], block_hash=block_hash,
