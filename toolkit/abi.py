@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from eth_hash.auto import keccak
 
-from toolkit.hexarrays import HexRows, fixed_hex, hex_strings, word_decimal_strings
+from toolkit.hexarrays import fixed_hex, hex_strings, word_decimal_strings
 
 #: Directory holding the ABI JSON files (``toolkit/abis`` links to the repository's ``abis/``).
 ABI_DIR = Path(__file__).resolve().parent / "abis"
@@ -89,14 +89,15 @@ def _word_column(abi_type: str, values: list[str], offset: int) -> list[Any]:
     return numbers
 
 
-def _word_array(abi_type: str, rows: HexRows, offset: int) -> pa.Array | None:
-    """:func:`_word_column` of the 32-byte words at byte ``offset`` of each row, as an Arrow array
-    (integers as base-10 strings); None for a word out of its type's range (the caller's slow path says which)."""
-    words, digits = rows.raw[:, offset:offset + 32], rows.chars[:, 2 + 2 * offset:2 + 2 * offset + 64]
+def _word_array(abi_type: str, rows: np.ndarray, offset: int) -> pa.Array | None:
+    """:func:`_word_column` of the 32-byte words at byte ``offset`` of each row (``(n, width)`` uint8), as
+    an Arrow array (integers as base-10 strings); None for a word out of its type's range (the caller's
+    slow path says which)."""
+    words = rows[:, offset:offset + 32]
     if abi_type == "address":
-        return hex_strings(digits[:, 24:]) if not words[:, :12].any() else None
+        return hex_strings(words[:, 12:]) if not words[:, :12].any() else None
     if abi_type == "bytes32":
-        return hex_strings(digits)
+        return hex_strings(words)
     if abi_type == "bool":
         return pa.array(words[:, 31] == 1) if not words[:, :31].any() and words[:, 31].max(initial=0) <= 1 else None
     signed = abi_type.startswith("int")
@@ -250,11 +251,10 @@ class EventSpec:
         data_rows = fixed_hex(data, width)
         if topic_rows is None or data_rows is None:
             return None
-        if not np.all(topic_rows.raw[::expected] == np.frombuffer(bytes.fromhex(self.topic0[2:]), np.uint8)):
+        if not np.all(topic_rows[::expected] == np.frombuffer(bytes.fromhex(self.topic0[2:]), np.uint8)):
             return None
         # Topic k of log i is row i * expected + k of the topic rows.
-        indexed = [(name, abi_type, HexRows(topic_rows.chars[k::expected], topic_rows.raw[k::expected]), 0)
-                   for k, (name, abi_type) in enumerate(self.indexed, start=1)]
+        indexed = [(name, abi_type, topic_rows[k::expected], 0) for k, (name, abi_type) in enumerate(self.indexed, start=1)]
         in_data = [(name, abi_type, data_rows, 32 * k) for k, (name, abi_type) in enumerate(self.data_inputs)]
         arrays = {name: _word_array(abi_type, rows, offset) for name, abi_type, rows, offset in indexed + in_data}
         return None if any(array is None for array in arrays.values()) else arrays

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,66 +25,53 @@ import pyarrow as pa
 _DECIMAL256_TOP_BYTE = 0x0F
 
 
-@dataclass(frozen=True)
-class HexRows:
-    """``n`` hex strings of one width: ``chars``, their ASCII lower-cased (``(n, 2 + 2 * width)`` uint8,
-    ``0x`` included), and ``raw``, the bytes they spell (``(n, width)`` uint8)."""
-
-    chars: np.ndarray
-    raw: np.ndarray
-
-
-def fixed_hex(values: Sequence[Any] | pa.Array, width: int) -> HexRows | None:
-    """``values`` as :class:`HexRows` when every one is a ``0x``-prefixed string of exactly ``width``
-    bytes in hex digits of either case; else None."""
+def fixed_hex(values: Sequence[Any] | pa.Array, width: int) -> np.ndarray | None:
+    """The bytes ``values`` spell, as ``(n, width)`` uint8, when every one is a ``0x``-prefixed string
+    of exactly ``width`` bytes in hex digits of either case; else None."""
     size = 2 + 2 * width
-    text = _arrow_text(values, size) if isinstance(values, pa.Array) else _joined_text(values, size)
-    if text is None:
-        return None
-    chars = np.frombuffer(text.lower(), np.uint8).reshape(len(values), size)
-    if not (np.all(chars[:, 0] == ord("0")) and np.all(chars[:, 1] == ord("x"))):
+    chars = _arrow_chars(values, size) if isinstance(values, pa.Array) else _joined_chars(values, size)
+    if chars is None or not (np.all(chars[:, 0] == ord("0")) and np.all(chars[:, 1] == ord("x"))):
         return None
     try:
-        raw = binascii.unhexlify(chars[:, 2:].tobytes())
+        raw = binascii.unhexlify(chars[:, 2:].tobytes())  # either case
     except binascii.Error:
         return None
-    return HexRows(chars, np.frombuffer(raw, np.uint8).reshape(len(values), width))
+    return np.frombuffer(raw, np.uint8).reshape(len(values), width)
 
 
-def _joined_text(values: Sequence[Any], size: int) -> bytes | None:
-    """Python strings of ``size`` ASCII characters each, joined; None when one is not."""
+def _joined_chars(values: Sequence[Any], size: int) -> np.ndarray | None:
+    """Python strings of ``size`` ASCII characters each as ``(n, size)`` uint8; None when one is not."""
     try:
         text = "".join(values)
     except TypeError:
         return None
     if len(text) != len(values) * size or not text.isascii() or set(map(len, values)) - {size}:
         return None
-    return text.encode("ascii")
+    return np.frombuffer(text.encode("ascii"), np.uint8).reshape(len(values), size)
 
 
-def _arrow_text(values: pa.Array, size: int) -> bytes | None:
-    """The bytes of an Arrow string array whose values are ``size`` bytes each (its data buffer,
-    between the first and last offset); None for another type, a null, or another length."""
+def _arrow_chars(values: pa.Array, size: int) -> np.ndarray | None:
+    """An Arrow string array whose values are ``size`` bytes each as ``(n, size)`` uint8, a view of its
+    data buffer (no copy); None for another type, a null, or another length."""
     if values.type != pa.string() or values.null_count:
         return None
     n = len(values)
     if n == 0:
-        return b""
+        return np.empty((0, size), np.uint8)
     _, offsets_buffer, data = values.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, values.offset * 4)
     if not np.all(np.diff(offsets) == size):
         return None
-    return bytes(memoryview(data)[offsets[0]:offsets[-1]])
+    return np.frombuffer(data, np.uint8, n * size, int(offsets[0])).reshape(n, size)
 
 
-def hex_strings(digits: np.ndarray) -> pa.StringArray:
-    """Rows of lower-case hex digits (``(n, k)`` uint8 ASCII, e.g. a slice of :attr:`HexRows.chars`) as
-    ``0x``-prefixed strings (addresses, hashes)."""
-    n, k = digits.shape
-    chars = np.empty((n, 2 + k), np.uint8)
+def hex_strings(raw: np.ndarray) -> pa.StringArray:
+    """Rows of bytes (``(n, k)`` uint8) as lower-case ``0x``-prefixed hex strings (addresses, hashes)."""
+    n, k = raw.shape
+    chars = np.empty((n, 2 + 2 * k), np.uint8)
     chars[:, 0], chars[:, 1] = ord("0"), ord("x")
-    chars[:, 2:] = digits
-    offsets = np.arange(0, (n + 1) * (2 + k), 2 + k, dtype=np.int32)
+    chars[:, 2:] = np.frombuffer(binascii.hexlify(np.ascontiguousarray(raw).tobytes()), np.uint8).reshape(n, 2 * k)
+    offsets = np.arange(0, (n + 1) * (2 + 2 * k), 2 + 2 * k, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
 
 
