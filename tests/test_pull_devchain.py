@@ -204,3 +204,27 @@ async def test_a_pull_without_state_reads_the_same_rows_from_columns_as_from_par
     assert from_columns.equals(from_json)
     decoded = [c for c in DECODE_COLUMNS if c not in ("state_status",)]
     assert from_columns[decoded].equals(store.liquidations()[decoded])
+
+
+async def test_without_state_reads_chunks_are_committed_together_and_at_least_every_interval(
+        devchain, tmp_path, monkeypatch) -> None:
+    """Group commit without state reads: the chunks of a read are one commit while they hold fewer than
+    MAX_COMMIT_ROWS rows; a slow node's read (every answer 0.2 s late, through the fault proxy) still
+    commits every COMMIT_INTERVAL. Both store the same rows."""
+    import toolkit.pipeline
+    from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+
+    async def pull(url: str, path: Path):
+        result = await pull_async(PullRequest(chain="devchain", protocol="aave-v3", rpc_url=url, store_path=path,
+                                              no_state=True))
+        return result.deployments[0], Store(path, create=False).liquidations()
+
+    monkeypatch.setattr(toolkit.pipeline, "COMMIT_INTERVAL", 60.0)
+    grouped, grouped_rows = await pull(devchain.url, tmp_path / "grouped.duckdb")
+    assert (grouped.chunks, grouped.rows_added) == (1, len(grouped_rows)) and len(grouped_rows) > 0
+    monkeypatch.setattr(toolkit.pipeline, "COMMIT_INTERVAL", 0.3)
+    with FaultProxy(devchain.url, FaultConfig(slow=1.0, slow_seconds=0.2)) as proxy:
+        slow, slow_rows = await pull(proxy.url, tmp_path / "slow.duckdb")
+    assert proxy.stats.faults["slow"] >= 5
+    assert slow.chunks >= 2
+    assert slow_rows.equals(grouped_rows)

@@ -9,8 +9,8 @@ Contract (dlt-style incremental cursor, shared/reference/engineering.md ยง1.6, ย
   (inclusive) whose logs are all stored, with its hash.
 * Each chunk's rows, the headers of their blocks and of the chunk's last block, and the checkpoint
   are committed in ONE store transaction, in block order, so a pull killed at any moment resumes to
-  the identical table. Without state reads, consecutive chunks decoded while the previous commit ran
-  are committed as one (group commit, :data:`MAX_COMMIT_ROWS`).
+  the identical table. Without state reads, consecutive chunks are committed as one (group commit:
+  up to :data:`MAX_COMMIT_ROWS` rows, or what was decoded in :data:`COMMIT_INTERVAL` seconds).
 * Speed (bench/bench_pull.py): commits run in a worker thread while the next chunks are fetched
   and decoded; a chunk is checked against fresh headers only after the commit before it ended.
   Without state reads the adapter decodes a column at a time into Arrow (no dict per row), and a
@@ -82,11 +82,17 @@ WALK_BACK_PAGE = 32
 #: Most logs per chunk read (and per request once their density is known): the answers in flight
 #: and the chunks waiting to be committed stay small (LogReader ``target_logs``).
 CHUNK_LOGS = 2_500
-#: Most rows one commit holds when chunks decoded during the previous commit are committed together.
-#: A commit costs about 30 ms on its own (open, checks, listing its segment file, close), so a dense pull
-#: gains from few, large ones; the rows wait as Arrow tables (the pull's peak RSS: bench/bench_pull.py).
-#: 20,000 and 100,000 measured no better on bench/bench_pull.py's data.
+#: Without state reads, decoded chunks are committed together once they hold this many rows (or
+#: :data:`COMMIT_INTERVAL` passed). A commit costs about 30 ms on its own (open, checks, listing its
+#: segment file, close) and competes for the CPU with decoding, so a dense pull gains from few,
+#: large ones; the rows wait as Arrow tables (the pull's peak RSS: bench/bench_pull.py). On
+#: bench/bench_pull.py's 100,000 logs, starting a commit as soon as the previous one ended made 6-7
+#: commits; waiting for 50,000 rows makes 2: 0.88 s instead of 0.99 s, and 0.85 s of CPU instead of
+#: 1.09 s (medians of 15 pulls each, alternated). Waiting for 20,000 rows or for all rows measured slower.
 MAX_COMMIT_ROWS = 50_000
+#: Seconds decoded chunks wait at most for more to commit with (a slow node's pull still commits,
+#: reports progress and keeps what it read about this often).
+COMMIT_INTERVAL = 1.0
 #: Container allocations between young garbage collections during a pull (default 700).
 YOUNG_COLLECTION_EVERY = 100_000
 
@@ -403,13 +409,15 @@ class _PullSession:
         # and decoded; commits stay one at a time and in block order, and each chunk is checked against
         # fresh headers only once the commit before it has ended (so a chain that changed meanwhile is
         # seen before anything else is written). Without state reads and without --blocks-per-request,
-        # the chunks decoded while a commit runs are committed together by the next one (group commit,
-        # up to MAX_COMMIT_ROWS rows): a fast node is not held up by the fixed cost of a commit. A
-        # commit cannot be cancelled halfway (it runs in a thread), so it is shielded and always
-        # awaited to its end before anything else (a repair's rewind, the end of the run) touches the store.
+        # decoded chunks are committed together (group commit) once they hold MAX_COMMIT_ROWS rows or
+        # COMMIT_INTERVAL seconds passed since the last commit started, and never while one runs: a
+        # fast node is not held up by the fixed cost of commits. A commit cannot be cancelled halfway
+        # (it runs in a thread), so it is shielded and always awaited to its end before anything else
+        # (a repair's rewind, the end of the run) touches the store.
         group = self.request.no_state and span is None
         committing: asyncio.Task[None] | None = None
         decoded: list[_Decoded] = []
+        last_commit = time.monotonic()
         try:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
@@ -417,14 +425,16 @@ class _PullSession:
                     decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
-                    if (group and committing is not None and not committing.done()
-                            and sum(d.table.num_rows for d in decoded) < MAX_COMMIT_ROWS):
+                    if group and sum(d.table.num_rows for d in decoded) < MAX_COMMIT_ROWS and (
+                            time.monotonic() - last_commit < COMMIT_INTERVAL
+                            or committing is not None and not committing.done()):
                         continue
                     if committing is not None:
                         await asyncio.shield(committing)
                     prepared = await self._check(decoded, (top, top_hash))
                     decoded = []
                     committing = self._commit(prepared, deployment, first_block, start, top, outcome)
+                    last_commit = time.monotonic()
             if committing is not None:
                 await asyncio.shield(committing)
             if decoded:
