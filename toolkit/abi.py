@@ -242,7 +242,7 @@ class EventSpec:
         topic0, another topic count, short data, a value out of its type's range): the caller then
         decodes with :meth:`decode_columns`, which raises the reason.
         """
-        n, expected = len(topics), 1 + len(self.indexed)
+        expected = 1 + len(self.indexed)
         width = 32 * len(self.data_inputs)
         if not all(_is_static_word(t) for _, t, _ in self.inputs):
             return None
@@ -254,7 +254,8 @@ class EventSpec:
         if not np.all(topic_rows[::expected] == np.frombuffer(bytes.fromhex(self.topic0[2:]), np.uint8)):
             return None
         # Topic k of log i is row i * expected + k of the topic rows.
-        indexed = [(name, abi_type, topic_rows[k::expected], 0) for k, (name, abi_type) in enumerate(self.indexed, start=1)]
+        indexed = [(name, abi_type, topic_rows[k::expected], 0)
+                   for k, (name, abi_type) in enumerate(self.indexed, start=1)]
         in_data = [(name, abi_type, data_rows, 32 * k) for k, (name, abi_type) in enumerate(self.data_inputs)]
         arrays = {name: _word_array(abi_type, rows, offset) for name, abi_type, rows, offset in indexed + in_data}
         return None if any(array is None for array in arrays.values()) else arrays

@@ -8,8 +8,9 @@ casts), so 10,000 values cost about as much as a few dozen single ones (bench/be
 Every function takes the values as parsed from JSON -- Python strings, or an Arrow string array when
 the answer was read straight into columns (:mod:`toolkit.chain.logtable`), whose buffer already is
 the joined text -- and returns ``None`` when they are not all regular (not a string, wrong length,
-not hex): callers then take their value-by-value path, which names the first bad value. Results are exact: 256-bit words become base-10 strings through Arrow's
-``decimal256`` (76 digits, so words below ``2**252``), and the rare larger ones through Python ints.
+not hex): callers then take their value-by-value path, which names the first bad value. Results are
+exact: 256-bit words become base-10 strings through Arrow's ``decimal256`` (76 digits, so words
+below ``2**252``), and the rare larger ones through Python ints.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ class LogFilter:
 @dataclass(frozen=True)
 class LogChunk:
     """The logs of blocks ``[start, end)``, as the node returned them, sorted by (block, log index):
-    parsed JSON, or columns when the reader asked for them and the answer allowed it (:mod:`~toolkit.chain.logtable`)."""
+    parsed JSON, or columns when the reader asked for them and the answer allowed it
+    (:mod:`~toolkit.chain.logtable`)."""
 
     start: int
     end: int

@@ -86,7 +86,8 @@ def log_field(logs: Logs, key: str) -> list[Any] | pa.Array:
 
 
 def optional_field(logs: Logs, key: str) -> list[Any] | pa.Array:
-    """Field ``key`` of every log, None (null) where a log lacks it (``AttributeError`` for a log that is not a dict)."""
+    """Field ``key`` of every log, None (null) where a log lacks it (``AttributeError`` for a parsed log
+    that is not a dict)."""
     if isinstance(logs, pa.Table):
         return _one_array(logs.column(key))
     return [log.get(key) for log in logs]
