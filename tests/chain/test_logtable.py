@@ -96,3 +96,14 @@ def test_rows_removed_flags_and_reordering_read_alike_from_columns_and_dicts() -
     assert log_at(table, 2) == _as_read(log_at(logs, 2))
     order = np.array([5, 0, 3])
     assert log_dicts(reordered(table, order)) == [_as_read(log) for log in reordered(logs, order)]
+
+
+def test_an_answer_longer_than_one_arrow_block_is_left_to_the_json_parser(monkeypatch) -> None:
+    """Arrow's reader takes one block of less than 2 GiB; the limit, lowered here, declines longer answers."""
+    import toolkit.chain.logtable
+
+    body = orjson.dumps(_answer(_node_logs()[:2]))
+    monkeypatch.setattr(toolkit.chain.logtable, "MAX_ANSWER_BYTES", len(body))
+    assert read_logs_answer(body) is not None
+    monkeypatch.setattr(toolkit.chain.logtable, "MAX_ANSWER_BYTES", len(body) - 1)
+    assert read_logs_answer(body) is None

@@ -12,7 +12,8 @@ Performance section).
 the client parses the body with orjson as always, so errors and their messages stay those of the
 dict path:
 
-* a body that is not one JSON object: a JSON-RPC batch, a truncated body, two objects;
+* a body that is not one JSON object: a JSON-RPC batch, a truncated body, two objects; a body of
+  2 GiB or more (:data:`MAX_ANSWER_BYTES`);
 * an error object instead of a result, or a null result;
 * a field of another JSON type than nodes send (a number where a hex quantity is expected), a field
   given twice, a required field missing or null (the ``blockHash`` of a pending log), a null topic.
@@ -53,6 +54,9 @@ _ANSWER = pa.schema([("result", pa.list_(LOG_FIELDS))])
 # newlines_in_values: an answer may span lines (geth ends each with a newline; some proxies pretty-print).
 _PARSE = pa_json.ParseOptions(explicit_schema=_ANSWER, unexpected_field_behavior="ignore", newlines_in_values=True)
 
+#: Longest answer Arrow's reader takes as one block (its block size is an int32); longer ones are left to orjson.
+MAX_ANSWER_BYTES = 2**31 - 2
+
 #: The logs of one answer: parsed JSON (a dict per log), or columns (:func:`read_logs_answer`).
 Logs = list[dict[str, Any]] | pa.Table
 
@@ -60,10 +64,12 @@ Logs = list[dict[str, Any]] | pa.Table
 def read_logs_answer(body: bytes) -> pa.Table | None:
     """The ``result`` of a JSON-RPC ``eth_getLogs`` answer as a table of :data:`LOG_FIELDS` columns,
     a row per log; None when the body is not such an answer of regular logs (see the module docstring)."""
+    if len(body) > MAX_ANSWER_BYTES:
+        return None
     options = pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1)
     try:
         answer = pa_json.read_json(pa.BufferReader(body), read_options=options, parse_options=_PARSE)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except pa.ArrowException:  # not JSON, or not of this shape: the JSON parser says what is wrong
         return None
     if answer.num_rows != 1:
         return None
