@@ -7,9 +7,10 @@ Aave-v3-shaped ``LiquidationCall`` logs, 250 per transaction, two transactions p
 run, on the same node and blocks:
 
 * **liqtk**: ``liqtk pull --chain devchain --protocol aave-v3 --address <emitter> --no-state`` as a
-  subprocess into a new store: fetch, decode, normalize, check against block headers and store in
-  DuckDB. Timed from process start to exit (interpreter start-up included); its peak RSS is that
-  process's own (``wait4``). The pull's own duration (its run report) is recorded too.
+  subprocess into a new store: fetch, decode, normalize, check against block headers and store
+  (segment files listed in the DuckDB file). Timed from process start to exit (interpreter start-up
+  included); its peak RSS is that process's own (``wait4``). The pull's own duration (its run report)
+  is recorded too.
 * **liqtk, the Python API**: ``toolkit.pull(...)`` with the same arguments in this warm process, into a
   new store, as a notebook calls it: the counterpart of ``cryo.collect`` in a warm process.
 * **liqtk, fetch and decode only**: the same reader and adapter in this process, into one Arrow table

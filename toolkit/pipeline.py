@@ -260,10 +260,10 @@ def _pull_runtime() -> Iterator[None]:
     """Garbage-collector settings for the ``with`` block of a pull, restored after it (unless changed meanwhile).
 
     * The garbage collector's first threshold (allocations between young collections) is raised to
-      :data:`YOUNG_COLLECTION_EVERY`. A pull allocates a dict and a list per log (parsed JSON) and forms
-      no reference cycles on its hot path; at the default threshold (700) a young collection runs every
-      few hundred logs and traverses every container still alive -- a tenth of a dense pull's time
-      spent finding no garbage.
+      :data:`YOUNG_COLLECTION_EVERY`. A pull whose answers are parsed as JSON (state reads, declined
+      answers) allocates a dict and a list per log and forms no reference cycles on its hot path; at the
+      default threshold (700) a young collection runs every few hundred logs and traverses every
+      container still alive -- a tenth of a dense pull's time spent finding no garbage.
     * Everything alive when the pull starts (imported modules, the caller's objects) is moved out of the
       collector's sight (``gc.freeze``, undone at the end): the occasional full collection then does not
       traverse it again. Measured on bench/bench_pull.py's 100,000 logs in a warm process: 0.05-0.1 s.
@@ -421,7 +421,7 @@ class _PullSession:
         try:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
-                    table = await self._decode(chunk, deployment, adapter, state)
+                    table = await self._decode(chunk, deployment, adapter, state, by_columns)
                     decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
@@ -466,12 +466,11 @@ class _PullSession:
         return checkpoint + 1
 
     async def _decode(self, chunk: LogChunk, deployment: Deployment, adapter: Adapter,
-                      state: StateReader) -> pa.Table:
+                      state: StateReader, by_columns: bool) -> pa.Table:
         """Decode (and unless ``--no-state``, enrich) one chunk: its rows as an Arrow table. Without state
         reads, an adapter that decodes a column at a time (:class:`ColumnDecoder`) builds the table with
         no dict per row."""
-        columns = (adapter.decode_columns(chunk.logs, deployment)
-                   if self.request.no_state and isinstance(adapter, ColumnDecoder) else None)
+        columns = adapter.decode_columns(chunk.logs, deployment) if by_columns else None
         if columns is not None:
             return columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(chunk.logs))
         rows = adapter.decode_logs(log_dicts(chunk.logs), deployment)

@@ -756,11 +756,6 @@ class Writer:
             """, [*deployment_key, first_block, chunk_end, last_block_hash, run_id])
         return added
 
-    def fragments(self) -> int:
-        """Listed segments with fewer than :data:`FRAGMENT_ROWS` rows."""
-        with self.store.reader() as con:
-            return con.execute("SELECT count(*) FROM segments WHERE rows < ?", [FRAGMENT_ROWS]).fetchone()[0]
-
     def rewind_chain(self, *, chain_id: int, to_block: int, to_block_hash: str | None) -> int:
         """Reorganization repair in one transaction: forget everything of the chain above ``to_block``.
 

@@ -84,10 +84,12 @@ def write(folder: Path, rows: pa.Table, *, chain_id: int, protocol: str, deploym
     first, last = pc.min(numbers).as_py(), pc.max(numbers).as_py()
     name = segment_name(chain_id, protocol, deployment, first, last)
     tmp = folder / f".{name}.tmp"
+    columns = arrow_schema(schema.LIQUIDATION_COLUMNS)
+    if rows.schema != columns:  # rows read back by DuckDB (copies, merges); a commit's rows have the schema
+        rows = rows.cast(columns)
     try:
         with open(tmp, "wb") as sink:
-            pq.write_table(rows.cast(arrow_schema(schema.LIQUIDATION_COLUMNS)), sink, compression=COMPRESSION,
-                           write_statistics=list(STATISTICS))
+            pq.write_table(rows, sink, compression=COMPRESSION, write_statistics=list(STATISTICS))
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(tmp, folder / name)
