@@ -7,7 +7,7 @@ borrowers (impersonated accounts), each supplying 0.01 WBTC and borrowing 0.14 W
 from $60,000 to $48,000 (health factor about 0.89) and one liquidator liquidates every borrower,
 ``--per-block`` liquidations per block, half of them taking aTokens. Then ``toolkit.pull`` of aave-v3
 with state reads (configuration, account data, e-mode, oracle prices, ...) runs through the
-:class:`~toolkit.devchain.fault_proxy.FaultProxy` with no faults, which counts HTTP requests and
+:class:`~fault_proxy.FaultProxy` with no faults, which counts HTTP requests and
 JSON-RPC calls (a batch is one request holding many calls) by method. Prints the counts per 1,000
 stored rows and merges them into ``bench/results.json`` under ``"rpc"``.
 """
@@ -28,7 +28,7 @@ from web3.types import RPCEndpoint
 
 from toolkit.devchain import Devchain
 from toolkit.devchain.assets import MAX_UINT256, USD_DECIMALS, to_raw
-from toolkit.devchain.fault_proxy import FaultProxy
+from fault_proxy import FaultProxy
 from toolkit.devchain.market import VARIABLE_RATE
 from toolkit.devchain.scenario import BTC_USD_CRASH, FINALITY_BLOCKS, LIQUIDATOR_INDEX, LIQUIDITY_PROVIDER_INDEX
 from toolkit.pipeline import PullRequest, pull_async, run_blocking

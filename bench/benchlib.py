@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# the toolkit from this checkout, and the test helpers the benchmarks share with the tests (tests/fault_proxy.py)
+for _path in (ROOT / "tests", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from toolkit.devchain.anvil import AnvilNode, anvil_binary, start_anvil  # noqa: E402
 from toolkit.errors import ToolkitError  # noqa: E402

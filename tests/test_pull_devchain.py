@@ -212,7 +212,7 @@ async def test_without_state_reads_chunks_are_committed_together_and_at_least_ev
     MAX_COMMIT_ROWS rows; a slow node's read (every answer 0.2 s late, through the fault proxy) still
     commits every COMMIT_INTERVAL. Both store the same rows."""
     import toolkit.pipeline
-    from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+    from fault_proxy import FaultConfig, FaultProxy
 
     async def pull(url: str, path: Path):
         result = await pull_async(PullRequest(chain="devchain", protocol="aave-v3", rpc_url=url, store_path=path,

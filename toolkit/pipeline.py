@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
 from toolkit.chain.errors import ReorgDetected
@@ -312,7 +312,7 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 rpc_host=client.redacted_url, chain_id=chain_id, protocol=request.protocol,
                 deployment=",".join(d.name for d in deployments), from_block=request.from_block,
                 to_block=to_block, node_client_version=client_version,
-                package_version=toolkit.__version__, git_commit=git_commit(),
+                package_version=__version__, git_commit=git_commit(),
             )
             session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress)
             error: ToolkitError | None = None

@@ -10,7 +10,7 @@ from toolkit.chain.errors import ExecutionReverted, NoArchiveState, classify_err
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.anvil import start_anvil
 from toolkit.devchain.emitter import emit_many_tx
-from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+from fault_proxy import FaultConfig, FaultProxy
 from toolkit.errors import UserInputError
 
 @pytest.mark.node

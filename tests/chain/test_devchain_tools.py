@@ -9,7 +9,7 @@ import pytest
 
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.emitter import EMITTER_SOURCE
-from toolkit.devchain.fault_proxy import FaultProxy
+from fault_proxy import FaultProxy
 from toolkit.devchain.solc import SolcError, compile_contract
 from toolkit.errors import ToolkitError
 

@@ -13,7 +13,7 @@ import pytest
 from toolkit.chain.logtable import LOG_FIELDS, log_dicts
 from toolkit.chain.logs import LogChunk, LogFilter, LogRangeUnsplittable, LogReader, reset_endpoint_limits
 from toolkit.chain.rpc import RpcClient
-from toolkit.devchain.fault_proxy import PROVIDER_TEMPLATES, FaultConfig, FaultProxy
+from fault_proxy import PROVIDER_TEMPLATES, FaultConfig, FaultProxy
 
 pytestmark = pytest.mark.node
 

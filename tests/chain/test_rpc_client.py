@@ -10,7 +10,7 @@ import pytest
 from toolkit.chain.errors import NodeUnreachable, RateLimited, Transient
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.anvil import AnvilNode, free_port
-from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+from fault_proxy import FaultConfig, FaultProxy
 
 pytestmark = pytest.mark.node
 

@@ -1,5 +1,5 @@
 """Pulls through a misbehaving provider end exactly as a clean pull: the fault-injecting proxy
-(:mod:`toolkit.devchain.fault_proxy`) in front of the real local node."""
+(:mod:`fault_proxy`) in front of the real local node."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from liqtkwork import PROTOCOLS, liqtk, pull_args, rows_hash
-from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+from fault_proxy import FaultConfig, FaultProxy
 
 pytestmark = pytest.mark.node
 

@@ -13,7 +13,7 @@ import pytest
 
 from liqtkwork import SECRETS, liqtk, pull_args
 from toolkit.devchain.anvil import free_port
-from toolkit.devchain.fault_proxy import FaultConfig, FaultProxy
+from fault_proxy import FaultConfig, FaultProxy
 from toolkit.store.db import Store
 from toolkit.store.schema import TABLES
 

@@ -94,8 +94,9 @@ def export(
 def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
     """Upgrade a store of an earlier schema version to this toolkit's, keeping everything it holds.
 
-    Its liquidation rows move into Parquet segment files beside it (docs/schema.md); its blocks, checkpoints
-    and runs stay. A store of this version is left as it is.
+    Missing tables are created and columns added since are null in the rows stored before (their segment
+    files rewritten); a version-2 store's rows move into Parquet segment files. A store of this version is
+    left as it is.
     """
     from toolkit.settings import resolve_store_path
     from toolkit.store.db import Store

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.store.db import RUNS_PER_DEPLOYMENT, LiquidationFilter, Store
 from toolkit.store.manifest import PARQUET_KEY, Manifest, content_sha256, file_sha256, utc_now
 from toolkit.store.provenance import git_commit
@@ -136,7 +136,7 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
         file_sha256=None, file_bytes=None, content_sha256=content_sha256(rows, LIQUIDATION_COLUMNS),
         row_count=rows.num_rows, schema_version=SCHEMA_VERSION,
         columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in LIQUIDATION_COLUMNS],
-        filters=query.as_dict(), **provenance, package_version=toolkit.__version__, git_commit=git_commit(),
+        filters=query.as_dict(), **provenance, package_version=__version__, git_commit=git_commit(),
     )
     options = _COPY_OPTIONS[fmt]
     if fmt == "parquet":

@@ -43,7 +43,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.errors import UserInputError
 from toolkit.store.arrow import rows_to_table
 from toolkit.store.db import LiquidationFilter, Store
@@ -79,7 +79,7 @@ def selection_manifest(con: duckdb.DuckDBPyConnection, rows: pa.Table, query: Li
         content_sha256=content_sha256(rows, LIQUIDATION_COLUMNS), row_count=rows.num_rows,
         schema_version=SCHEMA_VERSION,
         columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in LIQUIDATION_COLUMNS],
-        filters=query.as_dict(), **provenance, package_version=toolkit.__version__, git_commit=git_commit(),
+        filters=query.as_dict(), **provenance, package_version=__version__, git_commit=git_commit(),
     )
 
 

@@ -6,7 +6,7 @@ file per commit of one deployment, named by chain, protocol, deployment and bloc
 (inclusive) plus a random suffix, e.g. ``31337_aave-v3_core_000000002-000000006_1f0c9a2e.parquet``.
 A file is written under a hidden temporary name, flushed to disk and renamed into place; it is never
 changed afterwards. Which files hold the rows is decided by the ``segments`` table of the DuckDB file,
-in the same transaction as the chunk's blocks and checkpoint (:mod:`toolkit.store.db`); the
+in the same transaction as the chunk's blocks and checkpoint (:mod:`toolkit.store.db`, :func:`listed`); the
 ``liquidations`` view reads exactly the listed files (:func:`view_sql`), so a file that is not listed
 (left by a process killed before its commit, or replaced by a later commit) is never read, and the
 writer deletes it when it next takes the store (:func:`unlisted_files`).
@@ -26,9 +26,11 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -141,6 +143,15 @@ def damaged(folder: Path, segments: Iterable[Segment]) -> str | None:
         if size != segment.bytes:
             return f"its segment file {path} has {size} bytes, {segment.bytes} were written"
     return None
+
+
+def listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequence[Any] = ()) -> list[Segment]:
+    """The segments the ``segments`` table of the store attached to ``con`` lists, matching ``where`` (SQL
+    over its columns), in block order."""
+    names = ", ".join(f.name for f in fields(Segment))
+    rows = con.execute(f"SELECT {names} FROM segments WHERE {where} "
+                       "ORDER BY chain_id, protocol, deployment, first_block, file", list(params)).fetchall()
+    return [Segment(*row) for row in rows]
 
 
 def unlisted_files(folder: Path, listed: Iterable[str]) -> list[Path]:

@@ -1,4 +1,5 @@
-"""A misbehaving JSON-RPC provider in front of a local node, for tests and benchmarks.
+"""A misbehaving JSON-RPC provider in front of a local node, for tests and benchmarks (not part of the toolkit:
+it lives with the tests; ``tests/`` is on ``sys.path`` under pytest, and bench/benchlib.py adds it).
 
 :class:`FaultProxy` is an aiohttp server on ``127.0.0.1`` (free port, background thread) that forwards
 JSON-RPC requests — single or batch — unchanged to an upstream node on a loopback address and injects
