@@ -8,6 +8,7 @@ scheduled pulls are proven in ``tests/reliability/``.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -30,16 +31,21 @@ def pull_args(url: str, store: Path, protocol: str = "aave-v3", *extra: str) -> 
     return ["pull", "--chain", "devchain", "--protocol", protocol, "--rpc", url, "--store", str(store), *extra]
 
 
-def test_quiet_pull_prints_json_and_exit_codes_tell_new_from_nothing_new(devchain, tmp_path) -> None:
+def test_quiet_pull_prints_json_and_nothing_new_is_a_success(devchain, tmp_path) -> None:
+    """``liqtk pull && liqtk export`` goes on when there is nothing new: exit 0, ``status`` ``nothing_new`` in the
+    JSON result; ``--exit-nothing-new`` gives cron jobs the distinct code 3 (docs/conventions.md)."""
     store = tmp_path / "s.duckdb"
     first = liqtk(*pull_args(devchain.url, store), "--quiet")
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert (summary["status"], summary["rows_added"], summary["chain_id"]) == ("ok", 2, 31337)
     assert all(json.loads(line)["event"] for line in first.stderr.splitlines())
-    again = liqtk(*pull_args(devchain.url, store), "--quiet")
-    assert again.returncode == 3 and json.loads(again.stdout)["rows_added"] == 0
-    status = liqtk("status", "--store", store, "--quiet")
+    again = liqtk(*pull_args(devchain.url, store), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["rows_added"] == 0
+    assert json.loads(again.stdout)["status"] == "nothing_new"
+    flagged = liqtk(*pull_args(devchain.url, store), "--quiet", "--exit-nothing-new")
+    assert flagged.returncode == 3 and json.loads(flagged.stdout)["status"] == "nothing_new"
+    status = liqtk("status", "--store", store, "--json")
     assert json.loads(status.stdout)["deployments"][0]["rows"] == 2
 
 
@@ -120,3 +126,40 @@ def test_decode_refuses_to_guess_the_chain_of_a_multichain_address(tmp_path) -> 
     chain = sorted(chains)[0]
     (row,) = [json.loads(x) for x in liqtk("decode", log, "--chain", chain).stdout.splitlines()]
     assert row["chain_id"] == registry().chain(chain).chain_id and row["protocol"] == "aave-v3"
+
+
+def test_export_to_stdout_with_iso_timestamps_and_the_python_reader_in_three_forms(devchain, tmp_path) -> None:
+    """``liqtk export --out -`` streams the file to stdout (the manifest's summary on stderr); CSV timestamps are
+    ISO-8601 UTC with ``Z``; ``toolkit.liquidations`` gives the same rows as pandas, Arrow and polars, and refuses
+    an unknown protocol with the CLI's message instead of an empty frame."""
+    import io
+
+    import pandas as pd
+    import polars
+    import pyarrow as pa
+
+    import toolkit
+
+    store = tmp_path / "s.duckdb"
+    assert liqtk(*pull_args(devchain.url, store, "aave-v3", "--no-state", "--quiet")).returncode == 0
+    done = liqtk("export", "--store", store, "--format", "csv", "--out", "-", "--chain", "devchain", "--quiet")
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(io.StringIO(done.stdout), dtype=str)
+    assert len(frame) == 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in frame["block_timestamp"])
+    (finished,) = [json.loads(line) for line in done.stderr.splitlines() if '"export.finished"' in line]
+    assert finished["rows"] == 2 and len(finished["content_sha256"]) == 64
+    same = liqtk("export", "--store", store, "--format", "csv", "--out", tmp_path / "e.csv", "--chain", "31337",
+                 "--json")
+    assert (tmp_path / "e.csv").read_text() == done.stdout
+    assert json.loads(same.stdout)["content_sha256"] == finished["content_sha256"]
+    pandas_frame = toolkit.liquidations(store, chain="devchain", protocol="aave-v3")
+    arrow = toolkit.liquidations(store, chain=31337, as_="arrow")
+    polars_frame = toolkit.liquidations(store, protocol="aave-v3", as_="polars")
+    assert isinstance(arrow, pa.Table) and isinstance(polars_frame, polars.DataFrame)
+    assert list(pandas_frame["tx_hash"]) == arrow.column("tx_hash").to_pylist() == polars_frame["tx_hash"].to_list()
+    assert list(pandas_frame["debt_repaid_raw"]) == polars_frame["debt_repaid_raw"].to_list()
+    with pytest.raises(toolkit.UserInputError, match=r"unknown protocol 'aave_v3' \(did you mean 'aave-v3'\?\)"):
+        toolkit.liquidations(store, protocol="aave_v3")
+    wrong = liqtk("export", "--store", store, "--protocol", "aave_v3", "--out", tmp_path / "x.csv")
+    assert wrong.returncode == 2 and "unknown protocol 'aave_v3' (did you mean 'aave-v3'?)" in wrong.stderr
+    assert not (tmp_path / "x.csv").exists()

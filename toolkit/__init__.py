@@ -4,38 +4,36 @@ Two calls cover the usual notebook session::
 
     import toolkit
     toolkit.pull("ethereum", "aave-v3", rpc="https://...")      # or LIQTK_RPC_ETHEREUM
-    df = toolkit.liquidations(protocol="aave-v3")               # typed pandas DataFrame
+    df = toolkit.liquidations(protocol="aave-v3")               # typed pandas DataFrame (as_="arrow" | "polars")
+
+The public API is :data:`__all__` (``dir(toolkit)`` shows exactly that); the analyses are in
+:mod:`toolkit.compare`, the centralized engines in :mod:`toolkit.cex`. Names follow the CLI's
+(docs/conventions.md). Importing ``toolkit`` is cheap: each function imports what it needs when called.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit._version import __version__
+from toolkit.errors import ToolkitError, UserInputError
+from toolkit.reading import liquidations
+
+__all__ = ["__version__", "liquidations", "pull", "ToolkitError", "UserInputError"]
 
 if TYPE_CHECKING:
-    import pandas
-
-    from toolkit.pipeline import PullResult
+    from toolkit.pipeline import pull
 
 
-def liquidations(store: str | Path | None = None, *, chain_id: int | None = None, protocol: str | None = None,
-                 deployment: str | None = None, from_block: int | None = None,
-                 to_block: int | None = None) -> "pandas.DataFrame":
-    """Stored liquidations as a DataFrame in canonical order (columns: docs/schema.md).
+def __getattr__(name: str) -> Any:
+    """``toolkit.pull`` is :func:`toolkit.pipeline.pull` itself (its real signature and docstring), imported on
+    first use so that ``import toolkit`` and the ``liqtk`` start-up do not load the pull machinery."""
+    if name == "pull":
+        from toolkit.pipeline import pull
 
-    Raw uint256 amounts are exact strings (``*_raw``); decimal-adjusted and USD values are floats.
-    """
-    from toolkit.settings import resolve_store_path
-    from toolkit.store.db import Store
-
-    return Store(resolve_store_path(store), create=False).liquidations(
-        chain_id=chain_id, protocol=protocol, deployment=deployment, from_block=from_block, to_block=to_block)
+        return pull
+    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
 
 
-def pull(chain: str, protocol: str, **kwargs: Any) -> "PullResult":
-    """Pull liquidations into the store; see :func:`toolkit.pipeline.pull` for the arguments."""
-    from toolkit.pipeline import pull as run_pull
-
-    return run_pull(chain, protocol, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(__all__)

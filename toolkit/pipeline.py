@@ -554,22 +554,42 @@ class _PullSession:
         return -1, None
 
 
-def pull(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
+def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
-         confirmations: int = 0, no_state: bool = False, address: str | None = None,
-         blocks_per_request: int | None = None, rpc_timeout: float = 30.0, lock_wait: float = 0.0,
+         confirmations: int = 0, no_state: bool = False, address: str | None = None, market: str | None = None,
+         blocks_per_request: int | None = None, rpc_timeout: float = 30.0, wait: float = 0.0,
          progress: ProgressCallback | None = None) -> PullResult:
-    """Pull liquidations of ``protocol`` on ``chain`` into the store (see :mod:`toolkit.pipeline`).
+    """Pull liquidations of ``protocol`` on ``chain`` into the store, as ``liqtk pull`` does (``toolkit.pull``;
+    module docstring). Arguments are the command's options by the same names (docs/conventions.md):
 
-    ``rpc`` defaults to the chain's environment variable (``LIQTK_RPC_ETHEREUM`` for ethereum);
-    ``store`` to :func:`toolkit.store.location.default_store_path`.
+    Args:
+        chain: registry name (``"ethereum"``) or chain id (``1``).
+        protocol: protocol id (``"aave-v3"``; ``liqtk protocols`` lists them).
+        rpc: JSON-RPC URL; default the chain's variable (``LIQTK_RPC_ETHEREUM`` for ethereum). Never stored.
+        store: store file; default :func:`toolkit.store.location.default_store_path`.
+        from_block: first block (first pull only; later pulls resume from the checkpoint).
+        since: first block at or after this UTC time (first pull only).
+        to: last block: ``"finalized"`` (default), ``"safe"``, ``"latest"`` or a block number.
+        confirmations: with ``to="latest"``, stay this many blocks behind the head.
+        no_state: skip the ``eth_call`` state reads (no archive node needed; state columns stay null).
+        address: pool address of a fork or custom deployment of ``protocol``.
+        market: only this market (deployment) of the protocol.
+        blocks_per_request: most blocks per ``eth_getLogs`` request and chunk (default: adaptive).
+        rpc_timeout: seconds one request may take before it is retried.
+        wait: seconds to wait for another pull that holds the store (then :class:`~toolkit.errors.StoreLockedError`).
+        progress: ``progress(blocks_done, blocks_total, rows_added)``, called after each chunk.
+
+    Returns:
+        The run's :class:`PullResult`: ``status`` ``ok`` (the store changed) or ``nothing_new``, rows added,
+        blocks read per deployment.
     """
-    from toolkit.settings import resolve_rpc_url, resolve_store_path
+    from toolkit.settings import chain_name_of, resolve_rpc_url, resolve_store_path
 
+    chain = chain_name_of(chain, "chain")
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
-                          confirmations=confirmations, no_state=no_state, address=address,
-                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=lock_wait)
+                          confirmations=confirmations, no_state=no_state, address=address, deployment=market,
+                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=wait)
     return run_blocking(pull_async(request, progress))
 
 

@@ -55,3 +55,30 @@ def parse_since(value: str, name: str = "--since") -> datetime:
     except (TypeError, ValueError):
         raise UserInputError(f"{name} {value!r} is not an ISO date such as 2024-08-05 or 2024-08-05T12:00") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def chain_id_of(value: str | int, name: str = "--chain") -> int:
+    """The chain id ``value`` names: a chain id (``1``, ``"31337"``) as is, or a chain name of the registry
+    (``ethereum``); the same ``--chain`` on every command and ``chain=`` in Python."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return registry().chain(text).chain_id
+    except UserInputError as exc:
+        raise UserInputError(f"{name}: {exc}") from None
+
+
+def chain_name_of(value: str | int, name: str = "--chain") -> str:
+    """The registry name of the chain ``value`` names (a name, or a chain id of a registry chain)."""
+    text = str(value).strip()
+    if not text.isdigit():
+        registry().chain(text)  # an unknown name: one line naming the known ones
+        return text
+    for chain in registry().chains.values():
+        if chain.chain_id == int(text):
+            return chain.name
+    raise UserInputError(f"{name}: no chain with id {text} in the registry; known chains: "
+                         f"{', '.join(f'{c.name} ({c.chain_id})' for c in registry().chains.values())}")

@@ -84,7 +84,7 @@ def test_an_invalid_file_is_one_line_naming_the_field(text, message, tmp_path) -
 
 
 def test_several_pulls_exit_with_the_most_severe_code() -> None:
-    assert worst_exit_code([0, 3, 3]) == 0 and worst_exit_code([3, 3]) == 3 and worst_exit_code([]) == 3
+    assert worst_exit_code([0, 3, 3]) == 0 and worst_exit_code([3, 3]) == 3 and worst_exit_code([]) == 0
     assert worst_exit_code([0, 4, 3]) == 4 and worst_exit_code([0, 5]) == 5 and worst_exit_code([4, 5, 2]) == 2
     assert worst_exit_code([0, 2, 1, 4]) == 1
 
@@ -105,8 +105,8 @@ def test_pull_config_runs_each_pull_and_keeps_a_report_per_run(devchain, clean_h
     assert [(p["protocol"], p["status"], p["rows_added"]) for p in summary["pulls"]] == [
         ("aave-v3", "ok", 2), ("aave-v2", "ok", 2)]
     assert rows_hash(store) == clean_hash
-    again = liqtk("pull", "--config", config, env=env)
-    assert again.returncode == 3 and again.stdout.strip().endswith("2 of 2 pulls ran: 2 nothing new; exit code 3")
+    again = liqtk("pull", "--config", config, env=env)  # nothing new is a success: `pull && export` goes on
+    assert again.returncode == 0 and again.stdout.strip().endswith("2 of 2 pulls ran: 2 nothing new; exit code 0")
     runs = json.loads(liqtk("status", "--store", store, "--quiet").stdout)["runs"]
     assert [(r["protocol"], r["status"]) for r in runs[:4]] == [("aave-v2", "nothing_new"), ("aave-v3", "nothing_new"),
                                                                   ("aave-v2", "ok"), ("aave-v3", "ok")]
@@ -119,6 +119,8 @@ def test_pull_config_runs_each_pull_and_keeps_a_report_per_run(devchain, clean_h
     assert report["rpc"]["http_requests"] > 0 and report["errors"] == []
     table = liqtk("status", "--store", store)
     assert "recent runs" in table.stdout and f"{start}..{finalized}" in table.stdout
+    flagged = liqtk("pull", "--config", config, "--exit-nothing-new", "--json", env=env)  # cron's opt-in code
+    assert flagged.returncode == 3 and json.loads(flagged.stdout)["exit_code"] == 3
 
 
 @pytest.mark.node

@@ -26,6 +26,19 @@ from toolkit.cex.tiers import RiskTier, maintenance_amounts, step_rule_tiers
 from toolkit.errors import UserInputError
 
 VENUE_IDS = ("bitmex", "binance-usdm", "bybit", "okx", "dydx-v4", "hyperliquid")
+#: Short names accepted wherever a venue is named (``liqtk cex --venue``, ``liqtk replay --venues``, Python), and
+#: the profile each one means (docs/conventions.md).
+VENUE_ALIASES: dict[str, str] = {"binance": "binance-usdm", "dydx": "dydx-v4"}
+
+
+def venue_id(name: str, option: str = "venue") -> str:
+    """The profile id ``name`` means: a profile id of :data:`VENUE_IDS` or a short name of :data:`VENUE_ALIASES`
+    (any case). ``option`` is what an error message calls the value."""
+    canonical = VENUE_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if canonical not in VENUE_IDS:
+        known = ", ".join([*VENUE_IDS, *(f"{a} (= {v})" for a, v in VENUE_ALIASES.items())])
+        raise UserInputError(f"{option}: unknown venue {name!r}; choose one of {known}")
+    return canonical
 
 
 class LiquidationStyle(str, Enum):
@@ -422,13 +435,12 @@ def parse_profile(venue_id: str, raw: Mapping[str, Any]) -> VenueProfile:
 
 
 @cache
-def load_venue(venue_id: str) -> VenueProfile:
-    """The profile ``toolkit/cex/venues/<venue_id>.toml``."""
-    if venue_id not in VENUE_IDS:
-        raise UserInputError(f"venue: unknown venue {venue_id!r}; choose one of {', '.join(VENUE_IDS)}")
-    text = resources.files("toolkit.cex").joinpath("venues", f"{venue_id}.toml").read_text(encoding="utf-8")
+def load_venue(name: str) -> VenueProfile:
+    """The profile ``toolkit/cex/venues/<id>.toml`` of the venue ``name`` names (:func:`venue_id`)."""
+    venue_id_ = venue_id(name)
+    text = resources.files("toolkit.cex").joinpath("venues", f"{venue_id_}.toml").read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"venue profile {venue_id}: {exc}") from None
-    return parse_profile(venue_id, raw)
+        raise UserInputError(f"venue profile {venue_id_}: {exc}") from None
+    return parse_profile(venue_id_, raw)

@@ -1,8 +1,9 @@
 """``liqtk``: the command line, thin over the library.
 
-Exit codes (README.md, "Exit codes"): 0 the store changed / command succeeded, 1 failed,
-2 invalid input, 3 nothing new, 4 partial (committed chunks kept, the next run resumes),
-5 store locked by another process. ``pull --config`` / ``--all`` exit with the most severe code of
+Conventions (option names, ``--json``/``--quiet``, exit codes): docs/conventions.md; tests/test_cli_conventions.py
+holds every command to them. Exit codes: 0 success (also a pull that found nothing new), 1 failed, 2 invalid
+input, 3 nothing new (only with ``pull --exit-nothing-new``), 4 partial (committed chunks kept, the next run
+resumes), 5 store locked by another process. ``pull --config`` / ``--all`` exit with the most severe code of
 their pulls (:func:`worst_exit_code`).
 """
 
@@ -12,7 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -32,16 +33,27 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_NOTHING_NEW, EXIT_PARTIAL, EXIT_LOCKED = 
 #: (tests, notebooks) must not get.
 OWN_PROCESS = False
 
-#: Exit code of a pull by how it ended (:class:`toolkit.schedule.PlanOutcome` statuses).
-STATUS_EXIT: dict[str, int] = {"ok": EXIT_OK, "nothing_new": EXIT_NOTHING_NEW, "partial": EXIT_PARTIAL,
+#: Exit code of a pull by how it ended (:class:`toolkit.schedule.PlanOutcome` statuses). Nothing new is a
+#: success (0, so ``liqtk pull && liqtk export`` works); ``pull --exit-nothing-new`` makes it
+#: :data:`EXIT_NOTHING_NEW` (:func:`pull_exit_code`).
+STATUS_EXIT: dict[str, int] = {"ok": EXIT_OK, "nothing_new": EXIT_OK, "partial": EXIT_PARTIAL,
                                "failed": EXIT_FAILED, "invalid": EXIT_INPUT, "locked": EXIT_LOCKED}
 #: Most severe first: what a run of several pulls exits with when they ended differently.
 SEVERITY = (EXIT_FAILED, EXIT_INPUT, EXIT_PARTIAL, EXIT_LOCKED, EXIT_OK, EXIT_NOTHING_NEW)
 
 
+def pull_exit_code(status: str, *, nothing_new_code: bool = False) -> int:
+    """The exit code of a pull that ended with ``status``: :data:`STATUS_EXIT`, except that nothing new is
+    :data:`EXIT_NOTHING_NEW` when ``nothing_new_code`` (``--exit-nothing-new``)."""
+    if status == "nothing_new" and nothing_new_code:
+        return EXIT_NOTHING_NEW
+    return STATUS_EXIT[status]
+
+
 def worst_exit_code(codes: Iterable[int]) -> int:
-    """The most severe of ``codes`` in :data:`SEVERITY` order; :data:`EXIT_NOTHING_NEW` when there are none."""
-    return min(codes, key=SEVERITY.index, default=EXIT_NOTHING_NEW)
+    """The most severe of ``codes`` in :data:`SEVERITY` order (0 when any pull changed the store, 3 when none
+    did and nothing-new codes were asked for); :data:`EXIT_OK` when there are none."""
+    return min(codes, key=SEVERITY.index, default=EXIT_OK)
 
 
 #: Every command, in ``liqtk --help`` order: name -> (``module:attribute``, the summary ``liqtk --help`` shows).
@@ -98,6 +110,7 @@ class LazyGroup(TyperGroup):
     """
 
     def __init__(self, **attrs: Any) -> None:
+        attrs.pop("commands", None)  # typer passes the commands registered on the Typer: none, they are lazy
         super().__init__(commands={name: TyperCommand(name, short_help=summary)
                                    for name, (_, summary) in COMMANDS.items()}, **attrs)
 
@@ -108,11 +121,32 @@ class LazyGroup(TyperGroup):
         return name, command, rest
 
 
-app = LazyGroup(
-    name="liqtk",
+def _version(value: bool) -> None:
+    if value:
+        from toolkit import __version__
+
+        typer.echo(f"liqtk (liquidation-toolkit) {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+_root = typer.Typer(
+    cls=LazyGroup, name="liqtk", no_args_is_help=True, add_completion=True,
     help="DeFi lending liquidations from any Ethereum node, next to centralized liquidation engines.",
-    no_args_is_help=True,
+    epilog="Conventions and exit codes: docs/conventions.md. Shell completion: liqtk --install-completion.",
 )
+
+
+@_root.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """DeFi lending liquidations from any Ethereum node, next to centralized liquidation engines."""
+
+
+#: The ``liqtk`` group: :class:`LazyGroup` with ``--version`` and typer's shell completion
+#: (``--install-completion``, ``--show-completion``).
+app: LazyGroup = typer.main.get_command(_root)  # type: ignore[assignment]
 
 
 def main(argv: list[str] | None = None) -> None:

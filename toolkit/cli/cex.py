@@ -7,7 +7,6 @@ docs/cex.md.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
@@ -28,6 +27,7 @@ from toolkit.cex.quotes import AccountQuote, quote_account
 from toolkit.cex.vectorized import simulate_vectorized
 from toolkit.cex.venues import VENUE_IDS, load_venue
 from toolkit.cli import output
+from toolkit.cli.options import JsonOption
 from toolkit.errors import ToolkitError, UserInputError
 
 cex_app = typer.Typer(
@@ -103,15 +103,16 @@ def liquidation_price(
     qty: Annotated[Optional[str], typer.Option(help="Contracts (XBTUSD: USD).")] = None,
     entry: Annotated[Optional[str], typer.Option(help="Average entry price.")] = None,
     leverage: Annotated[Optional[str], typer.Option(help="Leverage; isolated margin = entry value / leverage.")] = None,
-    mark: Annotated[Optional[str], typer.Option(help="Mark price [default: entry].")] = None,
+    mark: Annotated[Optional[str], typer.Option(help="Mark price (default: the entry price).")] = None,
     isolated_margin: Annotated[Optional[str], typer.Option("--isolated-margin", help="Isolated margin in settlement currency instead of entry value / leverage.")] = None,
     funding_rate: Annotated[str, typer.Option("--funding-rate", help="Next funding rate, e.g. -0.000139 (BitMEX adds it to maintenance for the paying side).")] = "0",
     account: Annotated[Optional[Path], typer.Option(help="account.json with several positions (cross or isolated); see docs/cex.md.")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date selecting the risk-tier era [default: the latest].")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date selecting the risk-tier era (default: the latest era).")] = None,
     era: Annotated[Optional[str], typer.Option(help="Risk-tier era by name (e.g. legacy-100xbt).")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Liquidation and bankruptcy price, maintenance margin and tier of one position or an account."""
+    output.configure(json=json_output)
     rate = parse_decimal(funding_rate, "--funding-rate")
     moment = None if as_of is None else parse_time(as_of, "--as-of")
     if account is not None:
@@ -132,31 +133,29 @@ def liquidation_price(
             return _FLAGS.get(field.rsplit(".", 1)[-1], field)
     profile = load_venue(venue_id)
     quote = quote_account(profile, spec, label, funding_rate=rate, as_of=moment, era=era)
-    if json_output:
-        record = asdict(quote)
-        record["unverified_rules"] = profile.unverified()
-        output.result(json.dumps(to_json(record), indent=2, sort_keys=True))
-    else:
-        _print_quote(quote)
+    record = asdict(quote)
+    record["unverified_rules"] = profile.unverified()
+    output.emit(to_json(record), lambda: _print_quote(quote))
 
 
 @cex_app.command("simulate")
 @_one_line_errors
 def simulate(
     venue: Annotated[str, typer.Option(help=f"Venue profile: {', '.join(VENUE_IDS)}.")],
-    prices: Annotated[Path, typer.Option(help="Price path CSV: timestamp, mark_price or index_price, [symbol].")],
-    positions: Annotated[Path, typer.Option(help="Positions CSV: account, symbol, side, size, entry_price, leverage, [margin_mode, wallet_balance, isolated_margin, mmr, maintenance_amount].")],
+    prices: Annotated[Path, typer.Option(help="Price path CSV: timestamp, mark_price or index_price, and optionally symbol.")],
+    positions: Annotated[Path, typer.Option(help="Positions CSV: account, symbol, side, size, entry_price, leverage, and optionally margin_mode, wallet_balance, isolated_margin, mmr, maintenance_amount.")],
     out: Annotated[Path, typer.Option(help="Output directory (events.csv, insurance_fund.csv, summary.json).")],
-    funding: Annotated[Optional[Path], typer.Option(help="Funding rates CSV (timestamp, fundingRate) [default: the venue's interest rate].")] = None,
+    funding: Annotated[Optional[Path], typer.Option(help="Funding rates CSV with timestamp and fundingRate (default: the venue's interest rate).")] = None,
     insurance_fund: Annotated[str, typer.Option("--insurance-fund", help="Starting insurance fund, settlement currency.")] = "0",
     engine: Annotated[Engine, typer.Option(help="event, or vectorized (isolated, one symbol).")] = Engine.event,
     seed: Annotated[int, typer.Option(help="Seed of the random ADL ordering (dydx-v4).")] = 0,
     slippage: Annotated[str, typer.Option(help="Fill spread, fraction of the mark.")] = "0",
     impact: Annotated[str, typer.Option(help="Extra fill slippage per settlement-currency unit of order value.")] = "0",
-    era: Annotated[Optional[str], typer.Option(help="Risk-tier era by name [default: in force at the first tick].")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    era: Annotated[Optional[str], typer.Option(help="Risk-tier era by name (default: the era in force at the first tick).")] = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Run a population of accounts over a price path; write events, the insurance-fund path and a summary."""
+    output.configure(json=json_output)
     profile = load_venue(venue)
     accounts = load_positions(positions)
     symbols = sorted({p.symbol for a in accounts for p in a.positions})
@@ -175,8 +174,8 @@ def simulate(
     write_events(result.events, out / "events.csv")
     write_fund_path(result.fund_path, out / "insurance_fund.csv")
     write_json(summary, out / "summary.json")
-    if json_output:
-        output.result(json.dumps(to_json(summary), indent=2, sort_keys=True))
+    if output.wants_json():
+        output.result(to_json(summary))
         return
     table = Table(title=f"{profile.name}: {len(accounts)} accounts, {len(path.times)} ticks ({engine.value})")
     table.add_column("measure")

@@ -11,17 +11,24 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import EXIT_INPUT, EXIT_OK, output
+from toolkit.cli.options import ChainFilterOption, JsonOption, ProtocolFilterOption
 from toolkit.errors import UserInputError
 
 
 def decode(
     file: Annotated[str, typer.Argument(help="File of raw logs or receipts (JSON array or JSON lines); - for stdin.")] = "-",
     protocol: Annotated[Optional[str], typer.Option(help="Decode logs of unknown emitters as this protocol.")] = None,
-    chain: Annotated[Optional[str], typer.Option(help="Only match deployments of this chain.")] = None,
+    chain: Annotated[Optional[str], typer.Option(help="Only match deployments of this chain (name or chain id).")] = None,
 ) -> None:
-    """Decode raw logs to normalized JSON lines without a node (state columns null)."""
-    from toolkit.decode import decode_logs
+    """Decode raw logs to normalized JSON lines without a node (state columns null).
 
+    The output is always JSON lines, one per log (an error line for a log that cannot be decoded); exit 2 when
+    any line failed.
+    """
+    from toolkit.decode import decode_logs
+    from toolkit.settings import chain_name_of
+
+    chain = chain_name_of(chain) if chain is not None else None
     if file == "-":
         text = sys.stdin.read()
     else:
@@ -36,18 +43,53 @@ def decode(
     raise typer.Exit(EXIT_INPUT if failures else EXIT_OK)
 
 
-def protocols() -> None:
-    """List the protocol deployments in the registry: protocol, version (``params.version``), chain,
-    market, every emitter address (one per line), first block and the source of the addresses."""
-    from toolkit.protocols import registry
+def _short(address: str) -> str:
+    """``0x87870bca…fa4e2``: enough of an address to tell it apart in a table."""
+    return f"{address[:10]}…{address[-5:]}"
 
-    table = Table()
-    for name in ("protocol", "version", "chain", "market", "emitters", "start block", "source"):
-        if name == "emitters":
-            table.add_column(name, min_width=42, no_wrap=True)  # whole addresses, never cut
-        else:
-            table.add_column(name, overflow="fold")  # long paths wrap instead of being cut
-    for d in registry().deployments:
-        table.add_row(d.protocol, str(d.params.get("version", "-")), d.chain.name, d.name, "\n".join(d.emitters),
-                      str(d.start_block), d.source)
-    output.table(table)
+
+def protocols(
+    chain: ChainFilterOption = None,
+    protocol: ProtocolFilterOption = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every emitter address in full and the source of the addresses.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """List the protocol deployments in the registry: protocol, version, chain, market, emitters, first block.
+
+    The table fits 100 columns (an emitter is shortened, several are counted); --wide shows every address in
+    full and the source of the addresses, --json prints everything.
+    """
+    from toolkit.protocols import registry
+    from toolkit.reading import check_protocol
+    from toolkit.settings import chain_id_of
+
+    output.configure(json=json_output)
+    chain_id = chain_id_of(chain) if chain is not None else None
+    if protocol is not None:
+        check_protocol(protocol, "--protocol")
+    found = [d for d in registry().deployments
+             if (chain_id is None or d.chain.chain_id == chain_id) and (protocol is None or d.protocol == protocol)]
+    records = [{"protocol": d.protocol, "version": d.params.get("version"), "chain": d.chain.name,
+                "chain_id": d.chain.chain_id, "market": d.name, "family": d.family, "emitters": list(d.emitters),
+                "start_block": d.start_block, "source": d.source} for d in found]
+
+    def show() -> None:
+        from rich import box
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("protocol", no_wrap=True)
+        table.add_column("version", max_width=20, overflow="fold")
+        table.add_column("chain", no_wrap=True)
+        table.add_column("market", max_width=16, overflow="fold")
+        table.add_column("emitters", min_width=42 if wide else 16, no_wrap=True)
+        table.add_column("start block", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("source", overflow="fold")
+        for d in found:
+            emitters = ("\n".join(d.emitters) if wide else _short(d.emitters[0]) if len(d.emitters) == 1
+                        else f"{len(d.emitters)} addresses")
+            row = [d.protocol, str(d.params.get("version", "-")), d.chain.name, d.name, emitters or "-",
+                   str(d.start_block)]
+            table.add_row(*row, *([d.source] if wide else []))
+        output.table(table)
+    output.emit(records, show)

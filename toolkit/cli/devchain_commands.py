@@ -12,26 +12,28 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.options import QuietOption
+from toolkit.cli.options import JsonOption, QuietOption
 
 DEMO_PROTOCOLS = ("aave-v3", "aave-v2")
 
 
 def devchain(
-    port: Annotated[Optional[int], typer.Option(help="TCP port on 127.0.0.1 [default: a free port].")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port on 127.0.0.1 (default: a free port).")] = None,
     scenario: Annotated[bool, typer.Option(help="Run the demo liquidation scenario after deploying.")] = True,
+    json_output: JsonOption = False,
 ) -> None:
-    """Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run until Ctrl-C."""
+    """Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run until Ctrl-C.
+
+    --json prints the URL, chain id, addresses and liquidations as one JSON line, then keeps running.
+    """
     from toolkit.devchain import Devchain, run_demo_scenario
 
+    output.configure(json=json_output)
     with Devchain.start(port=port) as chain:
         liquidations = run_demo_scenario(chain) if scenario else []
-        output.result(f"devchain running at {chain.url} (chain id {chain.chain_id}, anvil PID {chain.node.pid})")
-        output.result(f"Aave v3 Pool {chain.addresses()['aave_v3']['pool']}, "
-                      f"Aave v2 LendingPool {chain.addresses()['aave_v2']['lendingPool']}")
-        for item in liquidations:
-            output.result(f"  {item['market']} {item['kind']} liquidation in block {item['block_number']}: {item['tx_hash']}")
-        output.result(f"try: liqtk pull --chain devchain --protocol aave-v3 --rpc {chain.url}   (Ctrl-C stops the chain)")
+        record = {"event": "devchain.running", "url": chain.url, "chain_id": chain.chain_id, "pid": chain.node.pid,
+                  "addresses": chain.addresses(), "liquidations": liquidations}
+        output.emit(record, lambda: _print_devchain(chain, liquidations))
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -40,8 +42,19 @@ def devchain(
             pass
 
 
+def _print_devchain(chain, liquidations: list) -> None:
+    """The running devchain in text: URL, the Aave pools, the demo liquidations, a command to try."""
+    output.result(f"devchain running at {chain.url} (chain id {chain.chain_id}, anvil PID {chain.node.pid})")
+    output.result(f"Aave v3 Pool {chain.addresses()['aave_v3']['pool']}, "
+                  f"Aave v2 LendingPool {chain.addresses()['aave_v2']['lendingPool']}")
+    for item in liquidations:
+        output.result(f"  {item['market']} {item['kind']} liquidation in block {item['block_number']}: {item['tx_hash']}")
+    output.result(f"try: liqtk pull --chain devchain --protocol aave-v3 --rpc {chain.url}   (Ctrl-C stops the chain)")
+
+
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the store and the exports.")] = Path("out/demo"),
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Local chain, real Aave liquidations, liqtk pull into DuckDB, a summary table and a Parquet export."""
@@ -50,7 +63,7 @@ def demo(
     from toolkit.store.db import Store
     from toolkit.store.export import export_liquidations, manifest_path
 
-    output.configure(quiet=quiet)
+    output.configure(quiet=quiet, json=json_output)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "liquidations.duckdb"
     with Devchain.start() as chain:
@@ -68,7 +81,7 @@ def demo(
     frame = store.liquidations()
     parquet = out / "liquidations.parquet"
     manifest = export_liquidations(store, parquet, "parquet")
-    if quiet:
+    if output.wants_json():
         output.result({"event": "demo.finished", "rows": len(frame), "store": str(store_path),
                        "export": str(parquet), "content_sha256": manifest.content_sha256})
         return

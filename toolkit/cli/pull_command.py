@@ -11,13 +11,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from toolkit.cli import STATUS_EXIT, output, worst_exit_code
-from toolkit.cli.options import QuietOption, StoreOption
+from toolkit.cli import output, pull_exit_code, worst_exit_code
+from toolkit.cli.options import ChainOption, JsonOption, QuietOption, StoreOption, WaitOption
 from toolkit.errors import UserInputError
 
 
 def _summary(result: Any, store: Path) -> dict[str, Any]:
-    """The JSON record of a finished pull (``--quiet`` stdout); ``result`` is a PullResult."""
+    """The JSON record of a finished pull (``--json`` stdout); ``result`` is a PullResult."""
     return {"event": "pull.finished", "run_id": result.run_id, "status": result.status, "chain_id": result.chain_id,
             "to_block": result.to_block, "rows_added": result.rows_added,
             "deployments": [{**d.__dict__, "rows_deleted": d.rows_deleted} for d in result.deployments],
@@ -35,9 +35,9 @@ def _print_result(result: Any, store: Path) -> None:
 
 
 def pull(
-    chain: Annotated[Optional[str], typer.Option(help="Chain name from the registry (ethereum, devchain, ...).")] = None,
+    chain: ChainOption = None,
     protocol: Annotated[Optional[str], typer.Option(help="Protocol id (aave-v3, aave-v2, spark, ...).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Run the pulls a pulls.toml lists (README.md, 'Scheduled pulls').")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Run the pulls a pulls.toml lists (docs: Scheduled pulls).")] = None,
     all_protocols: Annotated[bool, typer.Option("--all", help="Pull every protocol of the registry on --chain (or on every chain whose LIQTK_RPC_<CHAIN> is set).")] = False,
     rpc: Annotated[Optional[str], typer.Option(help="JSON-RPC URL (default: the chain's LIQTK_RPC_<CHAIN> variable). Never printed or stored.")] = None,
     from_block: Annotated[Optional[int], typer.Option("--from-block", help="First block (first pull only; later pulls resume from the checkpoint).")] = None,
@@ -49,18 +49,27 @@ def pull(
     market: Annotated[Optional[str], typer.Option(help="Only this market of the protocol (deployment name).")] = None,
     blocks_per_request: Annotated[Optional[int], typer.Option("--blocks-per-request", help="Most blocks per eth_getLogs request and committed chunk (default: adaptive).")] = None,
     rpc_timeout: Annotated[Optional[float], typer.Option("--rpc-timeout", help="Seconds one request to the node may take before it is retried (default: 30).")] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for another pull that holds the store (exit 5 after that).")] = 0.0,
+    wait: WaitOption = 0.0,
+    exit_nothing_new: Annotated[bool, typer.Option("--exit-nothing-new", help="Exit 3 instead of 0 when no pull changed the store (for cron jobs that act only on new rows).")] = False,
     store: StoreOption = None,
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Pull liquidation events into the store: incremental, idempotent, resumable."""
-    from toolkit.settings import parse_bound, parse_since
+    """Pull liquidation events into the store: incremental, idempotent, resumable.
 
-    output.configure(quiet=quiet, rpc_urls=[rpc])
+    Exit 0 when the pull succeeded, also when there was nothing new (the JSON result says so in ``status``);
+    --exit-nothing-new makes that 3.
+    """
+    from toolkit.settings import chain_name_of, parse_bound, parse_since
+
+    output.configure(quiet=quiet, json=json_output, rpc_urls=[rpc])
+    if chain is not None:
+        chain = chain_name_of(chain)
     options = {"to": parse_bound(to) if to is not None else None, "confirmations": confirmations,
                "from_block": from_block, "since": parse_since(since) if since else None,
                "no_state": no_state or None, "blocks_per_request": blocks_per_request, "rpc_timeout": rpc_timeout}
     given = {key: value for key, value in options.items() if value is not None}
+    codes = {"nothing_new_code": exit_nothing_new}
     if config is not None and all_protocols:
         raise UserInputError("pass either --config or --all, not both")
     if config is not None:
@@ -70,19 +79,19 @@ def pull(
         if extra:
             raise UserInputError(f"--config takes chains, protocols and options from the file; drop {extra[0]} "
                                  "(set it in the file)")
-        _run_schedule(config=config, chain=None, rpc=None, options={}, store=store, wait=wait, quiet=quiet)
+        _run_schedule(config=config, chain=None, rpc=None, options={}, store=store, wait=wait, **codes)
     elif all_protocols:
         extra = [name for name, value in (("--protocol", protocol), ("--address", address), ("--market", market))
                  if value is not None]
         if extra:
             raise UserInputError(f"--all pulls every protocol of the registry; drop {extra[0]}")
-        _run_schedule(config=None, chain=chain, rpc=rpc, options=given, store=store, wait=wait, quiet=quiet)
+        _run_schedule(config=None, chain=chain, rpc=rpc, options=given, store=store, wait=wait, **codes)
     else:
         for name, value in (("--chain", chain), ("--protocol", protocol)):
             if value is None:
                 raise UserInputError(f"Missing option '{name}': pass {name} (or --config FILE, or --all)")
         _run_one(chain, protocol, rpc=rpc, options=given, address=address, market=market, store=store, wait=wait,
-                 quiet=quiet)
+                 **codes)
 
 
 def _own_process_for_pulls() -> None:
@@ -124,7 +133,7 @@ class _NoPandasWhilePyarrowAsks:
 
 
 def _run_one(chain: str, protocol: str, *, rpc: str | None, options: dict[str, Any], address: str | None,
-             market: str | None, store: Path | None, wait: float, quiet: bool) -> None:
+             market: str | None, store: Path | None, wait: float, nothing_new_code: bool) -> None:
     _own_process_for_pulls()
     from toolkit.pipeline import PullRequest, pull_async
     from toolkit.settings import resolve_rpc_url, resolve_store_path
@@ -132,18 +141,15 @@ def _run_one(chain: str, protocol: str, *, rpc: str | None, options: dict[str, A
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), address=address, deployment=market, lock_wait=wait,
                           **options)
-    output.configure(quiet=quiet, rpc_urls=[rpc, request.rpc_url])
+    output.hide(request.rpc_url)
     with output.progress_bar(f"{chain}/{protocol}") as progress:
         result = asyncio.run(pull_async(request, progress))
-    if quiet:
-        output.result(_summary(result, request.store_path))
-    else:
-        _print_result(result, request.store_path)
-    raise typer.Exit(STATUS_EXIT[result.status])
+    output.emit(_summary(result, request.store_path), lambda: _print_result(result, request.store_path))
+    raise typer.Exit(pull_exit_code(result.status, nothing_new_code=nothing_new_code))
 
 
 def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, options: dict[str, Any],
-                  store: Path | None, wait: float, quiet: bool) -> None:
+                  store: Path | None, wait: float, nothing_new_code: bool) -> None:
     """``--config`` / ``--all``: validate everything, then run the pulls one by one; exit with the most
     severe outcome (README.md, "Exit codes")."""
     _own_process_for_pulls()
@@ -154,14 +160,14 @@ def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, op
                                                                                 rpc_given=rpc is not None)
     store_path = resolve_store_path(store or schedule.store)
     pulls = [(plan, plan.request(store_path, os.environ, rpc_url=rpc, lock_wait=wait)) for plan in schedule.plans]
-    output.configure(quiet=quiet, rpc_urls=[rpc, *(request.rpc_url for _, request in pulls)])
+    output.hide(*(request.rpc_url for _, request in pulls))
 
     async def run() -> list[PlanOutcome]:
         outcomes = []
         async for outcome in run_schedule(pulls, lambda p: output.progress_bar(f"{p.chain}/{p.protocol}")):
             outcomes.append(outcome)
             where = {"chain": outcome.plan.chain, "protocol": outcome.plan.protocol, "status": outcome.status}
-            if outcome.result is not None and quiet:
+            if outcome.result is not None and output.wants_json():  # stdout holds the JSON result only
                 output.log("pull.finished", **where, rows_added=outcome.result.rows_added)
             elif outcome.result is not None:
                 _print_result(outcome.result, store_path)
@@ -170,17 +176,15 @@ def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, op
         return outcomes
 
     outcomes = asyncio.run(run())
-    code = worst_exit_code(STATUS_EXIT[o.status] for o in outcomes)
-    if quiet:
-        output.result({"event": "pulls.finished", "exit_code": code, "store": str(store_path), "pulls": [
-            {"chain": o.plan.chain, "protocol": o.plan.protocol, "status": o.status, "error": o.error,
-             **({"run_id": o.result.run_id, "rows_added": o.result.rows_added} if o.result else {})}
-            for o in outcomes]})
-    else:
-        counts: dict[str, int] = {}
-        for o in outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        output.result(f"{len(outcomes)} of {len(pulls)} pulls ran: "
-                      + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-                      + f"; exit code {code}")
+    code = worst_exit_code(pull_exit_code(o.status, nothing_new_code=nothing_new_code) for o in outcomes)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    output.emit({"event": "pulls.finished", "exit_code": code, "store": str(store_path), "pulls": [
+        {"chain": o.plan.chain, "protocol": o.plan.protocol, "status": o.status, "error": o.error,
+         **({"run_id": o.result.run_id, "rows_added": o.result.rows_added} if o.result else {})}
+        for o in outcomes]},
+        f"{len(outcomes)} of {len(pulls)} pulls ran: "
+        + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+        + f"; exit code {code}")
     raise typer.Exit(code)

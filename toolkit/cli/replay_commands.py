@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.options import QuietOption
+from toolkit.cli.options import JsonOption, QuietOption
 from toolkit.errors import UserInputError
 
 #: What each phase of :func:`toolkit.crash.run.replay` is called on the progress bar.
@@ -51,19 +51,30 @@ def _writable(out: Path) -> None:
 
 @contextmanager
 def _progress(quiet: bool) -> Iterator[Any]:
-    """A ``progress(phase, done, total)`` callback: one bar per phase on a terminal, JSON lines with --quiet."""
+    """A ``progress(phase, done, total)`` callback: one bar per phase on a terminal, JSON lines with --quiet;
+    when stderr is not a terminal, a progress line at least every 10 s (:func:`toolkit.cli.output.activity`)."""
+    latest: dict[str, Any] = {}
+
+    def remember(phase: str, done: int, total: int) -> None:
+        latest.clear()
+        latest.update(phase=PHASES.get(phase, phase), done=done, total=total)
+
     if quiet:
         def log(phase: str, done: int, total: int) -> None:
+            remember(phase, done, total)
             if done == total or phase == "steps" and done % 12 == 0:
                 output.log("replay.progress", phase=phase, done=done, total=total)
-        yield log
+        with output.activity("replay", lambda: dict(latest)):
+            yield log
         return
     console = Console(stderr=True, highlight=False)
     with Progress(TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not console.is_terminal) as bar:
+                  console=console, disable=not console.is_terminal) as bar, \
+            output.activity("replay", lambda: dict(latest)):
         tasks: dict[str, Any] = {}
 
         def update(phase: str, done: int, total: int) -> None:
+            remember(phase, done, total)
             if phase not in tasks:
                 tasks[phase] = bar.add_task(PHASES[phase], total=total)
             bar.update(tasks[phase], completed=done, total=total)
@@ -76,15 +87,16 @@ def replay(
     asset: Annotated[str, typer.Option(help="Collateral asset whose real price path drives the replay: ETH or BTC.")] = "ETH",
     borrowers: Annotated[int, typer.Option(help="Number of positions in the population.")] = 80,
     seed: Annotated[int, typer.Option(help="Seed of the population draws (and of random ADL ordering).")] = 0,
-    venues: Annotated[str, typer.Option(help="Venues, comma-separated: bitmex, binance (= binance-usdm), hyperliquid, bybit, okx, dydx-v4; venue:SYMBOL names the contract whose tiers apply.")] = "bitmex,binance,hyperliquid",
+    venues: Annotated[str, typer.Option(help="Venues, comma-separated, as liqtk cex --venue names them: bitmex, binance-usdm (or binance), hyperliquid, bybit, okx, dydx-v4 (or dydx); venue:SYMBOL names the contract whose tiers apply.")] = "bitmex,binance,hyperliquid",
     protocols: Annotated[str, typer.Option(help="Lending protocols the positions are spread over, in turn.")] = "aave-v3,aave-v2,venus,morpho-blue",
     health_factor: Annotated[str, typer.Option("--health-factor", help="Range of the opening health factor (uniform).")] = "1.03,1.50",
     collateral_usd: Annotated[str, typer.Option("--collateral-usd", help="Range of the collateral value in USD (log-uniform).")] = "1000,50000",
     stable_share: Annotated[str, typer.Option("--stable-share", help="Range of the share of collateral posted as USDC (uniform; 0 on Morpho Blue).")] = "0,0.3",
-    start: Annotated[Optional[str], typer.Option(help="First hourly bar (UTC) [default: event day -1 00:00].")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Last hourly bar (UTC) [default: event day +1 23:00].")] = None,
+    start: Annotated[Optional[str], typer.Option(help="First hourly bar, UTC (default: 00:00 of the day before the event).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Last hourly bar, UTC (default: 23:00 of the day after the event).")] = None,
     steps_per_bar: Annotated[int, typer.Option("--steps-per-bar", help="Price steps per hourly bar, linearly interpolated.")] = 1,
-    insurance_fund: Annotated[Optional[str], typer.Option("--insurance-fund", help="Starting insurance fund of every venue, USD [default: 0.5% of the population's notional].")] = None,
+    insurance_fund: Annotated[Optional[str], typer.Option("--insurance-fund", help="Starting insurance fund of every venue, USD (default: 0.5% of the population's notional).")] = None,
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' engines,
@@ -95,7 +107,7 @@ def replay(
     from toolkit.crash.run import replay as run_replay
     from toolkit.settings import parse_since
 
-    output.configure(quiet=quiet)
+    output.configure(quiet=quiet, json=json_output)
     fund = None
     if insurance_fund is not None:
         try:
@@ -123,7 +135,7 @@ def replay(
     record = {"event": "replay.finished", "out": str(out), "report": str(out / "report.html"),
               "data_sha256": manifest["data_sha256"], "store_content_sha256": manifest["store"]["content_sha256"],
               "liquidations": manifest["store"]["row_count"], "seconds": seconds}
-    if quiet:
+    if output.wants_json():
         output.result(record)
         return
     table = Table("place", "positions liquidated", "liquidations", "volume USD", "penalty USD",

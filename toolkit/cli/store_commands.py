@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.options import QuietOption, StoreOption
+from toolkit.cli.options import (ChainFilterOption, FromBlockOption, JsonOption, ProtocolFilterOption, QuietOption,
+                                 StoreOption, ToBlockOption)
 from toolkit.errors import UserInputError
 
 
@@ -21,14 +22,28 @@ def _open(store: Path | None):
     return Store(resolve_store_path(store), create=False)
 
 
-def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
-    """What the store holds per chain/protocol/deployment, checkpoints, and the last runs."""
-    output.configure(quiet=quiet)
+def status(chain: ChainFilterOption = None, protocol: ProtocolFilterOption = None, store: StoreOption = None,
+           json_output: JsonOption = False, quiet: QuietOption = False) -> None:
+    """What the store holds per chain/protocol/deployment, checkpoints, and the last runs.
+
+    The JSON result holds every run's full report (requests, retries, faults, reorganizations, errors).
+    """
+    from toolkit.settings import chain_id_of
+
+    from toolkit.reading import check_protocol
+
+    output.configure(quiet=quiet, json=json_output)
+    chain_id = chain_id_of(chain) if chain is not None else None
+    protocol = check_protocol(protocol, "--protocol") if protocol is not None else None
     opened = _open(store)
-    rows = opened.status()
+
+    def wanted(row: dict) -> bool:
+        return ((chain_id is None or row["chain_id"] == chain_id)
+                and (protocol is None or row["protocol"] == protocol))
+    rows = [r for r in opened.status() if wanted(r)]
     runs = [{**run, "report": json.loads(run["report_json"]) if run["report_json"] else None}
-            for run in opened.runs(limit=5)]
-    if quiet:
+            for run in opened.runs(limit=5) if wanted(run)]
+    if output.wants_json():
         output.result({"store": str(opened.path), "deployments": rows,
                        "runs": [{k: v for k, v in run.items() if k != "report_json"} for run in runs]})
         return
@@ -43,7 +58,7 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
         table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), blocks, checkpoint, run)
     output.table(table)
     recent = Table("run", "status", "chain", "protocol", "blocks", "rows added", "retries", "faults", "reorgs",
-                   "node", "finished", "error", title="recent runs (reports: liqtk status --quiet)")
+                   "node", "finished", "error", title="recent runs (full reports: liqtk status --json)")
     for r in runs:
         report = r["report"] or {}
         faults = report.get("rpc", {}).get("faults", {})
@@ -59,39 +74,71 @@ def status(store: StoreOption = None, quiet: QuietOption = False) -> None:
 
 
 def export(
-    out: Annotated[Optional[Path], typer.Option(help="Output file; the manifest is written beside it as <out>.manifest.json.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Output file, or - for stdout; the manifest is written beside a file as <out>.manifest.json.")] = None,
     partitioned: Annotated[Optional[Path], typer.Option("--partitioned", help="Write Hive-partitioned Parquet (chain_id=/protocol=/month=) under this directory, manifest in DIR/_manifest.json; instead of --out.")] = None,
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "parquet",
-    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="Only this chain id.")] = None,
-    protocol: Annotated[Optional[str], typer.Option(help="Only this protocol.")] = None,
-    from_block: Annotated[Optional[int], typer.Option("--from-block", help="First block (inclusive).")] = None,
-    to_block: Annotated[Optional[int], typer.Option("--to-block", help="Last block (inclusive).")] = None,
+    chain: ChainFilterOption = None,
+    protocol: ProtocolFilterOption = None,
+    from_block: FromBlockOption = None,
+    to: ToBlockOption = None,
     store: StoreOption = None,
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Export liquidations (canonical order) with a citable manifest (content sha256, block range, provenance)."""
+    """Export liquidations (canonical order) with a citable manifest (content sha256, block range, provenance).
+
+    CSV: one header line, timestamps in ISO-8601 UTC (2024-08-05T12:00:00Z), raw amounts as exact integers.
+    With --out - the data goes to stdout and the manifest's summary to stderr.
+    """
+    from toolkit.settings import chain_id_of
     from toolkit.store.export import export_liquidations, manifest_path
     from toolkit.store.partitioned import MANIFEST_NAME, export_partitioned
 
-    output.configure(quiet=quiet)
+    output.configure(quiet=quiet, json=json_output)
     if (out is None) == (partitioned is None):
-        raise UserInputError("give either --out FILE or --partitioned DIR")
-    filters = {"chain_id": chain_id, "protocol": protocol, "from_block": from_block, "to_block": to_block}
+        raise UserInputError("give either --out FILE (or - for stdout) or --partitioned DIR")
+    from toolkit.reading import check_protocol
+
+    filters = {"chain_id": chain_id_of(chain) if chain is not None else None,
+               "protocol": check_protocol(protocol, "--protocol") if protocol is not None else None,
+               "from_block": from_block, "to_block": to}
     if partitioned is not None:
         manifest = export_partitioned(_open(store), partitioned, **filters)
-        target, manifest_file = partitioned, partitioned / MANIFEST_NAME
+        target, manifest_file = str(partitioned), str(partitioned / MANIFEST_NAME)
     else:
         if format not in ("csv", "parquet"):
             raise UserInputError(f"--format {format!r} is not csv or parquet")
-        manifest = export_liquidations(_open(store), out, format, **filters)
-        target, manifest_file = out, manifest_path(out)
-    record = {"event": "export.finished", "out": str(target), "manifest": str(manifest_file),
+        if out == "-":
+            manifest = _export_to_stdout(_open(store), format, filters)
+            output.log("export.finished", out="-", rows=manifest.row_count, content_sha256=manifest.content_sha256)
+            return
+        manifest = export_liquidations(_open(store), Path(out), format, **filters)
+        target, manifest_file = out, str(manifest_path(Path(out)))
+    record = {"event": "export.finished", "out": target, "manifest": manifest_file,
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
-    output.result(record if quiet else f"wrote {manifest.row_count} rows to {target} "
-                                       f"(content sha256 {manifest.content_sha256}); manifest {manifest_file}")
+    output.emit(record, f"wrote {manifest.row_count} rows to {target} (content sha256 {manifest.content_sha256}); "
+                        f"manifest {manifest_file}")
 
 
-def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
+def _export_to_stdout(store, fmt: str, filters: dict):
+    """``--out -``: the export written to a temporary directory, then copied to stdout (binary for Parquet)."""
+    import shutil
+    import sys
+    import tempfile
+
+    from toolkit.store.export import export_liquidations
+
+    with tempfile.TemporaryDirectory(prefix="liqtk-export-") as work:
+        path = Path(work) / f"liquidations.{fmt}"
+        manifest = export_liquidations(store, path, fmt, name="liquidations", **filters)  # type: ignore[arg-type]
+        sys.stdout.flush()
+        with path.open("rb") as data:
+            shutil.copyfileobj(data, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return manifest
+
+
+def upgrade(store: StoreOption = None, json_output: JsonOption = False, quiet: QuietOption = False) -> None:
     """Upgrade a store of an earlier schema version to this toolkit's, keeping everything it holds.
 
     Missing tables are created and columns added since are null in the rows stored before (their segment
@@ -102,10 +149,10 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
     from toolkit.store.db import Store
     from toolkit.store.schema import SCHEMA_VERSION
 
-    output.configure(quiet=quiet)
+    output.configure(quiet=quiet, json=json_output)
     path = resolve_store_path(store)
     opened = Store(path, create=False, check_version=False)
     with opened.writer() as writer:
         moved = writer.upgrade()
-    output.result({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved}
-                  if quiet else f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")
+    output.emit({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved},
+                f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")

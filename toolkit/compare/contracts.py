@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from toolkit.cex import VENUE_IDS, load_venue
-from toolkit.cex.venues import Era, VenueProfile
+from toolkit.cex import load_venue
+from toolkit.cex.venues import Era, VenueProfile, venue_id
 from toolkit.errors import UserInputError
 
 #: Contract of each venue used when none is named: the bitcoin perpetual of the profile.
@@ -43,9 +43,8 @@ class VenueContract:
         """``"bitmex"`` (default symbol), ``"bitmex:XBTUSD"``, or a :class:`VenueContract` as is."""
         if isinstance(value, VenueContract):
             return value
-        venue, _, symbol = str(value).partition(":")
-        if venue not in VENUE_IDS:
-            raise UserInputError(f"venue: unknown venue {venue!r}; choose one of {', '.join(VENUE_IDS)}")
+        name, _, symbol = str(value).partition(":")
+        venue = venue_id(name)
         contract = cls(venue, symbol or DEFAULT_SYMBOLS[venue])
         load_venue(venue).instrument(contract.symbol, "venue symbol")
         return contract

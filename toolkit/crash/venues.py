@@ -4,7 +4,7 @@
 Venues (:func:`parse_venues`)
 -----------------------------
 ``--venues`` takes profile ids (``bitmex``, ``binance-usdm``, ``bybit``, ``okx``, ``dydx-v4``, ``hyperliquid``),
-the short names of :data:`VENUE_ALIASES` (``binance`` is the Binance USD-M futures profile ``binance-usdm``),
+the short names of :data:`toolkit.cex.venues.VENUE_ALIASES` (``binance`` is the Binance USD-M futures profile ``binance-usdm``),
 and ``venue:SYMBOL`` to name the contract whose risk tiers apply. Without a symbol, the contract is the
 venue's perpetual of the replayed asset when its profile has a tier table for it (BitMEX ``ETHUSDT``,
 Hyperliquid ``ETH``; the quanto BitMEX ``ETHUSD`` is skipped), else the venue's bitcoin perpetual
@@ -44,12 +44,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from toolkit.cex import (VENUE_IDS, AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
+from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
                          quote_account, simulate)
 from toolkit.cex.events import Deleverage, Event, Fill, FundingPayment, PartialLiquidation, Takeover
 from toolkit.cex.instruments import LONG, SHORT, Instrument, Kind
 from toolkit.cex.tiers import tier_for_size
-from toolkit.cex.venues import VenueProfile
+from toolkit.cex.venues import VENUE_ALIASES, VenueProfile, venue_id  # noqa: F401 (VENUE_ALIASES: re-exported)
 from toolkit.compare import DEFAULT_SYMBOLS, VenueContract
 from toolkit.compare.contracts import venue_era
 from toolkit.compare.equivalent import SYMBOL, Equivalent, equivalent_venue
@@ -57,8 +57,6 @@ from toolkit.crash.population import Borrower, perp_position
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL
 from toolkit.errors import UserInputError
 
-#: Short venue names the CLI accepts, and the profile each one means.
-VENUE_ALIASES: dict[str, str] = {"binance": "binance-usdm", "dydx": "dydx-v4"}
 #: Suffix of the account id of a borrower's lenders (the 1x short).
 LENDER_SUFFIX = "-lenders"
 
@@ -86,10 +84,7 @@ def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> lis
     chosen = []
     for item in items:
         name, _, symbol = item.partition(":")
-        venue = VENUE_ALIASES.get(name.lower(), name.lower())
-        if venue not in VENUE_IDS:
-            known = ", ".join([*VENUE_IDS, *VENUE_ALIASES])
-            raise UserInputError(f"--venues: unknown venue {name!r}; choose among {known}")
+        venue = venue_id(name, "--venues")
         contract = VenueContract.of(f"{venue}:{symbol}") if symbol else asset_contract(venue, asset, moment)
         if contract in chosen:
             raise UserInputError(f"--venues: {contract} is named twice")

@@ -29,9 +29,10 @@ from toolkit.store.schema import LIQUIDATION_COLUMNS, SCHEMA_VERSION
 ExportFormat = Literal["csv", "parquet"]
 
 #: DuckDB ``COPY`` options per format. CSV: NULL is an empty field, an empty string is ``""``,
-#: doubles are written in shortest round-trip form, timestamps in UTC (``2024-01-01 00:00:00+00``).
+#: doubles are written in shortest round-trip form, timestamps in ISO-8601 UTC (``2024-01-01T00:00:00Z``; the
+#: exported timestamps are block timestamps, whole seconds).
 _COPY_OPTIONS: dict[str, str] = {
-    "csv": "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'",
+    "csv": "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ'",
     "parquet": "FORMAT parquet, COMPRESSION zstd",
 }
 
