@@ -40,6 +40,8 @@ $(STAMP)/python: pyproject.toml
 
 # `npm install` rather than `npm ci`: the lock file records only the anvil platform packages the
 # registry serves here (linux-amd64), and `npm ci` refuses a lock without every optional platform.
+# --no-save: install what the lock file says without rewriting it (a plain install adds the other platforms'
+# entries to it), so running setup leaves the checkout unchanged.
 $(STAMP)/node: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm install --no-save --no-audit --no-fund --loglevel=error
 	mkdir -p $(STAMP) && touch $@
