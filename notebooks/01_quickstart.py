@@ -21,6 +21,7 @@
 # %% tags=["parameters"]
 store_path = None  # a DuckDB store written by `liqtk pull`; None builds one from the local chain
 protocol = None  # e.g. "aave-v3" to show one protocol only
+out_dir = None  # where the figures go (liqtk report: next to the report; None: out/figures of the checkout)
 
 # %%
 import tempfile
@@ -55,17 +56,15 @@ df[columns]
 df[["tx_hash", "log_index", "block_hash", "debt_repaid_raw", "collateral_seized_raw", "protocol_fee_raw"]]
 
 # %%
-from toolkit.store.db import Store
-from toolkit.store.manifest import content_sha256
-from toolkit.store.schema import LIQUIDATION_COLUMNS
+from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.reports import figure_dir
 
-store = Store(store_path, create=False)
-dataset_hash = content_sha256(store.liquidations_table(), LIQUIDATION_COLUMNS)
-labels = [f"{p}: {d} repaid, {c} seized" for p, d, c in zip(df.protocol, df.debt_symbol, df.collateral_symbol)]
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.barh(labels, df.liquidation_bonus_usd, color="tab:red")
+shown, dataset = store_dataset(store_path, protocol=protocol)
+labels = [f"{p}: {d} repaid, {c} seized" for p, d, c in
+          zip(shown.protocol, shown.debt_symbol, shown.collateral_symbol)]
+fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+ax.barh(labels, shown.liquidation_bonus_usd, color="tab:red")
 ax.set_xlabel("liquidation bonus paid by the borrower to the liquidator (USD, oracle prices)")
-chains = ", ".join(str(c) for c in sorted(df.chain_id.unique()))
-fig.text(0.01, -0.08, f"Data: liqtk pull, chain id {chains}, blocks {df.block_number.min()}-{df.block_number.max()}; "
-         f"dataset sha256 {dataset_hash[:16]}…", fontsize=7)
-fig.tight_layout()
+figure = figure_dir(out_dir) / "01_quickstart.png"
+manifest = save_figure(fig, figure, dataset, source="liqtk pull (oracle prices at the block before each liquidation)")
+print(figure, manifest.file_sha256)

@@ -34,7 +34,7 @@ block = None  # block of the reads (None: finalized)
 history_blocks = 200  # length of the parameter history, in blocks up to the read block
 history_step = 10  # blocks between two samples of the history (changes are then bisected to their block)
 venues = ["bitmex", "binance-usdm", "bybit", "okx", "dydx-v4", "hyperliquid"]
-out_dir = None  # where the figure and its manifest go (None: a new temporary directory)
+out_dir = None  # where the figures go (liqtk report: next to the report; None: out/figures of the checkout)
 
 # %%
 import tempfile
@@ -45,6 +45,7 @@ import pandas as pd
 
 from toolkit.compare import LEVERAGE_GRID, read_protocol_thresholds, threshold_history, thresholds
 from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.reports import figure_dir
 
 
 def chain_reads(url, store):
@@ -60,7 +61,7 @@ def chain_reads(url, store):
 
 
 if store_path is None:
-    from toolkit.compare.sample import pull_sample
+    from toolkit.devchain.sample import pull_sample
     from toolkit.devchain import Devchain, aave_v3
 
     store_path = Path(tempfile.mkdtemp()) / "liquidations.duckdb"
@@ -111,7 +112,7 @@ ax.set_xlabel("leverage (exposure / own capital)")
 ax.set_ylabel("price fall to liquidation (%)")
 ax.set_title("Adverse move to liquidation: lending markets vs perpetual venues")
 ax.legend(fontsize=6.5, ncol=2)
-figure = Path(out_dir or tempfile.mkdtemp()) / "02_thresholds.png"
+figure = figure_dir(out_dir) / "02_thresholds.png"
 read_at = f"{chain} block {records[0].block_number}" if records else "stored liquidations"
 manifest = save_figure(fig, figure, dataset, source=f"Aave reserve configurations read at {read_at}; "
                        f"toolkit.cex venue profiles at {as_of:%Y-%m-%d}")

@@ -29,7 +29,7 @@
 store_path = None  # a DuckDB store written by `liqtk pull` (with state reads); None builds one from the local chain
 protocol = None  # e.g. "aave-v3" to compare one protocol only
 venues = ["bitmex", "binance-usdm", "hyperliquid"]  # venue ids, or "venue:SYMBOL" for another contract's tiers
-out_dir = None  # where the figure and its manifest go (None: a new temporary directory)
+out_dir = None  # where the figures go (liqtk report: next to the report; None: out/figures of the checkout)
 
 # %%
 import tempfile
@@ -40,9 +40,10 @@ import numpy as np
 
 from toolkit.compare import pair
 from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.reports import figure_dir
 
 if store_path is None:
-    from toolkit.compare.sample import pull_sample
+    from toolkit.devchain.sample import pull_sample
     from toolkit.devchain import Devchain
 
     store_path = Path(tempfile.mkdtemp()) / "liquidations.duckdb"
@@ -79,7 +80,7 @@ ax.set_xticks(np.arange(len(events)) + 0.4 - width / 2, labels, fontsize=7)
 ax.set_ylabel("USD taken from the borrower / trader")
 ax.set_title("Liquidation penalty on chain vs loss on a venue (same position, same prices)")
 ax.legend(fontsize=7)
-figure = Path(out_dir or tempfile.mkdtemp()) / "03_penalties.png"
+figure = figure_dir(out_dir) / "03_penalties.png"
 manifest = save_figure(fig, figure, dataset, source="liqtk pull (oracle prices and account data at the block "
                        f"before each liquidation); venue engines of toolkit.cex: {', '.join(venues)}")
 print(figure, manifest.file_sha256)

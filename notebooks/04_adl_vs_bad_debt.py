@@ -34,7 +34,7 @@ prices_file = None  # a price-bar CSV (fixtures/prices format); None: Binance BT
 steps_per_bar = [1, 12]  # ticks per bar: 1 = the bars as they are (gaps), 12 = five-minute straight-line ticks
 venues = ["bitmex", "binance-usdm", "hyperliquid"]
 insurance_fund = 0  # starting insurance fund of every venue (settlement currency)
-out_dir = None  # where the figure and its manifest go (None: a new temporary directory)
+out_dir = None  # where the figures go (liqtk report: next to the report; None: out/figures of the checkout)
 
 # %%
 import tempfile
@@ -46,10 +46,11 @@ import pandas as pd
 
 from toolkit.compare import adl_vs_bad_debt, bar_path
 from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.reports import figure_dir
 from toolkit.devchain.anvil import repo_root
 
 if store_path is None:
-    from toolkit.compare.sample import pull_sample
+    from toolkit.devchain.sample import pull_sample
     from toolkit.devchain import Devchain
 
     store_path = Path(tempfile.mkdtemp()) / "liquidations.duckdb"
@@ -97,7 +98,7 @@ right.barh(names, social, left=buffers, color="tab:orange", label="socialized / 
 right.tick_params(axis="y", labelsize=6.5)
 right.set_xlabel("loss absorbed (USD)")
 right.legend(fontsize=7)
-figure = Path(out_dir or tempfile.mkdtemp()) / "04_adl_vs_bad_debt.png"
+figure = figure_dir(out_dir) / "04_adl_vs_bad_debt.png"
 manifest = save_figure(fig, figure, dataset, source=f"liqtk pull (bad_debt_* columns); engine runs of toolkit.cex "
                        f"on {Path(prices_file).name}, {', '.join(venues)}, insurance fund {insurance_fund}")
 print(figure, manifest.file_sha256)

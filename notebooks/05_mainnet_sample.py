@@ -29,10 +29,9 @@ checks_file = None  # cross-checks CSV; None: fixtures/mainnet-logs/cross_checks
 store_path = None  # a store with these liquidations pulled with state reads, for the full pairing
 prices_file = None  # price bars for the timeline; None: Binance BTCUSDT hourly around 2020-03-12
 venues = ["bitmex", "binance-usdm", "hyperliquid"]
-out_dir = None  # where the figure and its manifest go (None: a new temporary directory)
+out_dir = None  # where the figures go (liqtk report: next to the report; None: out/figures of the checkout)
 
 # %%
-import tempfile
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -41,6 +40,7 @@ import pandas as pd
 
 from toolkit.compare import bar_path, pair
 from toolkit.compare.figures import rows_dataset, save_figure, store_dataset
+from toolkit.compare.reports import figure_dir
 from toolkit.decode import decode_logs
 from toolkit.devchain.anvil import repo_root
 
@@ -101,7 +101,7 @@ ax.tick_params(axis="x", labelsize=7, rotation=20)
 ax.set_ylabel("BTC price (USDT)")
 ax.set_title(f"{len(inside)} of {len(rows)} mainnet sample liquidations fall in the 2020-03-12 window")
 ax.legend(fontsize=7, loc="lower left")
-figure = Path(out_dir or tempfile.mkdtemp()) / "05_mainnet_sample.png"
+figure = figure_dir(out_dir) / "05_mainnet_sample.png"
 manifest = save_figure(fig, figure, dataset, source=f"liqtk decode of {Path(logs_file).name} (no node); prices "
                        f"{Path(prices_file).name}")
 print(figure, manifest.file_sha256)

@@ -45,18 +45,18 @@ import functools
 import gc
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit._version import __version__
+from toolkit.aio import run_blocking  # noqa: F401 (toolkit.pipeline.run_blocking: used here and by callers)
 from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
 from toolkit.chain.errors import ReorgDetected
@@ -73,7 +73,6 @@ from toolkit.store.arrow import columns_to_table, rows_to_table
 from toolkit.store.db import BlockHashConflict, Store, Writer
 from toolkit.store.provenance import git_commit, new_run_id
 
-T = TypeVar("T")
 
 #: Reorganization repairs (rewind and read again) one deployment's pull makes before it stops.
 MAX_REORG_REPAIRS = 5
@@ -591,17 +590,3 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
                           confirmations=confirmations, no_state=no_state, address=address, deployment=market,
                           blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=wait)
     return run_blocking(pull_async(request, progress))
-
-
-def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to completion from synchronous code, also inside Jupyter.
-
-    Jupyter already runs an event loop in the notebook's thread, where ``asyncio.run`` is refused;
-    the coroutine then runs on its own loop in a worker thread.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()

@@ -1,5 +1,5 @@
 """Fixtures of the comparison tests: one local chain (per session and xdist worker) with the Aave v3, Aave v2
-and Morpho Blue scenarios pulled into a store (:func:`toolkit.compare.sample.pull_sample`).
+and Morpho Blue scenarios pulled into a store (:func:`toolkit.devchain.sample.pull_sample`).
 
 The chain is this directory's own, not the ``devchain`` of tests/conftest.py, because the Morpho scenario
 changes chain state other tests read. A test that changes state more restores it with ``chain.snapshot()`` /
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from toolkit.compare.sample import pull_sample
+from toolkit.devchain.sample import pull_sample
 from toolkit.devchain import Devchain
 from toolkit.store.db import Store
 

@@ -233,6 +233,7 @@ def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes it private (0600); the files beside it in a report are 0644
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             write(stream)
         os.replace(temporary, path)
@@ -242,7 +243,24 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 
 def _text(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """A CSV cell: times in ISO-8601 UTC with ``Z``; decimals in plain notation, exactly (``0``, not ``0E-8``)."""
+    if isinstance(value, datetime):
+        return _utc_text(value)
+    if isinstance(value, Decimal):
+        return _plain(value)
+    return value
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        return moment.isoformat()
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _plain(value: Decimal) -> str:
+    """``value`` exactly in plain notation at its own precision: ``0E-8`` -> ``0.00000000``, ``1E+3`` -> ``1000``
+    (amounts booked to 1e-8 keep their eight decimals, so a column reads with one precision)."""
+    return f"{value:f}"
 
 
 def write_events(events: Iterable[Event], path: Path) -> None:
@@ -260,7 +278,7 @@ def write_fund_path(fund_path: Iterable[tuple[datetime, Decimal]], path: Path) -
     def write(stream: Any) -> None:
         writer = csv.writer(stream)
         writer.writerow(["timestamp", "balance"])
-        writer.writerows((moment.isoformat(), balance) for moment, balance in fund_path)
+        writer.writerows((_utc_text(moment), _plain(balance)) for moment, balance in fund_path)
     _atomic_write(path, write)
 
 

@@ -4,13 +4,18 @@ engineering.md §4: papermill injects the parameters after the cell tagged ``par
 copy, whose ``metadata.papermill.parameters`` records them; that executed ``.ipynb`` is kept next to the HTML so
 the report can be archived and cited with the manifests it prints. A notebook is named by path (``.ipynb``, or a
 jupytext ``py:percent`` ``.py`` source) or by name in the checkout's ``notebooks/`` directory (``02_thresholds``,
-or ``thresholds`` when one notebook ends with it). It runs in its own directory, with the ``python3`` kernel.
+or ``thresholds`` when one notebook ends with it). It runs in its own directory, with the ``python3`` kernel,
+which talks to this process over IPC sockets (no TCP port, nothing in plain text on the network).
+
+Figures go next to the report: a notebook that has an ``out_dir`` parameter gets the report's directory unless
+``out_dir`` is given; run by hand, its figures go to :func:`figure_dir` (``out/figures`` of the checkout).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,35 @@ from toolkit.errors import ToolkitError, UserInputError
 
 #: The checkout's notebook directory (``<root>/notebooks``).
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+#: Where a notebook run by hand saves its figures (its ``out_dir`` is None): ``out/figures`` of the checkout.
+FIGURE_DIR = NOTEBOOK_DIR.parent / "out" / "figures"
+
+
+def figure_dir(out_dir: str | Path | None) -> Path:
+    """The directory a notebook saves its figures in: ``out_dir`` (``liqtk report`` passes the report's
+    directory), else :data:`FIGURE_DIR`; created when missing."""
+    path = Path(out_dir) if out_dir else FIGURE_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel listens on IPC sockets in a private directory instead of TCP ports:
+    ipykernel warns on every TCP start that the traffic is unencrypted, and a report needs no network."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(transport="ipc", **kwargs)
+            runtime = Path(tempfile.mkdtemp(prefix="liqtk-kernel-"))
+            self.ip = str(runtime / "kernel")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
+
+    return IpcKernelManager
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -81,10 +115,13 @@ def run_report(notebook: str | Path, out: str | Path, parameters: dict[str, Any]
         else:
             start = source
         run = work_dir / executed.name
+        parameters = dict(parameters or {})
+        if "out_dir" in papermill.inspect_notebook(str(start)) and "out_dir" not in parameters:
+            parameters["out_dir"] = str(out.parent)  # the figures go next to the report
         try:
-            papermill.execute_notebook(str(start), str(run), parameters=parameters or {}, kernel_name="python3",
+            papermill.execute_notebook(str(start), str(run), parameters=parameters, kernel_name="python3",
                                        cwd=str(source.parent), progress_bar=False, log_output=False,
-                                       execution_timeout=timeout)
+                                       execution_timeout=timeout, kernel_manager_class=_ipc_kernel_manager())
         except papermill.PapermillExecutionError as exc:
             if run.exists():
                 os.replace(run, executed)

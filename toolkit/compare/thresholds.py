@@ -126,7 +126,7 @@ def read_protocol_thresholds(chain: str, protocol: str, *, block: int | str | No
 
     The node is ``rpc`` or the chain's ``LIQTK_RPC_<CHAIN>``; its chain id must match the registry's.
     """
-    from toolkit.pipeline import run_blocking
+    from toolkit.aio import run_blocking
 
     deployments = registry().find(chain, protocol, market)
 
@@ -288,7 +288,7 @@ def threshold_history(chain: str, protocol: str, *, from_block: int, to_block: i
     ``start``; absent when the asset was not a reserve yet), then one per change (``changed``, or ``listed`` /
     ``removed`` when the asset starts or stops being a reserve), with the previous values beside the new.
     """
-    from toolkit.pipeline import run_blocking
+    from toolkit.aio import run_blocking
 
     if not 0 <= from_block <= to_block or step < 1:
         raise UserInputError(f"need 0 <= from_block <= to_block and step >= 1, got {from_block}, {to_block}, {step}")

@@ -15,9 +15,11 @@ Files (``OUT/``):
   the collateral the liquidator received and the debt it paid equal what the event reports);
 * ``events_<venue>.csv``, ``insurance_fund_<venue>.csv``: each engine's events and fund path
   (:func:`toolkit.cex.io.write_events`, :func:`toolkit.cex.io.write_fund_path`; columns in docs/cex.md);
-* ``liquidations_over_time.png``, ``penalties.png``, ``losses.png`` (+ ``.manifest.json`` each, captioned with
-  the dataset's hash: :func:`toolkit.compare.figures.save_figure`);
-* ``report.html``: the page that shows them; ``manifest.json``: what was run and what was written.
+* ``liquidations_over_time.png``, ``penalties.png``, ``losses.png``, each also as ``.svg`` and ``.pdf`` (+ a
+  ``.manifest.json`` per file, captioned with the dataset's hash and as local-chain data:
+  :func:`toolkit.compare.figures.save_figure`);
+* ``report.html``: the page that shows them, one file to send (the charts embedded; its tables round amounts for
+  display, the CSV files hold the exact values); ``manifest.json``: what was run and what was written.
 
 Definitions (USD; DeFi values from the stored rows, each rounded once from exact integers by the adapters;
 venue values exact ``Decimal``, booked to 1e-8 USD; derived prices and ratios rounded half-even to 1e-8):
@@ -64,7 +66,8 @@ from matplotlib.figure import Figure
 import toolkit
 from toolkit.cex.events import Deleverage, Fill, PartialLiquidation, Takeover
 from toolkit.cex.io import write_events, write_fund_path
-from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.display import data_uri, html_table
+from toolkit.compare.figures import FORMATS, save_figure, store_dataset, utc_time_axis
 from toolkit.compare.equivalent import SYMBOL
 from toolkit.compare.penalties import decimal
 from toolkit.crash.population import STABLE, THRESHOLDS, Borrower, perp_position
@@ -308,6 +311,7 @@ def figure_timeline(result: ReplayResult, timeline: pd.DataFrame) -> Figure:
     count_ax.set_ylabel("liquidations per step")
     volume_ax.set_ylabel("liquidated volume (USD)")
     count_ax.legend(loc="upper left", fontsize=8, ncol=2)
+    utc_time_axis(volume_ax)
     fig.suptitle(f"{result.event.title}: {len(result.borrowers)} positions, lending protocols (solid) and venues "
                  f"(dashed) on the same {result.asset} path")
     return fig
@@ -360,7 +364,8 @@ def figure_losses(result: ReplayResult, summary: pd.DataFrame) -> Figure:
                      label=str(run.contract))
     fund_ax.set_ylabel("insurance fund (USD)")
     fund_ax.legend(fontsize=8)
-    fund_ax.tick_params(axis="x", rotation=30, labelsize=8)
+    utc_time_axis(fund_ax)
+    fund_ax.tick_params(axis="x", labelsize=8)
     fig.suptitle("Losses left by the crash: bad debt on chain vs insurance fund and ADL on the venues")
     fig.subplots_adjust(bottom=0.3, wspace=0.3)
     return fig
@@ -468,8 +473,9 @@ def write_report(result: ReplayResult, out: Path) -> dict[str, Any]:
     manifest = _manifest(result, dataset, entries)
     manifest["keeper"]["stored_rows"] = len(stored)
     manifest["keeper"]["transfer_mismatches"] = int((~transfers["matches"].astype(bool)).sum())
-    (out / "report.html").write_text(_html(result, manifest, summary, positions), encoding="utf-8")
-    files = _file_entries(out, [*written, *figures, *(f"{n}.manifest.json" for n in figures),
+    (out / "report.html").write_text(_html(result, manifest, summary, positions, out), encoding="utf-8")
+    drawn = [str(Path(name).with_suffix(f".{fmt}")) for name in figures for fmt in FORMATS]
+    files = _file_entries(out, [*written, *drawn, *(f"{n}.manifest.json" for n in drawn),
                                 "liquidations.csv.manifest.json", "report.html"])
     manifest["files"] = files
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -508,11 +514,19 @@ def _manifest(result: ReplayResult, dataset: Manifest, entries: Sequence[Mapping
 
 
 def _table_html(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, classes="data", na_rep="", escape=True)
+    return html_table(frame)
 
 
-def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFrame, positions: pd.DataFrame) -> str:
-    """The report page: facts, the three charts, the summary and the per-position table."""
+def _figure_html(out: Path, name: str, alt: str) -> str:
+    """A chart embedded in the page (a ``data:`` URI of the PNG), with the names of its files beside the page."""
+    stem = Path(name).stem
+    return (f'<figure><img src="{data_uri(out / name)}" alt="{html.escape(alt)}"><figcaption>{html.escape(name)}; '
+            f"also {stem}.svg and {stem}.pdf for print</figcaption></figure>")
+
+
+def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFrame, positions: pd.DataFrame,
+          out: Path) -> str:
+    """The report page: facts, the three charts (embedded), the summary and the per-position table."""
     first_price = positions.pivot_table(index="position", columns="place", values="first_price", aggfunc="first",
                                         sort=False).reindex(columns=list(dict.fromkeys(positions["place"])))
     trigger = positions.pivot_table(index="position", columns="place", values="trigger_price", aggfunc="first",
@@ -541,15 +555,15 @@ def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFra
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Crash replay {html.escape(result.event.id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:12px}}
-td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left}} img{{max-width:100%}}</style></head><body>
+td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left}} img{{max-width:100%}} figure{{margin:0}} figcaption{{font-size:11px;color:#555}} table.data td{{text-align:right;font-variant-numeric:tabular-nums}}</style></head><body>
 <h1>Crash replay: {html.escape(result.event.title)}, {html.escape(result.asset)}</h1>
 <p>The same borrowers, as real positions on Aave v3, Aave v2, Venus (the Compound v2 design) and Morpho Blue on a
 local chain, and as the equivalent perpetual longs on each venue, driven by the same real prices. A keeper
 liquidated every liquidatable position at each step; the events were pulled with the mainnet adapters.</p>
 <table>{rows}</table>
-<h2>Liquidations and volume over time</h2><img src="liquidations_over_time.png" alt="liquidations over time">
-<h2>Penalties paid by borrowers and traders</h2><img src="penalties.png" alt="penalties">
-<h2>Bad debt vs insurance fund and ADL</h2><img src="losses.png" alt="losses">
+<h2>Liquidations and volume over time</h2>{_figure_html(out, "liquidations_over_time.png", "liquidations over time")}
+<h2>Penalties paid by borrowers and traders</h2>{_figure_html(out, "penalties.png", "penalties")}
+<h2>Bad debt vs insurance fund and ADL</h2>{_figure_html(out, "losses.png", "losses")}
 <h2>Summary per place</h2>{_table_html(summary)}
 <h2>First liquidation price per position and place (— : not liquidated)</h2>{_table_html(who.reset_index())}
 <h2>Trigger price per position and place (health factor 1 / engine liquidation price)</h2>

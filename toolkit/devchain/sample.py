@@ -1,5 +1,7 @@
 """The local-chain sample the notebooks and tests compare: real liquidations pulled into a store.
 
+It lives with the local chain, above the comparisons it feeds (:mod:`toolkit.compare` never imports the devchain).
+
 On a running :class:`~toolkit.devchain.Devchain`: the Aave v3 and v2 demo liquidations
 (:func:`toolkit.devchain.run_demo_scenario`), optionally the Morpho Blue scenario on the markets the devchain
 deployed, with one liquidation that realizes bad debt (:func:`toolkit.devchain.morpho.run_morpho_scenario`),
