@@ -52,6 +52,7 @@ from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, log_identity, read_calls
+from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
 
 POOL = load_abi("aave-v1/LendingPool.json")
@@ -59,7 +60,6 @@ CORE = load_abi("aave-v1/LendingPoolCore.json")
 PROVIDER = load_abi("aave-v1/LendingPoolAddressesProvider.json")
 ORACLE = load_abi("aave-v1/PriceOracle.json")
 ERC20 = load_abi("common/ERC20.json")
-ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 LIQUIDATION_CALL = POOL.event("LiquidationCall")
 ORIGINATION_FEE_LIQUIDATED = POOL.event("OriginationFeeLiquidated")
@@ -147,7 +147,6 @@ class _Enrichment(StateRounds):
         self.adapter = adapter
         super().__init__(state, deployment, rows)
         self.pool = deployment.address("pool")
-        self.feed = deployment.chain.eth_usd_feed
 
     async def run(self) -> None:
         for make in (self._first_round, self._second_round, self._third_round):
@@ -173,9 +172,7 @@ class _Enrichment(StateRounds):
             for asset in (row["debt_asset"], row["collateral_asset"]):
                 if asset != ETH_ADDRESS and (self.chain_id, asset) not in self.adapter._symbols:
                     calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
-            if self.feed:
-                calls[("eth_usd", block)] = Call(block, self.feed, ETH_USD_FEED.fn("latestAnswer"))
-                calls[("eth_usd_decimals", block)] = Call(block, self.feed, ETH_USD_FEED.fn("decimals"))
+            calls.update(eth_usd_calls(self.deployment, block))
         return calls
 
     def _second_round(self) -> dict[Hashable, Call]:
@@ -203,16 +200,6 @@ class _Enrichment(StateRounds):
             for asset in (row["debt_asset"], row["collateral_asset"]):
                 calls[("price", block, asset)] = Call(block, oracle[0], ORACLE.fn("getAssetPrice"), (asset,))
         return calls
-
-    def _eth_usd(self, block: int) -> tuple[int, int] | str:
-        """(answer, decimals) of the ETH/USD feed at ``block``, or why there is none."""
-        if not self.feed:
-            return f"chain {self.deployment.chain.name} has no ETH/USD feed in the registry"
-        try:
-            answer, decimals = self._get(("eth_usd", block))[0], self._get(("eth_usd_decimals", block))[0]
-        except CallFailed:
-            return f"ETH/USD feed {self.feed.lower()} has no answer at block {block}"
-        return (answer, decimals) if answer > 0 else f"ETH/USD feed {self.feed.lower()} answered {answer}"
 
     def _state_columns(self, row: dict[str, Any]) -> dict[str, Any]:
         block = row["block_number"] - 1
@@ -251,29 +238,27 @@ class _Enrichment(StateRounds):
             "health_factor_before_raw": str(health_factor),
             "health_factor_before": float(Fraction(health_factor, WAD)),
         }
-        price_source = f"Aave v1 oracle {oracle} getAssetPrice in ETH (1e18) at block {block}"
-        eth_usd = self._eth_usd(block)
-        if isinstance(eth_usd, str):
-            columns.update(price_source=price_source, state_status=f"partial: {eth_usd}; USD columns left null")
-            return columns
-        answer, decimals = eth_usd
-        usd_per_wei = Fraction(answer, WAD * 10**decimals)
-        debt_usd = Fraction(debt_raw, 10**debt_decimals) * debt_price * usd_per_wei
-        coll_usd = Fraction(coll_raw, 10**coll_decimals) * coll_price * usd_per_wei
+        eth_usd = eth_usd_at(self.results, self.deployment, block)
+        usd_per_wei = None if eth_usd.usd_per_eth is None else eth_usd.usd_per_eth / WAD
+        debt_eth = Fraction(debt_raw, 10**debt_decimals) * debt_price
+        coll_eth = Fraction(coll_raw, 10**coll_decimals) * coll_price
+
+        def usd(value: Fraction | int) -> float | None:
+            return None if usd_per_wei is None else float(value * usd_per_wei)
+
         columns.update(
-            eth_usd_price_raw=str(answer),
-            eth_usd_decimals=decimals,
-            debt_price_usd=float(debt_price * usd_per_wei),
-            collateral_price_usd=float(coll_price * usd_per_wei),
-            price_source=f"{price_source}, x ETH/USD feed {self.feed.lower()} latestAnswer",
-            borrower_collateral_usd=float(account[1] * usd_per_wei),
-            borrower_debt_usd=float(account[2] * usd_per_wei),
-            debt_repaid_usd=float(debt_usd),
-            collateral_seized_usd=float(coll_usd),
-            protocol_fee_usd=float(Fraction(fee_raw, 10**coll_decimals) * coll_price * usd_per_wei),
-            liquidation_bonus_usd=float(coll_usd - debt_usd),
-            liquidation_bonus_pct=float(100 * (coll_usd - debt_usd) / debt_usd) if debt_usd else None,
-            state_status="ok",
+            **eth_usd.columns(),
+            debt_price_usd=usd(debt_price),
+            collateral_price_usd=usd(coll_price),
+            price_source=f"Aave v1 oracle {oracle} getAssetPrice in ETH (1e18) at block {block}{eth_usd.source()}",
+            borrower_collateral_usd=usd(account[1]),
+            borrower_debt_usd=usd(account[2]),
+            debt_repaid_usd=usd(debt_eth),
+            collateral_seized_usd=usd(coll_eth),
+            protocol_fee_usd=usd(Fraction(fee_raw, 10**coll_decimals) * coll_price),
+            liquidation_bonus_usd=usd(coll_eth - debt_eth),
+            liquidation_bonus_pct=float(100 * (coll_eth - debt_eth) / debt_eth) if debt_eth else None,
+            state_status=eth_usd.partial_status() or "ok",
         )
         return columns
 

@@ -49,12 +49,12 @@ from typing import Any
 
 from toolkit.abi import load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, read_calls
+from toolkit.protocols.eth_usd import EthUsd, eth_usd_at, eth_usd_calls
 from toolkit.protocols.multi_event import DecodedLog, allocate, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
 COMET = load_abi("compound-v3/Comet.json")
 ERC20 = load_abi("common/ERC20.json")
-ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 ABSORB_DEBT = COMET.event("AbsorbDebt")
 ABSORB_COLLATERAL = COMET.event("AbsorbCollateral")
@@ -161,9 +161,7 @@ class _Enrichment(StateRounds):
                 first[("asset", block, row["collateral_asset"])] = Call(
                     block, self.comet, COMET.fn("getAssetInfoByAddress"), (row["collateral_asset"],))
             if self.currency == "ETH":
-                feed = self.deployment.chain.eth_usd_feed
-                first[("eth_usd", block)] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-                first[("eth_usd_decimals",)] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+                first.update(eth_usd_calls(self.deployment, block))
         self.results.update(await read_calls(self.state, first))
         second: dict[Hashable, Call] = {}
         for key, value in list(self.results.items()):
@@ -186,23 +184,22 @@ class _Enrichment(StateRounds):
                 for row in group:
                     row["state_status"] = f"unavailable: {failure}"
 
-    def _currency(self, block: int, base_token: str) -> tuple[str | None, Fraction | None, str, str | None, int | None]:
+    def _currency(self, block: int, base_token: str) -> tuple[str | None, Fraction | None, str, EthUsd | None]:
         """The quote currency (None when unknown), USD per price unit (None when not convertible), the
-        price source text, and the ETH/USD answer and decimals used."""
+        price source text, and the ETH/USD read for an ETH-quoted market (:mod:`toolkit.protocols.eth_usd`)."""
         source = (f"Comet {self.comet} getPrice(feed) at block {block}, {PRICE_UNIT} = 1 {self.currency}; "
                   "values from the events' usdValue (the contract's own valuation in the transaction)")
         if base_token != str(self.deployment.params["base_token"]).lower():
             return None, None, (f"Comet {self.comet} getPrice(feed) at block {block}; baseToken() {base_token} is "
                                 f"not the registry's base token {self.deployment.params['base_token']}, so the "
-                                "quote currency is unknown"), None, None
+                                "quote currency is unknown"), None
         if self.currency == "USD":
-            return self.currency, Fraction(1, PRICE_UNIT), source, None, None
+            return self.currency, Fraction(1, PRICE_UNIT), source, None
         if self.currency == "ETH":
-            answer, decimals = self._get(("eth_usd", block))[0], self._get(("eth_usd_decimals",))[0]
-            feed = str(self.deployment.chain.eth_usd_feed).lower()
-            return (self.currency, Fraction(answer, PRICE_UNIT * 10**decimals),
-                    f"{source}; x ETH/USD feed {feed} latestAnswer", str(answer), decimals)
-        return self.currency, None, f"{source}; no USD conversion for a {self.currency}-quoted market", None, None
+            eth_usd = eth_usd_at(self.results, self.deployment, block)
+            rate = None if eth_usd.usd_per_eth is None else eth_usd.usd_per_eth / PRICE_UNIT
+            return self.currency, rate, source + eth_usd.source(), eth_usd
+        return self.currency, None, f"{source}; no USD conversion for a {self.currency}-quoted market", None
 
     def _fill(self, group: list[dict[str, Any]]) -> None:
         """State columns of the rows of one absorb, and its bad debt."""
@@ -211,7 +208,7 @@ class _Enrichment(StateRounds):
         base_scale = self._get(("baseScale", block))[0]
         base_price = self._get(("price", block, self._get(("baseTokenPriceFeed", block))[0]))[0]
         store_front = self._get(("storeFrontPriceFactor", block))[0]
-        currency, usd_per_unit, price_source, eth_usd, eth_usd_decimals = self._currency(block, base_token)
+        currency, usd_per_unit, price_source, eth_usd = self._currency(block, base_token)
         infos = [None if row["collateral_asset"] is None else self._get(("asset", block, row["collateral_asset"]))[0]
                  for row in group]
 
@@ -244,8 +241,7 @@ class _Enrichment(StateRounds):
                 price_currency=currency,
                 price_unit_raw=str(PRICE_UNIT),
                 debt_price_raw=str(base_price),
-                eth_usd_price_raw=eth_usd,
-                eth_usd_decimals=eth_usd_decimals,
+                **(eth_usd.columns() if eth_usd is not None else {"eth_usd_price_raw": None, "eth_usd_decimals": None}),
                 debt_price_usd=usd(base_price),
                 price_source=price_source,
                 store_front_price_factor_raw=str(store_front),
@@ -255,7 +251,7 @@ class _Enrichment(StateRounds):
                 bad_debt_raw=None if bad_debt_leg is None else str(bad_debt_leg),
                 bad_debt_usd=usd(shortfall_leg),
                 collateral_seized_usd=usd(int(row["collateral_seized_value_raw"])),
-                state_status="ok",
+                state_status=(eth_usd.partial_status() if eth_usd is not None else None) or "ok",
             )
             if info is not None:
                 scale, symbol = info[3], self.results.get(("symbol", info[1]))
