@@ -10,6 +10,10 @@ the faults real providers produce, with their real wording (shared/reference/eng
 * ``eth_getLogs`` results are silently cut to ``result_cap`` logs (ethers-io/ethers.js#1389);
 * batches longer than ``batch_limit`` get geth's answer, one ``-32600 "batch too large"`` item
   (go-ethereum rpc/handler.go ``respondWithBatchTooLarge``);
+* a node without some methods (``refuse_methods``: geth's ``-32601 "the method X does not exist/is not
+  available"``), traces that fail (``trace_fault``: geth's ``"execution timeout"``, reth's ``-32008
+  "Response is too big"``), and ``eth_call`` overrides refused or ignored (``overrides``, ``refuse_block_overrides``;
+  :data:`NODE_LIMITS` has the texts and their sources);
 * random faults, drawn per HTTP request from a seeded generator: HTTP 429 with ``Retry-After``,
   Infura's ``-32005`` rate limit inside HTTP 200 with ``data.rate.backoff_seconds``, 502/503, slow
   responses (client timeouts), connection resets, truncated JSON, and a "behind" node: a replica
@@ -91,6 +95,21 @@ PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
 #: Infura's rate limit inside HTTP 200 (github.com/gochain/web3/issues/180, MetaMask/eth-json-rpc-infura#33).
 _INFURA_RATE_LIMIT = "daily request count exceeded, request rate limited"
 
+#: What nodes without a feature answer (docs/sources/state.md#trace-errors, #state-overrides):
+#: ``{method}`` is the refused method.
+NODE_LIMITS: dict[str, dict[str, Any]] = {
+    # geth, the debug namespace not enabled (gakonst/ethers-rs#1775, Fantom-foundation/go-opera#255)
+    "method_missing": {"code": -32601, "message": "the method {method} does not exist/is not available"},
+    # geth tracer timeout (ethereum/go-ethereum#19311)
+    "timeout": {"code": -32000, "message": "execution timeout"},
+    # reth response size limit (paradigmxyz/reth#3847)
+    "too_large": {"code": -32008, "message": "Response is too big", "data": "Exceeded max limit of 104857600"},
+    # hardhat without eth_call overrides (NomicFoundation/hardhat#2513)
+    "overrides": {"code": -32602, "message": "Expected between 1 and 2 arguments and got 3"},
+    # geth before eth_call's block overrides: rpc/json.go parseArgumentArray
+    "block_overrides": {"code": -32602, "message": "too many arguments, want at most 3"},
+}
+
 
 @dataclass(frozen=True)
 class FaultConfig:
@@ -128,10 +147,24 @@ class FaultConfig:
     behind: float = 0.0
     behind_blocks: int = 4
     max_faults: int | None = None
+    #: Methods the node does not serve (``NODE_LIMITS["method_missing"]``).
+    refuse_methods: tuple[str, ...] = ()
+    #: ``debug_traceTransaction`` fails with ``NODE_LIMITS[trace_fault]`` (``timeout`` or ``too_large``) ...
+    trace_fault: str | None = None
+    #: ... for these transactions (None: all) ...
+    trace_fault_txs: frozenset[str] | None = None
+    #: ... this many times per transaction before it is answered.
+    trace_fault_times: int = 1_000_000
+    #: ``eth_call`` with a state override: ``refuse`` it (hardhat's answer) or ``ignore`` it (forward without).
+    overrides: str | None = None
+    #: ``eth_call`` with a block override (fourth parameter) refused with geth's answer.
+    refuse_block_overrides: bool = False
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_TEMPLATES:
             raise ValueError(f"unknown provider template {self.provider!r}; one of {sorted(PROVIDER_TEMPLATES)}")
+        if self.trace_fault not in (None, "timeout", "too_large") or self.overrides not in (None, "refuse", "ignore"):
+            raise ValueError("trace_fault is timeout or too_large, overrides is refuse or ignore")
 
 
 @dataclass
@@ -172,6 +205,7 @@ class FaultProxy:
         self.stats = ProxyStats()
         self._rng = random.Random(self.config.seed)
         self._random_faults = 0
+        self._trace_failures: Counter[str] = Counter()
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -344,6 +378,51 @@ class FaultProxy:
         answer = await self._upstream(str(method), params)
         return {**reply, **{k: v for k, v in answer.items() if k in ("result", "error")}}
 
+    def _node_limit(self, item: Any) -> tuple[dict[str, Any] | None, Any]:
+        """``(error, item)``: the error a node without a feature gives for ``item``, or None and the item
+        to forward (an ``eth_call`` stripped of its overrides when they are ignored)."""
+        if not isinstance(item, dict):
+            return None, item
+        c, method, params = self.config, item.get("method"), item.get("params") or []
+
+        def error(kind: str) -> dict[str, Any]:
+            self.stats.faults[kind] += 1
+            limit = dict(NODE_LIMITS[kind])
+            limit["message"] = limit["message"].format(method=method)
+            return limit
+
+        if method in c.refuse_methods:
+            return error("method_missing"), item
+        if method == "debug_traceTransaction" and c.trace_fault is not None and params:
+            tx = str(params[0]).lower()
+            if (c.trace_fault_txs is None or tx in c.trace_fault_txs) and self._trace_failures[tx] < c.trace_fault_times:
+                self._trace_failures[tx] += 1
+                return error(c.trace_fault), item
+        if method == "eth_call" and len(params) > 2:
+            if c.overrides == "refuse":
+                return error("overrides"), item
+            if c.overrides == "ignore":
+                self.stats.faults["overrides_ignored"] += 1
+                return None, {**item, "params": params[:2]}
+            if c.refuse_block_overrides and len(params) > 3:
+                return error("block_overrides"), item
+        return None, item
+
+    async def _answer_with_limits(self, payload: Any, items: list[Any]) -> web.Response | None:
+        """The answer when a node limit applies to an item (the other items are forwarded), else None."""
+        checked = [self._node_limit(item) for item in items]
+        if all(err is None and new is old for (err, new), old in zip(checked, items)):
+            return None
+        answers = []
+        for err, item in checked:
+            reply = {"jsonrpc": "2.0", "id": item.get("id") if isinstance(item, dict) else None}
+            if err is not None:
+                answers.append({**reply, "error": err})
+            else:
+                answer = await self._upstream(str(item.get("method")), list(item.get("params") or []))
+                answers.append({**reply, **{k: v for k, v in answer.items() if k in ("result", "error")}})
+        return web.json_response(answers if isinstance(payload, list) else answers[0])
+
     # ---------------------------------------------------------------- request handling
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -387,6 +466,9 @@ class FaultProxy:
             return web.json_response([{"jsonrpc": "2.0", "id": first_id,
                                        "error": {"code": -32600, "message": "batch too large"}}])
 
+        limited = await self._answer_with_limits(payload, items)
+        if limited is not None:
+            return limited
         range_errors = {id(i): e for i in items if (e := self._range_error(i)) is not None}
         if isinstance(payload, dict) and range_errors:
             self.stats.faults["range_limit"] += 1

@@ -44,6 +44,7 @@ import asyncio
 import functools
 import gc
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import aclosing, contextmanager
@@ -66,6 +67,7 @@ from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
+from toolkit.protocols.enrichment import STATE_MODES, StateSession, count_states, enrich_rows
 from toolkit.protocols.registry import Deployment
 from toolkit.redact import redact_url
 from toolkit.store import schema
@@ -153,6 +155,9 @@ class PullRequest:
     to: str | int = "finalized"
     confirmations: int = 0
     no_state: bool = False
+    #: Where state is read: ``before-tx`` (exact, the default), ``block`` (block start) or ``none``
+    #: (:mod:`toolkit.protocols.enrichment`); ``no_state`` means ``none``.
+    state: str = "before-tx"
     address: str | None = None
     deployment: str | None = None
     #: Most blocks per ``eth_getLogs`` request (and per committed chunk); None lets the reader adapt.
@@ -184,6 +189,13 @@ class PullRequest:
             raise UserInputError("--rpc-timeout must be a number of seconds > 0")
         if self.lock_wait < 0:
             raise UserInputError("--wait must be a number of seconds >= 0")
+        if self.state not in STATE_MODES:
+            raise UserInputError(f"--state must be one of {', '.join(STATE_MODES)}, not {self.state!r}")
+
+    @property
+    def state_mode(self) -> str:
+        """``before-tx``, ``block`` or ``none`` (``--no-state``)."""
+        return "none" if self.no_state else self.state
 
 
 @dataclass
@@ -198,6 +210,9 @@ class DeploymentResult:
     chunks: int = 0
     #: One dict per repaired reorganization: ``detected_at``, ``reason``, ``rewound_to``, ``rows_deleted``.
     reorgs: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows committed per ``state_position`` and per ``state_check`` (empty without state reads).
+    state_positions: dict[str, int] = field(default_factory=dict)
+    state_checks: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_deleted(self) -> int:
@@ -234,7 +249,8 @@ def resolve_deployments(request: PullRequest) -> list[Deployment]:
 
 
 def run_report(request: PullRequest, *, status: str, started_at: datetime, seconds: float, to_block: int,
-               deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None) -> dict[str, Any]:
+               deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None,
+               notices: list[str] | None = None) -> dict[str, Any]:
     """The JSON run report kept in ``runs.report_json`` and shown by ``liqtk status``: when the run
     started and finished, the bound, the blocks read and rows added per deployment, the reorganizations
     repaired, the requests, retries and faults met (:class:`~toolkit.chain.rpc.RpcStats`), and the
@@ -250,6 +266,7 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
         "rows_added": sum(d.rows_added for d in deployments),
         "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
         "rpc": rpc,
+        "state": {"mode": request.state_mode, "notices": list(notices or [])},
         "errors": [error] if error else [],
     }
 
@@ -279,13 +296,22 @@ def _pull_runtime() -> Iterator[None]:
             gc.set_threshold(*saved_threshold)
 
 
-async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:
-    """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure."""
+async def pull_async(request: PullRequest, progress: ProgressCallback | None = None,
+                     notice: Callable[[str], None] | None = None) -> PullResult:
+    """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure.
+
+    ``notice(text)`` is called once with each fallback of the whole pull (the node has no
+    ``debug_traceTransaction``, refuses state overrides, ...); by default it is printed to stderr.
+    """
     with _pull_runtime():
-        return await _pull(request, progress)
+        return await _pull(request, progress, notice or _print_notice)
 
 
-async def _pull(request: PullRequest, progress: ProgressCallback | None) -> PullResult:
+def _print_notice(text: str) -> None:
+    sys.stderr.write(f"notice: {text}\n")
+
+
+async def _pull(request: PullRequest, progress: ProgressCallback | None, notice: Callable[[str], None]) -> PullResult:
     request.validate()
     deployments = resolve_deployments(request)
     # An existing store is validated before any network work; a new one is created only once the
@@ -313,7 +339,9 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 to_block=to_block, node_client_version=client_version,
                 package_version=__version__, git_commit=git_commit(),
             )
-            session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress)
+            state = None if request.state_mode == "none" else StateSession(client, headers, request.state_mode,
+                                                                            notify=notice)
+            session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress, state)
             error: ToolkitError | None = None
             try:
                 for deployment in deployments:
@@ -328,7 +356,8 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 status = "partial" if any(d.chunks for d in results) else "failed"
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
-                                error=str(error) if error else None)
+                                error=str(error) if error else None,
+                                notices=state.features.notices if state is not None else None)
             writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
                               report_json=json.dumps(report, sort_keys=True, default=str),
                               error=str(error) if error else None)
@@ -345,9 +374,11 @@ class _PullSession:
 
     def __init__(self, request: PullRequest, store: Store, writer: Writer, client: RpcClient,
                  headers: BlockHeaders, chain_id: int, to_block: int, run_id: str,
-                 progress: ProgressCallback | None) -> None:
+                 progress: ProgressCallback | None, state: StateSession | None = None) -> None:
         self.request, self.store, self.writer, self.client = request, store, writer, client
         self.headers, self.chain_id, self.run_id, self.progress = headers, chain_id, run_id, progress
+        #: What the state reads of the pull share (None with --state none).
+        self.state = state
         #: Last block (inclusive) to read; resolved again after each repair.
         self.to_block = to_block
         #: One result per deployment started, kept when a later one fails.
@@ -392,14 +423,16 @@ class _PullSession:
             return
         first_block = checkpoint.first_block if checkpoint else start
         adapter = adapter_for(deployment)
-        state = StateReader(self.client)  # per read: a repair must not reuse state of an orphaned block
+        # per read: a repair must not reuse state of an orphaned block
+        state = self.state.reader() if self.state is not None else StateReader(self.client)
         log_filter = LogFilter(addresses=deployment.emitters, topics0=adapter.topics0(deployment))
         span = self.request.blocks_per_request
         # Without state reads, a short range is fetched in parallel pieces (decoded while the next
         # arrive), as columns for an adapter that decodes columns; with them, a chunk is also the
         # unit of batched eth_calls, so fewer, larger ones, decoded row by row.
-        by_columns = self.request.no_state and isinstance(adapter, ColumnDecoder)
-        options: dict[str, Any] = {"share_ranges": self.request.no_state, "target_logs": CHUNK_LOGS,
+        no_state = self.state is None
+        by_columns = no_state and isinstance(adapter, ColumnDecoder)
+        options: dict[str, Any] = {"share_ranges": no_state, "target_logs": CHUNK_LOGS,
                                    "columns": by_columns}
         if span is not None:
             options.update(initial_span=span, max_span=span)
@@ -413,7 +446,7 @@ class _PullSession:
         # fast node is not held up by the fixed cost of commits. A commit cannot be cancelled halfway
         # (it runs in a thread), so it is shielded and always awaited to its end before anything else
         # (a repair's rewind, the end of the run) touches the store.
-        group = self.request.no_state and span is None
+        group = no_state and span is None
         committing: asyncio.Task[None] | None = None
         decoded: list[_Decoded] = []
         last_commit = time.monotonic()
@@ -479,8 +512,8 @@ class _PullSession:
                 f"log {failed['log_index']} of transaction {failed['tx_hash']} from a {deployment.protocol} "
                 f"emitter does not decode: {failed['error']}; check --protocol/--address, or report it if the "
                 "address is right")
-        if rows and not self.request.no_state:
-            await adapter.enrich(rows, deployment, state)
+        if rows and self.state is not None:
+            await enrich_rows(adapter, rows, deployment, state, self.state)
         return rows_to_table(schema.LIQUIDATION_COLUMNS, rows)
 
     async def _check(self, decoded: list[_Decoded], top: tuple[int, str]) -> _Prepared:
@@ -525,6 +558,8 @@ class _PullSession:
             except BlockHashConflict as conflict:
                 raise _ChainChanged(conflict.block_number, str(conflict)) from None
             outcome.chunks += 1
+            if self.state is not None:
+                count_states(prepared.table, outcome.state_positions, outcome.state_checks)
             if self.progress is not None:
                 self.progress(prepared.last + 1 - start, top + 1 - start, outcome.rows_added)
 
@@ -555,9 +590,10 @@ class _PullSession:
 
 def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
-         confirmations: int = 0, no_state: bool = False, address: str | None = None, market: str | None = None,
-         blocks_per_request: int | None = None, rpc_timeout: float = 30.0, wait: float = 0.0,
-         progress: ProgressCallback | None = None) -> PullResult:
+         confirmations: int = 0, no_state: bool = False, state: str = "before-tx", address: str | None = None,
+         market: str | None = None, blocks_per_request: int | None = None, rpc_timeout: float = 30.0,
+         wait: float = 0.0, progress: ProgressCallback | None = None,
+         notice: Callable[[str], None] | None = None) -> PullResult:
     """Pull liquidations of ``protocol`` on ``chain`` into the store, as ``liqtk pull`` does (``toolkit.pull``;
     module docstring). Arguments are the command's options by the same names (docs/conventions.md):
 
@@ -571,12 +607,15 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
         to: last block: ``"finalized"`` (default), ``"safe"``, ``"latest"`` or a block number.
         confirmations: with ``to="latest"``, stay this many blocks behind the head.
         no_state: skip the ``eth_call`` state reads (no archive node needed; state columns stay null).
+        state: where state is read: ``"before-tx"`` (right before each liquidation's transaction), ``"block"``
+            (the start of its block) or ``"none"`` (:mod:`toolkit.protocols.enrichment`).
         address: pool address of a fork or custom deployment of ``protocol``.
         market: only this market (deployment) of the protocol.
         blocks_per_request: most blocks per ``eth_getLogs`` request and chunk (default: adaptive).
         rpc_timeout: seconds one request may take before it is retried.
         wait: seconds to wait for another pull that holds the store (then :class:`~toolkit.errors.StoreLockedError`).
         progress: ``progress(blocks_done, blocks_total, rows_added)``, called after each chunk.
+        notice: called once with each fallback of the whole pull (default: printed to stderr).
 
     Returns:
         The run's :class:`PullResult`: ``status`` ``ok`` (the store changed) or ``nothing_new``, rows added,
@@ -587,6 +626,7 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
     chain = chain_name_of(chain, "chain")
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
-                          confirmations=confirmations, no_state=no_state, address=address, deployment=market,
-                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=wait)
-    return run_blocking(pull_async(request, progress))
+                          confirmations=confirmations, no_state=no_state, state=state, address=address,
+                          deployment=market, blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout,
+                          lock_wait=wait)
+    return run_blocking(pull_async(request, progress, notice))

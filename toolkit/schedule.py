@@ -15,7 +15,7 @@ A ``pulls.toml`` (README.md, "Scheduled pulls")::
     to = "finalized"                               # finalized | safe | latest | a block number
     confirmations = 0                              # with to = "latest"
     since = 2024-08-05                             # first pull only; or from_block = 20000000
-    no_state = false
+    state = "before-tx"                            # before-tx | block | none (no_state = true: none)
     blocks_per_request = 2000
     rpc_timeout = 30
 
@@ -38,6 +38,7 @@ from typing import Any
 from toolkit.errors import StoreLockedError, ToolkitError, UserInputError
 from toolkit.pipeline import ProgressCallback, PullInterrupted, PullRequest, PullResult, pull_async
 from toolkit.protocols import registry
+from toolkit.protocols.enrichment import STATE_MODES
 from toolkit.settings import parse_bound, parse_since
 
 #: Keys of the file's top level.
@@ -58,6 +59,7 @@ class PullPlan:
     from_block: int | None = None
     since: datetime | None = None
     no_state: bool = False
+    state: str = "before-tx"
     blocks_per_request: int | None = None
     rpc_timeout: float = 30.0
 
@@ -69,7 +71,7 @@ class PullPlan:
             raise UserInputError(f"no RPC URL for {self.chain}/{self.protocol}: set {self.rpc_env}")
         return PullRequest(chain=self.chain, protocol=self.protocol, rpc_url=url, store_path=store_path,
                            from_block=self.from_block, since=self.since, to=self.to, confirmations=self.confirmations,
-                           no_state=self.no_state, blocks_per_request=self.blocks_per_request,
+                           no_state=self.no_state, state=self.state, blocks_per_request=self.blocks_per_request,
                            rpc_timeout=self.rpc_timeout, lock_wait=lock_wait)
 
 
@@ -115,6 +117,10 @@ def _option(where: str, key: str, value: Any) -> Any:
     if key == "no_state":
         if not isinstance(value, bool):
             raise UserInputError(f"{name}: {value!r} is not true or false")
+        return value
+    if key == "state":
+        if value not in STATE_MODES:
+            raise UserInputError(f"{name}: {value!r} is not one of {', '.join(STATE_MODES)}")
         return value
     if key == "rpc_timeout":
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -214,13 +220,14 @@ def all_protocols(chain: str | None, environ: Mapping[str, str], options: Mappin
 
 async def run_schedule(pulls: Sequence[tuple[PullPlan, PullRequest]],
                        progress_for: Callable[[PullPlan], AbstractContextManager[ProgressCallback]],
-                       ) -> AsyncIterator[PlanOutcome]:
+                       notice: Callable[[str], None] | None = None) -> AsyncIterator[PlanOutcome]:
     """Run the pulls one after the other, yielding each outcome as it ends. A failed pull does not
-    stop the others; a locked store does (the process holding it is pulling into it)."""
+    stop the others; a locked store does (the process holding it is pulling into it). ``notice``: as
+    :func:`toolkit.pipeline.pull_async`'s."""
     for plan, request in pulls:
         with progress_for(plan) as progress:
             try:
-                result = await pull_async(request, progress)
+                result = await pull_async(request, progress, notice)
             except StoreLockedError as exc:
                 yield PlanOutcome(plan, "locked", error=str(exc))
                 return

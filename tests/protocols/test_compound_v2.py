@@ -39,9 +39,9 @@ from toolkit.protocols.compound_v2 import (
     PRICE_ORACLE,
     CompoundV2Adapter,
     bps_of,
-    seize_tokens,
     share_of_bonus_bps,
 )
+from toolkit.protocols.checks.compound_v2 import seize_tokens
 from toolkit.protocols.registry import registry
 from toolkit.store.db import Store
 

@@ -134,10 +134,12 @@ def test_runs_and_status(store: Store) -> None:
     assert runs[0]["status"] == "running" and runs[0]["finished_at"] is None
     assert store.status() == [
         {"chain_id": 1, "protocol": PROTOCOL, "deployment": "core", "rows": 40, "first_liquidation_block": 0,
-         "last_liquidation_block": 19, "first_block": 0, "last_block": 19, "last_block_hash": block_hash(19),
+         "last_liquidation_block": 19, "state_checked": 0, "state_exact": 0, "state_mismatch": 0,
+         "state_before_tx": 0, "first_block": 0, "last_block": 19, "last_block_hash": block_hash(19),
          "last_run_id": "run-1", "last_run_status": "ok", "last_run_finished_at": runs[1]["finished_at"]},
         {"chain_id": 1, "protocol": PROTOCOL, "deployment": "prime", "rows": 0, "first_liquidation_block": None,
-         "last_liquidation_block": None, "first_block": None, "last_block": None, "last_block_hash": None,
+         "last_liquidation_block": None, "state_checked": 0, "state_exact": 0, "state_mismatch": 0,
+         "state_before_tx": 0, "first_block": None, "last_block": None, "last_block_hash": None,
          "last_run_id": "run-2", "last_run_status": "running", "last_run_finished_at": None},
     ]
     with store.writer() as writer:  # run-2's process is gone: the next writer marks it

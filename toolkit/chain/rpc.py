@@ -168,27 +168,38 @@ class RpcClient:
     # ---------------------------------------------------------------- public calls
 
     async def call(self, method: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
-                   read_result: Callable[[bytes], Any] | None = None) -> Any:
+                   read_result: Callable[[bytes], Any] | None = None,
+                   item_errors: Callable[[RpcError], bool] | None = None) -> Any:
         """Send one JSON-RPC request and return its ``result`` (raw JSON), retrying what is retryable.
 
         :param read_result: reads the ``result`` straight from a successful answer's body, or returns
             None to leave the body to the JSON parser and the error checks
             (:func:`toolkit.chain.logtable.read_logs_answer`).
+        :param item_errors: JSON-RPC errors of the answer (not transport faults) for which it returns
+            True are raised at once, not retried: the caller handles them (a trace that timed out).
         :raises RpcError: the classified failure once retries are exhausted or pointless.
         """
         attempt = 0
         while True:
+            given_up: RpcError | None = None
             try:
                 response = await self._send_single(method, params, read_result)
                 if "error" in response:
-                    raise self._item_error(response["error"], method)
-                return response.get("result")
+                    error = self._item_error(response["error"], method)
+                    if item_errors is None or not item_errors(error):
+                        raise error
+                    given_up = error
+                else:
+                    return response.get("result")
             except RpcError as error:
                 await self.pause_before_retry(error, attempt)
                 attempt += 1
+            if given_up is not None:
+                raise given_up
 
     async def batch(
-        self, requests: Sequence[tuple[str, Any]], *, return_reverts: bool = False
+        self, requests: Sequence[tuple[str, Any]], *, return_reverts: bool = False,
+        item_errors: Callable[[RpcError], bool] | None = None,
     ) -> list[Any]:
         """Send ``(method, params)`` requests as JSON-RPC batches; return the results in request order.
 
@@ -198,6 +209,8 @@ class RpcClient:
 
         :param return_reverts: put an :class:`ExecutionReverted` in place of a reverted item's result
             instead of raising it. Other non-retryable item errors (e.g. NoArchiveState) always raise.
+        :param item_errors: item errors for which it returns True are put in place of the item's result,
+            neither retried nor raised: the caller handles them (traces that time out, one by one).
         """
         results: dict[int, Any] = {}
         pending = list(range(len(requests)))
@@ -215,7 +228,9 @@ class RpcClient:
                     results[index] = response.get("result")
                     continue
                 item_error = self._item_error(response["error"], requests[index][0])
-                if item_error.retryable:
+                if item_errors is not None and item_errors(item_error):
+                    results[index] = item_error
+                elif item_error.retryable:
                     failed.append((index, item_error))
                 elif return_reverts and isinstance(item_error, ExecutionReverted):
                     results[index] = item_error

@@ -44,7 +44,8 @@ def pull(
     since: Annotated[Optional[str], typer.Option(help="First block at or after this UTC date/time (first pull only).")] = None,
     to: Annotated[Optional[str], typer.Option(help="Last block: finalized (default), safe, latest or a number.")] = None,
     confirmations: Annotated[Optional[int], typer.Option(help="With --to latest: stay this many blocks behind the head (default: 0).")] = None,
-    no_state: Annotated[bool, typer.Option("--no-state", help="Skip eth_call state reads (no archive node needed); state columns stay null.")] = False,
+    no_state: Annotated[bool, typer.Option("--no-state", help="Skip eth_call state reads (no archive node needed); state columns stay null. Same as --state none.")] = False,
+    state: Annotated[Optional[str], typer.Option("--state", help="Where state is read: before-tx (default: right before each liquidation's transaction, exact; needs debug_traceTransaction, else falls back with a notice), block (start of its block, fewer calls) or none.")] = None,
     address: Annotated[Optional[str], typer.Option(help="Pool address of a fork or custom deployment of --protocol.")] = None,
     market: Annotated[Optional[str], typer.Option(help="Only this market of the protocol (deployment name).")] = None,
     blocks_per_request: Annotated[Optional[int], typer.Option("--blocks-per-request", help="Most blocks per eth_getLogs request and committed chunk (default: adaptive).")] = None,
@@ -67,9 +68,12 @@ def pull(
         chain = chain_name_of(chain)
     options = {"to": parse_bound(to) if to is not None else None, "confirmations": confirmations,
                "from_block": from_block, "since": parse_since(since) if since else None,
-               "no_state": no_state or None, "blocks_per_request": blocks_per_request, "rpc_timeout": rpc_timeout}
+               "no_state": no_state or None, "state": state, "blocks_per_request": blocks_per_request,
+               "rpc_timeout": rpc_timeout}
     given = {key: value for key, value in options.items() if value is not None}
     codes = {"nothing_new_code": exit_nothing_new}
+    if no_state and state not in (None, "none"):
+        raise UserInputError(f"pass either --no-state or --state {state}, not both")
     if config is not None and all_protocols:
         raise UserInputError("pass either --config or --all, not both")
     if config is not None:
@@ -143,9 +147,14 @@ def _run_one(chain: str, protocol: str, *, rpc: str | None, options: dict[str, A
                           **options)
     output.hide(request.rpc_url)
     with output.progress_bar(f"{chain}/{protocol}") as progress:
-        result = asyncio.run(pull_async(request, progress))
+        result = asyncio.run(pull_async(request, progress, _notice))
     output.emit(_summary(result, request.store_path), lambda: _print_result(result, request.store_path))
     raise typer.Exit(pull_exit_code(result.status, nothing_new_code=nothing_new_code))
+
+
+def _notice(text: str) -> None:
+    """A fallback of the whole pull, told once (a JSON line with --quiet)."""
+    output.log("pull.notice", message=text)
 
 
 def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, options: dict[str, Any],
@@ -164,7 +173,7 @@ def _run_schedule(*, config: Path | None, chain: str | None, rpc: str | None, op
 
     async def run() -> list[PlanOutcome]:
         outcomes = []
-        async for outcome in run_schedule(pulls, lambda p: output.progress_bar(f"{p.chain}/{p.protocol}")):
+        async for outcome in run_schedule(pulls, lambda p: output.progress_bar(f"{p.chain}/{p.protocol}"), _notice):
             outcomes.append(outcome)
             where = {"chain": outcome.plan.chain, "protocol": outcome.plan.protocol, "status": outcome.status}
             if outcome.result is not None and output.wants_json():  # stdout holds the JSON result only

@@ -47,15 +47,16 @@ def status(chain: ChainFilterOption = None, protocol: ProtocolFilterOption = Non
         output.result({"store": str(opened.path), "deployments": rows,
                        "runs": [{k: v for k, v in run.items() if k != "report_json"} for run in runs]})
         return
-    table = Table("chain", "protocol", "deployment", "rows", "liquidation blocks", "checkpoint", "last run",
-                  title=f"store {opened.path}")
+    table = Table("chain", "protocol", "deployment", "rows", "exact state", "liquidation blocks", "checkpoint",
+                  "last run", title=f"store {opened.path}")
     for r in rows:
         blocks = (f"{r['first_liquidation_block']}..{r['last_liquidation_block']}"
                   if r["first_liquidation_block"] is not None else "-")
         checkpoint = (f"{r['first_block']}..{r['last_block']} ({(r['last_block_hash'] or '')[:10]}…)"
                       if r["last_block"] is not None else "-")
         run = f"{r['last_run_status']} {r['last_run_finished_at'] or ''}".strip() if r["last_run_id"] else "-"
-        table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), blocks, checkpoint, run)
+        table.add_row(str(r["chain_id"]), r["protocol"], r["deployment"], str(r["rows"]), _exact_share(r), blocks,
+                      checkpoint, run)
     output.table(table)
     recent = Table("run", "status", "chain", "protocol", "blocks", "rows added", "retries", "faults", "reorgs",
                    "node", "finished", "error", title="recent runs (full reports: liqtk status --json)")
@@ -71,6 +72,14 @@ def status(chain: ChainFilterOption = None, protocol: ProtocolFilterOption = Non
                        str(sum(len(d.get("reorgs", [])) for d in report.get("deployments", []))),
                        r["node_client_version"] or "-", str(r["finished_at"] or "-"), r["error"] or "")
     output.table(recent)
+
+
+def _exact_share(row: dict) -> str:
+    """The share of a deployment's checked rows whose state_check is exact, with the counts (``-``: none checked)."""
+    if not row["state_checked"]:
+        return "-"
+    share = f"{100 * row['state_exact'] / row['state_checked']:.1f}% ({row['state_exact']}/{row['state_checked']})"
+    return share + (f", {row['state_mismatch']} mismatch" if row["state_mismatch"] else "")
 
 
 def export(

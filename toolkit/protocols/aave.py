@@ -41,8 +41,12 @@ Sources (shared/reference/defi-protocols.md §1-§2 and the npm packages the dev
   none (``none_recorded``, ``bad_debt_raw`` null). Decode alone cannot tell, so it says
   ``none_recorded`` for those rows. An upgrade inside the liquidation's own block would be missed.
 
-State is read at ``block_number - 1``: the post-state of the previous block. That is exact unless
-earlier transactions in the same block moved the borrower's position or the oracle.
+State is read at the point :mod:`toolkit.protocols.enrichment` gives (right before the transaction, or at
+the start of its block; ``state_block`` = ``block_number - 1``), in one round: the oracle comes from the
+addresses provider and its prices from the oracle within the same ``eth_call`` (``Ref``). The row's
+``state_check`` (:mod:`toolkit.protocols.checks.aave`) recomputes the collateral seized from that state;
+for it the borrower's aToken balance of the collateral is read too (``getReserveData(collateral)``
+``aTokenAddress``, then ``balanceOf``). ETH/USD: :mod:`toolkit.protocols.eth_usd`.
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, error_record,
+from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, Ref, StateCaller, StateRounds, error_record,
                                     log_identity)
+from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -64,7 +69,6 @@ PROVIDER_V2 = load_abi("aave-v2/LendingPoolAddressesProvider.json")
 ORACLE_V3 = load_abi("aave-v3/AaveOracle.json")
 ORACLE_V2 = load_abi("aave-v2/AaveOracle.json")
 ERC20 = load_abi("common/ERC20.json")
-ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 #: The event; v2 and v3 share its signature and topic0.
 LIQUIDATION_CALL = POOL_V3.event("LiquidationCall")
@@ -76,6 +80,9 @@ PERCENTAGE_FACTOR = 10_000
 #: v3 ``CLOSE_FACTOR_HF_THRESHOLD`` (wad): at or below it the whole debt may be repaid.
 CLOSE_FACTOR_HF_THRESHOLD = 95 * 10**16
 WAD = 10**18
+#: Word of ``getReserveData``'s answer holding the aToken address: v2 (False) 7, v3 (True) 8
+#: (``DataTypes.ReserveData`` of @aave/protocol-v2 1.0.1 and @aave/core-v3 1.19.3).
+A_TOKEN_WORD = {False: 7, True: 8}
 
 
 def percent_mul(value: int, bps: int) -> int:
@@ -237,9 +244,10 @@ class AaveAdapter(PerLogAdapter):
 
 
 class _Enrichment(StateRounds):
-    """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
-    (1) configuration, account data, e-mode, symbols, provider, ETH/USD, the v3.3 deficit probe;
-    (2) oracle address and e-mode categories; (3) prices and the oracle's base unit.
+    """The state reads for one batch of rows in one round of ``eth_call``s: configuration, account data,
+    e-mode, symbols, the v3.3 deficit probe, the borrower's collateral balance, ETH/USD, and through
+    :class:`~toolkit.protocols.base.Ref` s the oracle (from the addresses provider) and its prices (of the
+    debt, the collateral and the e-mode price source), so the reader contract answers a batch in one call.
     ``DeficitCreated`` rows only need their debt asset's configuration and price."""
 
     def __init__(self, adapter: AaveAdapter, deployment: Deployment, state: StateCaller,
@@ -252,77 +260,67 @@ class _Enrichment(StateRounds):
         self.eth_quoted = deployment.params.get("price_currency") == "ETH"
 
     async def run(self) -> None:
-        await self._round(self._first_round())
-        await self._round(self._second_round())
-        await self._round(self._third_round())
+        await self._round(self._calls())
+        self._keep_constants()
         for row in self.rows:
             try:
                 is_deficit = row["event"] == DEFICIT_CREATED.name
-                row.update(self._deficit_columns(row) if is_deficit else self._state_columns(row))
-                row["state_status"] = "ok"
+                columns = self._deficit_columns(row) if is_deficit else self._state_columns(row)
+                status = columns.pop("state_status", None)
+                row.update(columns, state_status=status or "ok")
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"
 
-    def _first_round(self) -> dict[Hashable, Call]:
+    def _calls(self) -> dict[Hashable, Call]:
         calls: dict[Hashable, Call] = {}
         provider_fn = self.pool_abi.fn("ADDRESSES_PROVIDER" if self.version >= 3 else "getAddressesProvider")
+        provider_abi = PROVIDER_V3 if self.version >= 3 else PROVIDER_V2
+        oracle_abi = ORACLE_V3 if self.version >= 3 else ORACLE_V2
+        known_provider = self.adapter._providers.get((self.chain_id, self.pool))
         for row in self.rows:
-            block = row["block_number"] - 1
+            block, user = row["block_number"] - 1, row["borrower"]
+            if known_provider is None:  # read at each block of the first batch: a Ref stays within its block
+                calls[("provider", block)] = Call(block, self.pool, provider_fn)
+            provider: str | Ref = known_provider or Ref(("provider", block))
+            calls[("oracle", block)] = Call(block, provider, provider_abi.fn("getPriceOracle"))
+            oracle = Ref(("oracle", block))
             for asset in _assets(row):
                 calls[("config", block, asset)] = Call(block, self.pool, self.pool_abi.fn("getConfiguration"), (asset,))
+                calls[("price", block, asset)] = Call(block, oracle, oracle_abi.fn("getAssetPrice"), (asset,))
                 if (self.chain_id, asset) not in self.adapter._symbols:
                     calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
-            if self.version >= 3 and row["event"] == LIQUIDATION_CALL.name and row["bad_debt_mechanism"] != "deficit":
+            if self.version >= 3:
+                calls[("base_unit", block)] = Call(block, oracle, ORACLE_V3.fn("BASE_CURRENCY_UNIT"))
+            if row["event"] != LIQUIDATION_CALL.name:
+                continue
+            if self.version >= 3 and row["bad_debt_mechanism"] != "deficit":
                 calls[("deficit", block, row["debt_asset"])] = Call(
                     block, self.pool, POOL_V3.fn("getReserveDeficit"), (row["debt_asset"],))
-            user = row["borrower"]
             calls[("account", block, user)] = Call(block, self.pool, self.pool_abi.fn("getUserAccountData"), (user,))
+            collateral = row["collateral_asset"]
+            calls[("reserve", block, collateral)] = Call(block, self.pool, self.pool_abi.fn("getReserveData"),
+                                                         (collateral,))
+            calls[("balance", block, collateral, user)] = Call(
+                block, Ref(("reserve", block, collateral), A_TOKEN_WORD[self.version >= 3]), ERC20.fn("balanceOf"),
+                (user,))
             if self.version >= 3:
                 calls[("emode", block, user)] = Call(block, self.pool, POOL_V3.fn("getUserEMode"), (user,))
-            if (self.chain_id, self.pool) not in self.adapter._providers:
-                calls[("provider",)] = Call(block, self.pool, provider_fn)
+                calls[("emode_category", block, user)] = Call(
+                    block, self.pool, POOL_V3.fn("getEModeCategoryData"), (Ref(("emode", block, user)),))
+                # word 4 of the answer: the category's priceSource (offset word, ltv, threshold, bonus, source)
+                calls[("emode_price", block, user)] = Call(
+                    block, oracle, oracle_abi.fn("getAssetPrice"), (Ref(("emode_category", block, user), 4),))
             if self.eth_quoted:
-                feed = self.deployment.chain.eth_usd_feed
-                calls[("eth_usd", block)] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-                calls[("eth_usd_decimals",)] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+                calls.update(eth_usd_calls(self.deployment, block))
         return calls
 
-    def _second_round(self) -> dict[Hashable, Call]:
-        for key, value in list(self.results.items()):
+    def _keep_constants(self) -> None:
+        """Symbols and the addresses provider (an immutable of the Pool) are read once per run."""
+        for key, value in self.results.items():
             if key[0] == "symbol":
                 self.adapter._symbols[(self.chain_id, key[1])] = None if isinstance(value, CallFailed) else value[0]
             elif key[0] == "provider" and not isinstance(value, CallFailed):
                 self.adapter._providers[(self.chain_id, self.pool)] = value[0]
-        provider = self.adapter._providers.get((self.chain_id, self.pool))
-        provider_abi = PROVIDER_V3 if self.version >= 3 else PROVIDER_V2
-        calls: dict[Hashable, Call] = {}
-        for row in self.rows:
-            block = row["block_number"] - 1
-            if provider is not None:
-                calls[("oracle", block)] = Call(block, provider, provider_abi.fn("getPriceOracle"))
-            emode = self.results.get(("emode", block, row["borrower"]))
-            if emode is not None and not isinstance(emode, CallFailed) and emode[0] != 0:
-                calls[("emode_category", block, emode[0])] = Call(
-                    block, self.pool, POOL_V3.fn("getEModeCategoryData"), (emode[0],))
-        return calls
-
-    def _third_round(self) -> dict[Hashable, Call]:
-        oracle_abi = ORACLE_V3 if self.version >= 3 else ORACLE_V2
-        calls: dict[Hashable, Call] = {}
-        for row in self.rows:
-            block = row["block_number"] - 1
-            oracle = self.results.get(("oracle", block))
-            if oracle is None or isinstance(oracle, CallFailed):
-                continue
-            try:
-                sources = _assets(row) if row["event"] == DEFICIT_CREATED.name else self._price_sources(row)
-            except CallFailed:
-                continue
-            for source in sources:
-                calls[("price", block, source)] = Call(block, oracle[0], oracle_abi.fn("getAssetPrice"), (source,))
-            if self.version >= 3:
-                calls[("base_unit", block)] = Call(block, oracle[0], ORACLE_V3.fn("BASE_CURRENCY_UNIT"))
-        return calls
 
     def _emode(self, row: dict[str, Any]) -> tuple[int, tuple[Any, ...] | None]:
         """The borrower's e-mode category id and its data (None when not in e-mode or v2)."""
@@ -332,21 +330,22 @@ class _Enrichment(StateRounds):
         category = self._get(("emode", block, row["borrower"]))[0]
         if category == 0:
             return 0, None
-        return category, self._get(("emode_category", block, category))[0]
+        return category, self._get(("emode_category", block, row["borrower"]))[0]
 
-    def _price_sources(self, row: dict[str, Any]) -> tuple[str, str]:
-        """Oracle keys for (debt, collateral) per ``LiquidationLogic._getConfigurationData``."""
-        category, data = self._emode(row)
-        debt, collateral = row["debt_asset"], row["collateral_asset"]
-        if data is None:
-            return debt, collateral
-        price_source = data[3].lower()
-        if int(price_source, 16) == 0:
-            return debt, collateral
+    def _prices(self, row: dict[str, Any]) -> tuple[int, int, bool]:
+        """(debt price, collateral price, whether an e-mode price source replaced an asset's) per
+        ``LiquidationLogic._getConfigurationData``: a non-zero category ``priceSource`` prices the debt,
+        and the collateral when it belongs to the category."""
         block = row["block_number"] - 1
-        collateral_cfg = ReserveConfig.from_bitmap(self._get(("config", block, collateral))[0][0], self.version)
-        in_category = collateral_cfg.emode_category == category
-        return price_source, (price_source if in_category else collateral)
+        debt_price = self._get(("price", block, row["debt_asset"]))[0]
+        coll_price = self._get(("price", block, row["collateral_asset"]))[0]
+        category, data = self._emode(row)
+        if data is None or int(data[3], 16) == 0:
+            return debt_price, coll_price, False
+        source_price = self._get(("emode_price", block, row["borrower"]))[0]
+        coll_cfg = ReserveConfig.from_bitmap(self._get(("config", block, row["collateral_asset"]))[0][0],
+                                             self.version)
+        return source_price, (source_price if coll_cfg.emode_category == category else coll_price), True
 
     def _state_columns(self, row: dict[str, Any]) -> dict[str, Any]:
         block = row["block_number"] - 1
@@ -358,39 +357,35 @@ class _Enrichment(StateRounds):
         threshold, bonus = coll_cfg.liquidation_threshold_bps, coll_cfg.liquidation_bonus_bps
         if category_data is not None and coll_cfg.emode_category == category:
             threshold, bonus = category_data[1], category_data[2]
-        debt_source, coll_source = self._price_sources(row)
-        debt_price = self._get(("price", block, debt_source))[0]
-        coll_price = self._get(("price", block, coll_source))[0]
+        debt_price, coll_price, by_emode = self._prices(row)
         oracle = self._get(("oracle", block))[0]
         account = self._get(("account", block, row["borrower"]))
         health_factor = account[5]
 
+        eth_usd = None
         if self.eth_quoted:
             unit = 10**18
-            eth_usd = self._get(("eth_usd", block))[0]
-            eth_usd_decimals = self._get(("eth_usd_decimals",))[0]
-            usd_per_unit = Fraction(eth_usd, unit * 10**eth_usd_decimals)
-            feed = self.deployment.chain.eth_usd_feed.lower()
-            price_source = (f"AaveOracle {oracle} getAssetPrice in ETH (1e18) at block {block}, "
-                            f"x ETH/USD feed {feed} latestAnswer")
+            eth_usd = eth_usd_at(self.results, self.deployment, block)
+            usd_per_unit = None if eth_usd.usd_per_eth is None else eth_usd.usd_per_eth / unit
+            price_source = f"AaveOracle {oracle} getAssetPrice in ETH (1e18) at block {block}{eth_usd.source()}"
         else:
             unit = self._get(("base_unit", block))[0]
-            eth_usd, eth_usd_decimals = None, None
             usd_per_unit = Fraction(1, unit)
             price_source = f"AaveOracle {oracle} getAssetPrice in USD (unit {unit}) at block {block}"
-        if (debt_source, coll_source) != (row["debt_asset"], row["collateral_asset"]):
+        if by_emode:
             price_source += f"; e-mode {category} price source"
+
+        def usd(value: Fraction | int | None) -> float | None:
+            return None if value is None or usd_per_unit is None else float(value * usd_per_unit)
 
         debt_raw, received = int(row["debt_repaid_raw"]), int(row["collateral_seized_raw"])
         total_hint = percent_mul(
             (debt_price * debt_raw * 10**coll_cfg.decimals) // (coll_price * 10**debt_cfg.decimals), bonus
         ) if coll_price else None
         fee_raw = protocol_fee_from_event(received, bonus, coll_cfg.protocol_fee_bps, total_hint)
-        debt_price_usd = debt_price * usd_per_unit
-        coll_price_usd = coll_price * usd_per_unit
-        debt_usd = Fraction(debt_raw, 10**debt_cfg.decimals) * debt_price_usd
-        coll_usd = Fraction(received, 10**coll_cfg.decimals) * coll_price_usd
-        bonus_usd = coll_usd - debt_usd
+        debt_value = Fraction(debt_raw, 10**debt_cfg.decimals) * debt_price  # in oracle units
+        coll_value = Fraction(received, 10**coll_cfg.decimals) * coll_price
+        bonus_value = coll_value - debt_value
         if self.version >= 3:
             close_factor = PERCENTAGE_FACTOR if health_factor <= CLOSE_FACTOR_HF_THRESHOLD else PERCENTAGE_FACTOR // 2
             rule = ("Aave v3.0-3.2: 50%, 100% when health factor <= 0.95 "
@@ -399,6 +394,7 @@ class _Enrichment(StateRounds):
             close_factor = PERCENTAGE_FACTOR // 2
             rule = "Aave v2: 50% (LendingPoolCollateralManager.sol LIQUIDATION_CLOSE_FACTOR_PERCENT)"
         symbols = self.adapter._symbols
+        balance = self.results.get(("balance", block, row["collateral_asset"], row["borrower"]))
         return {
             "state_block": block,
             "debt_symbol": symbols.get((self.chain_id, row["debt_asset"])),
@@ -413,10 +409,9 @@ class _Enrichment(StateRounds):
             "price_unit_raw": str(unit),
             "debt_price_raw": str(debt_price),
             "collateral_price_raw": str(coll_price),
-            "eth_usd_price_raw": None if eth_usd is None else str(eth_usd),
-            "eth_usd_decimals": eth_usd_decimals,
-            "debt_price_usd": float(debt_price_usd),
-            "collateral_price_usd": float(coll_price_usd),
+            **(eth_usd.columns() if eth_usd is not None else {"eth_usd_price_raw": None, "eth_usd_decimals": None}),
+            "debt_price_usd": usd(debt_price),
+            "collateral_price_usd": usd(coll_price),
             "price_source": price_source,
             "ltv_bps": coll_cfg.ltv_bps,
             "liquidation_threshold_bps": threshold,
@@ -427,24 +422,28 @@ class _Enrichment(StateRounds):
             "close_factor_rule": rule,
             "health_factor_before_raw": str(health_factor),
             "health_factor_before": float(Fraction(health_factor, WAD)),
-            "borrower_collateral_usd": float(account[0] * usd_per_unit),
-            "borrower_debt_usd": float(account[1] * usd_per_unit),
-            "debt_repaid_usd": float(debt_usd),
-            "collateral_seized_usd": float(coll_usd),
-            "protocol_fee_usd": float(Fraction(fee_raw, 10**coll_cfg.decimals) * coll_price_usd),
-            "liquidation_bonus_usd": float(bonus_usd),
-            "liquidation_bonus_pct": float(100 * bonus_usd / debt_usd) if debt_usd else None,
-            **self._bad_debt(row, block, debt_cfg.decimals, debt_price_usd),
+            "borrower_collateral_usd": usd(account[0]),
+            "borrower_debt_usd": usd(account[1]),
+            "debt_repaid_usd": usd(debt_value),
+            "collateral_seized_usd": usd(coll_value),
+            "protocol_fee_usd": usd(Fraction(fee_raw, 10**coll_cfg.decimals) * coll_price),
+            "liquidation_bonus_usd": usd(bonus_value),
+            "liquidation_bonus_pct": float(100 * bonus_value / debt_value) if debt_value else None,
+            **self._bad_debt(row, block, debt_cfg.decimals, debt_price, usd),
+            "state_status": eth_usd.partial_status() if eth_usd is not None else None,
+            "_check_aave_version": self.version,
+            "_check_collateral_balance": None if balance is None or isinstance(balance, CallFailed) else balance[0],
         }
 
-    def _bad_debt(self, row: dict[str, Any], block: int, decimals: int, price_usd: Fraction) -> dict[str, Any]:
+    def _bad_debt(self, row: dict[str, Any], block: int, decimals: int, price: int,
+                  usd: Callable[[Fraction | int | None], float | None]) -> dict[str, Any]:
         """Bad-debt columns: the joined ``DeficitCreated``, or ``0`` when the deficit probe shows v3.3+."""
         columns: dict[str, Any] = {}
         probe = self.results.get(("deficit", block, row["debt_asset"]))
         if row["bad_debt_raw"] is None and probe is not None and not isinstance(probe, CallFailed):
             columns = {"bad_debt_raw": "0", "bad_debt_mechanism": "deficit"}
         raw = columns.get("bad_debt_raw", row["bad_debt_raw"])
-        columns["bad_debt_usd"] = None if raw is None else float(Fraction(int(raw), 10**decimals) * price_usd)
+        columns["bad_debt_usd"] = None if raw is None else usd(Fraction(int(raw), 10**decimals) * price)
         return columns
 
     def _deficit_columns(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -464,7 +463,8 @@ class _Enrichment(StateRounds):
             "debt_price_raw": str(price),
             "debt_price_usd": float(Fraction(price, unit)),
             "price_source": f"AaveOracle {oracle} getAssetPrice in USD (unit {unit}) at block {block}",
-            **self._bad_debt(row, block, cfg.decimals, Fraction(price, unit)),
+            **self._bad_debt(row, block, cfg.decimals, price, lambda value: None if value is None else
+                             float(Fraction(value) / unit)),
         }
 
 

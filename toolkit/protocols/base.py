@@ -24,15 +24,17 @@ import pyarrow.compute as pc
 
 from toolkit.abi import EventSpec, FunctionSpec, LogDecodeError
 from toolkit.chain.logtable import Logs, first_removed, log_field, optional_field
+from toolkit.chain.reader import TARGET, Patch, argument_offset
 from toolkit.hexarrays import quantities
 from toolkit.protocols.registry import Deployment
 
 
 class StateCaller(Protocol):
-    """The part of :class:`toolkit.chain.calls.StateReader` adapters use."""
+    """The part of :class:`toolkit.chain.calls.StateReader` (and its point callers) adapters use."""
 
-    async def call_many(self, calls: list[tuple[int, str, bytes]]) -> list[bytes | Exception]:
-        """``eth_call`` each ``(block, to, calldata)``; a revert comes back as an Exception item."""
+    async def call_many(self, calls: list[tuple[Any, ...]]) -> list[bytes | Exception]:
+        """``eth_call`` each ``(block, to, calldata[, patches])`` (patches: :class:`toolkit.chain.reader.Patch`
+        whose sources index the same list); a revert comes back as an Exception item."""
 
 
 class Adapter(Protocol):
@@ -289,11 +291,23 @@ def column_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """Word ``word`` (32-byte word index) of the return data of the call keyed ``key`` in the same
+    :func:`read_calls`: a target or a one-word argument known only once that call ran. The reader contract
+    fills it in within the same ``eth_call`` (:class:`toolkit.chain.reader.Patch`), so dependent reads
+    (an oracle address, then its prices) cost one call; without the reader they go out in dependency order."""
+
+    key: Hashable
+    word: int = 0
+
+
+@dataclass(frozen=True)
 class Call:
-    """One typed ``eth_call``: function ``fn`` of contract ``to`` with ``args`` at ``block``."""
+    """One typed ``eth_call``: function ``fn`` of contract ``to`` with ``args`` at ``block``; ``to`` and
+    one-word arguments may be :class:`Ref` s to other calls of the same :func:`read_calls`."""
 
     block: int
-    to: str
+    to: str | Ref
     fn: FunctionSpec
     args: tuple[Any, ...] = ()
 
@@ -302,25 +316,89 @@ class CallFailed(Exception):
     """A single ``eth_call`` reverted or returned data that does not decode."""
 
 
-async def read_calls(state: StateCaller, calls: dict[Hashable, Call]) -> dict[Hashable, tuple[Any, ...] | CallFailed]:
-    """Run typed calls (batched by the state reader, across blocks) and decode their outputs.
+def _placeholder(abi_type: str) -> Any:
+    """A value of a one-word ABI type, written where a :class:`Ref` argument goes until it is patched."""
+    if abi_type.startswith(("uint", "int")):
+        return 0
+    if abi_type == "address":
+        return "0x" + "00" * 20
+    if abi_type == "bool":
+        return False
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        return b"\0" * int(abi_type[5:])
+    raise ValueError(f"a Ref can only stand for a one-word argument, not {abi_type}")
 
-    A reverting call yields a :class:`CallFailed` for its key; errors that concern the node as a
-    whole (unreachable, no archive state) propagate.
+
+def _encode(call: Call, index: dict[Hashable, int]) -> tuple[Any, ...]:
+    """``(block, to, calldata[, patches])`` of a call; its Refs become patches of sources in ``index``."""
+    patches = []
+    to = call.to
+    if isinstance(to, Ref):
+        patches.append(Patch(index[to.key], to.word, TARGET))
+        to = "0x" + "00" * 20
+    args = list(call.args)
+    for position, arg in enumerate(args):
+        if isinstance(arg, Ref):
+            if any(t.endswith("]") or t in ("bytes", "string") or t.startswith("(")
+                   for t in call.fn.input_types[:position + 1]):
+                raise ValueError(f"{call.fn.name}: a Ref must be a one-word argument after one-word arguments only")
+            patches.append(Patch(index[arg.key], arg.word, argument_offset(position)))
+            args[position] = _placeholder(call.fn.input_types[position])
+    data = call.fn.encode(*args)
+    return (call.block, to, data, tuple(patches)) if patches else (call.block, to, data)
+
+
+def _ordered(calls: dict[Hashable, Call]) -> list[Hashable]:
+    """The keys of ``calls`` with every Ref's source before the call that takes it."""
+    order: list[Hashable] = []
+    seen: set[Hashable] = set()
+
+    def visit(key: Hashable, path: tuple[Hashable, ...]) -> None:
+        if key in seen:
+            return
+        if key in path:
+            raise ValueError(f"calls refer to each other in a cycle: {key}")
+        if key not in calls:
+            raise ValueError(f"a Ref names {key}, which is not a call of the same read")
+        call = calls[key]
+        for ref in (call.to, *call.args):
+            if isinstance(ref, Ref):
+                visit(ref.key, (*path, key))
+        seen.add(key)
+        order.append(key)
+
+    for key in calls:
+        visit(key, ())
+    return order
+
+
+async def read_calls(state: StateCaller, calls: dict[Hashable, Call]) -> dict[Hashable, tuple[Any, ...] | CallFailed]:
+    """Run typed calls (batched by the state reader, across blocks; calls with :class:`Ref` s in the same
+    ``eth_call`` as their sources when the reader contract runs them) and decode their outputs.
+
+    A reverting call, or one whose source failed, yields a :class:`CallFailed` for its key; errors that
+    concern the node as a whole (unreachable, no archive state) propagate.
     """
-    keys = list(calls)
-    raw = await state.call_many([(calls[k].block, calls[k].to, calls[k].fn.encode(*calls[k].args)) for k in keys])
+    keys = _ordered(calls)
+    index = {key: position for position, key in enumerate(keys)}
+    raw = await state.call_many([_encode(calls[k], index) for k in keys])
     results: dict[Hashable, tuple[Any, ...] | CallFailed] = {}
     for key, answer in zip(keys, raw):
         call = calls[key]
+        to = call.to if not isinstance(call.to, Ref) else f"the address {_name(call.to.key)} answered"
         if isinstance(answer, Exception):
-            results[key] = CallFailed(f"{call.fn.name} on {call.to} reverted at block {call.block}")
+            how = "was not run (a call it depends on failed)" if "not run" in str(answer) else "reverted"
+            results[key] = CallFailed(f"{call.fn.name} on {to} {how} at block {call.block}")
             continue
         try:
             results[key] = call.fn.decode_output(answer)
         except Exception:  # eth-abi raises several types for short or malformed return data
-            results[key] = CallFailed(f"{call.fn.name} on {call.to} returned undecodable data at block {call.block}")
+            results[key] = CallFailed(f"{call.fn.name} on {to} returned undecodable data at block {call.block}")
     return results
+
+
+def _name(key: Hashable) -> str:
+    return str(key[0]) if isinstance(key, tuple) and key else str(key)
 
 
 class StateRounds:
@@ -359,11 +437,13 @@ class StateRounds:
 
     @staticmethod
     def _fill(rows: list[dict[str, Any]], columns_of: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Update each row with ``columns_of(row)`` and ``state_status`` ``ok``, or record why its state
-        is unavailable."""
+        """Update each row with ``columns_of(row)`` and ``state_status`` ``ok`` (or the ``partial: ...`` status
+        the columns carry), or record why its state is unavailable."""
         for row in rows:
             try:
-                row.update(columns_of(row))
-                row["state_status"] = "ok"
+                columns = columns_of(row)
+                status = columns.pop("state_status", None)  # "partial: ..." when something was not read
+                row.update(columns)
+                row["state_status"] = status or "ok"
             except CallFailed as failure:
                 row["state_status"] = f"unavailable: {failure}"

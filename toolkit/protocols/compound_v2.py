@@ -51,14 +51,12 @@ devchain deploys.
   1e18 fixed point), HF = collateral / debt in wad. Debt the Comptroller adds beyond the markets
   (Venus VAI) is the excess of these sums over ``getAccountLiquidity``'s liquidity - shortfall.
   ``borrower_collateral_usd`` is the collateral without collateral factors.
-* Check: ``seizeTokens`` is recomputed with ``liquidateCalculateSeizeTokens`` (``ComptrollerLens.sol``
-  L47-L86: incentive x priceBorrowed / (priceCollateral x exchangeRate) x repayAmount, truncating);
-  a different result means the state at ``state_block`` is not what the liquidation saw (earlier
-  transactions in the block, or a Comptroller that rounds differently), said in ``incomplete_reason``.
+* Check: ``seizeTokens`` is recomputed with ``liquidateCalculateSeizeTokens`` from the state read
+  (:mod:`toolkit.protocols.checks.compound_v2`, column ``state_check``).
 * Bad debt: none recorded (``bad_debt_mechanism`` ``none_recorded``).
 
-State is read at ``block_number - 1``, exact unless earlier transactions in the same block moved the
-borrower's position, the markets or the oracle.
+State is read where :mod:`toolkit.protocols.enrichment` says (right before the liquidation's transaction, or
+at the start of its block; ``state_block`` = ``block_number - 1``). ETH/USD: :mod:`toolkit.protocols.eth_usd`.
 """
 
 from __future__ import annotations
@@ -70,13 +68,13 @@ from typing import Any
 
 from toolkit.abi import load_abi
 from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, StateRounds
+from toolkit.protocols.eth_usd import EthUsd, eth_usd_at, eth_usd_calls, partial_status
 from toolkit.protocols.registry import Deployment
 
 CTOKEN = load_abi("compound-v2/CToken.json")
 COMPTROLLER = load_abi("compound-v2/Comptroller.json")
 PRICE_ORACLE = load_abi("compound-v2/PriceOracle.json")
 ERC20 = load_abi("common/ERC20.json")
-ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 #: The event (same signature and topic0 in Venus).
 LIQUIDATE_BORROW = CTOKEN.event("LiquidateBorrow")
@@ -112,13 +110,6 @@ def accrued_exchange_rate(cash: int, borrows: int, reserves: int, supply: int, a
     return (cash + borrows_new - reserves_new) * MANTISSA // supply
 
 
-def seize_tokens(repay: int, incentive: int, price_borrowed: int, price_collateral: int, rate: int) -> int:
-    """``ComptrollerLens.liquidateCalculateSeizeTokens``: cTokens seized for ``repay``."""
-    numerator = incentive * price_borrowed // MANTISSA
-    denominator = price_collateral * rate // MANTISSA
-    return (numerator * MANTISSA // denominator) * repay // MANTISSA if denominator else 0
-
-
 def bps_of(mantissa: int) -> int | None:
     """A mantissa in bps when it is a whole number of bps (1e14), else None."""
     return mantissa // 10**14 if mantissa % 10**14 == 0 else None
@@ -148,15 +139,16 @@ class Quote:
     """Currency of the oracle's answers at a block and how it converts to USD.
 
     :ivar usd_per_unit: USD per unit of :attr:`currency`; None when no conversion is available.
-    :ivar eth_usd: the ETH/USD feed answer used (``eth_usd_decimals`` decimals), when one was.
     :ivar how: the explanation that goes into ``price_source``.
+    :ivar eth_usd: the ETH/USD feed read when the currency is ETH (:mod:`toolkit.protocols.eth_usd`).
+    :ivar missing: why there is no USD conversion, when there is none.
     """
 
     currency: str
     usd_per_unit: Fraction | None
-    eth_usd: int | None
-    eth_usd_decimals: int | None
     how: str
+    eth_usd: EthUsd | None = None
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,10 +287,8 @@ class _Enrichment(StateRounds):
                 if asset is not None and (self.chain_id, asset) not in self.adapter._tokens:
                     calls[("decimals", asset)] = Call(block, asset, ERC20.fn("decimals"))
                     calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
-            feed = self.deployment.chain.eth_usd_feed
-            if self.probe is not None and self.probe[1] == "ETH" and feed:
-                calls[("eth_usd", block)] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-                calls[("eth_usd_decimals",)] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+            if self.probe is not None and self.probe[1] == "ETH":
+                calls.update(eth_usd_calls(self.deployment, block))
         return calls
 
     def _keep_tokens(self) -> None:
@@ -344,18 +334,14 @@ class _Enrichment(StateRounds):
     def _quote(self, block: int, oracle: str) -> Quote:
         """The currency of the oracle's answers at ``block`` and its USD value (module docstring)."""
         if self.probe is None or self._get(("price", block, oracle, self.probe[0]))[0] != MANTISSA:
-            return Quote("USD", Fraction(1), None, None, "USD")
+            return Quote("USD", Fraction(1), "USD")
         market, currency = self.probe
         how = f"{currency} (the oracle answers exactly 1e18 for {market}, registry params.quote_probe)"
-        feed = self.deployment.chain.eth_usd_feed
-        if currency != "ETH" or not feed:
-            return Quote(currency, None, None, None, f"{how}; no {currency}/USD feed in the registry")
-        answer, decimals = self.results[("eth_usd", block)], self.results[("eth_usd_decimals",)]
-        for value in (answer, decimals):
-            if isinstance(value, CallFailed):
-                return Quote(currency, None, None, None, f"{how}; {value}")
-        return Quote(currency, Fraction(answer[0], 10**decimals[0]), answer[0], decimals[0],
-                     f"{how}, x ETH/USD feed {feed.lower()} latestAnswer at block {block}")
+        if currency != "ETH":
+            missing = f"oracle prices are in {currency} and the registry has no {currency}/USD feed"
+            return Quote(currency, None, f"{how}; no USD", missing=missing)
+        eth_usd = eth_usd_at(self.results, self.deployment, block)
+        return Quote(currency, eth_usd.usd_per_eth, how + eth_usd.source(), eth_usd, eth_usd.missing)
 
     def _account(self, block: int, comptroller: str, oracle: str, borrower: str) -> Account | str:
         """The borrower's liquidity terms over ``getAssetsIn`` (module docstring, "Health factor"),
@@ -405,9 +391,6 @@ class _Enrichment(StateRounds):
             ("isForcedLiquidationEnabledForUser", block, comptroller, borrower, borrowed)))
         account = self._account(block, comptroller, oracle, borrower)
         reasons = [account] if isinstance(account, str) else []
-        if quote.usd_per_unit is None:
-            reasons.append(f"oracle prices are in {quote.currency}, not convertible to USD here: "
-                           "USD columns left empty")
 
         repay, seized = int(row["debt_repaid_raw"]), int(row["collateral_token_seized_raw"])
         protocol_tokens = mul_truncate(share, seized)
@@ -420,10 +403,6 @@ class _Enrichment(StateRounds):
             reasons.append(f"liquidated through the comptroller's liquidatorContract {liquidator_contract} (Venus "
                            "Liquidator), which shares the seized vTokens with the treasury after this event "
                            "(LiquidateBorrowedTokens, not read): collateral_seized_raw is all that contract received")
-        expected = seize_tokens(repay, incentive, debt_price, coll_price, rate)
-        if expected != seized:
-            reasons.append(f"the state at block {block} gives seizeTokens {expected}, the event {seized}: prices or "
-                           "the exchange rate changed earlier in the block, or the Comptroller rounds differently")
 
         def usd(value: Fraction | None) -> float | None:
             return None if value is None or quote.usd_per_unit is None else float(value * quote.usd_per_unit)
@@ -456,8 +435,8 @@ class _Enrichment(StateRounds):
             "price_unit_raw": None,
             "debt_price_raw": str(debt_price),
             "collateral_price_raw": str(coll_price),
-            "eth_usd_price_raw": None if quote.eth_usd is None else str(quote.eth_usd),
-            "eth_usd_decimals": quote.eth_usd_decimals,
+            **(quote.eth_usd.columns() if quote.eth_usd is not None else {"eth_usd_price_raw": None,
+                                                                           "eth_usd_decimals": None}),
             "debt_price_usd": usd(debt_unit_price),
             "collateral_price_usd": usd(coll_unit_price),
             "price_source": (f"oracle {oracle} of comptroller {comptroller}: getUnderlyingPrice at block {block}, "
@@ -485,6 +464,7 @@ class _Enrichment(StateRounds):
             "liquidation_bonus_pct": (float(100 * (received_value - repaid_value) / repaid_value)
                                       if repaid_value else None),
             "incomplete_reason": "; ".join(reasons) or None,
+            "state_status": partial_status(quote.missing),
         }
 
 

@@ -53,8 +53,10 @@ Line numbers below are of that package.
   no debt at the state block (position opened in the liquidation block) the health factor and the
   borrower totals are null and ``incomplete_reason`` says so.
 
-State is read at ``block_number - 1``: exact unless earlier transactions in the same block moved the
-borrower's position, the market or the oracle.
+State is read where :mod:`toolkit.protocols.enrichment` says (right before the liquidation's transaction, or
+at the start of its block; ``state_block`` = ``block_number - 1``). For its ``state_check``
+(:mod:`toolkit.protocols.checks.morpho_blue`) the IRM's ``borrowRateView`` is read too, to replay the interest
+``liquidate`` accrues first.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ MORPHO = load_abi("morpho-blue/Morpho.json")
 ORACLE = load_abi("morpho-blue/IOracle.json")
 ERC20 = load_abi("common/ERC20.json")
 USD_FEED = load_abi("common/ChainlinkAggregator.json")
+IRM = load_abi("morpho-blue/IIrm.json")
 
 LIQUIDATE = MORPHO.event("Liquidate")
 CREATE_MARKET = MORPHO.event("CreateMarket")
@@ -266,6 +269,12 @@ class _Enrichment(StateRounds):
             if feed is not None:
                 calls[("usd", block, feed)] = Call(block, feed, USD_FEED.fn("latestAnswer"))
                 calls[("usd_decimals", feed)] = Call(block, feed, USD_FEED.fn("decimals"))
+            market = self.results.get(("market", block, row["emitter"], row["market_id"]))
+            if int(params.irm, 16) != 0 and market is not None and not isinstance(market, CallFailed):
+                # the rate the liquidation's interest accrual uses (for its state_check)
+                calls[("borrow_rate", block, row["emitter"], row["market_id"])] = Call(
+                    block, params.irm, IRM.fn("borrowRateView"),
+                    ((params.loan_token, params.collateral_token, params.oracle, params.irm, params.lltv), market))
         return calls
 
     def _keep_tokens(self) -> None:
@@ -297,6 +306,15 @@ class _Enrichment(StateRounds):
                                       "USD columns are null")
         return (Fraction(answer[0], 10**decimals[0]), answer[0], decimals[0],
                 f"USD: loan token x feed {feed} latestAnswer at block {block} (registry params.usd_feeds)")
+
+    def _borrow_rate(self, row: dict[str, Any], params: MarketParams) -> dict[str, Any]:
+        """The IRM's rate for the check's interest accrual (none with the zero IRM), or why it failed."""
+        if int(params.irm, 16) == 0:
+            return {"_check_borrow_rate": None}
+        rate = self.results.get(("borrow_rate", row["block_number"] - 1, row["emitter"], row["market_id"]))
+        if rate is None or isinstance(rate, CallFailed):
+            return {"_check_borrow_rate_failed": str(rate or "not read")}
+        return {"_check_borrow_rate": rate[0]}
 
     def _state_columns(self, row: dict[str, Any]) -> dict[str, Any]:
         block = row["block_number"] - 1
@@ -363,6 +381,7 @@ class _Enrichment(StateRounds):
             "liquidation_bonus_pct": float(100 * (seized_value - debt_value) / debt_value) if repaid else None,
             "bad_debt_usd": usd(Fraction(bad_debt, 10**loan_decimals)),
         }
+        columns.update(_check_market=totals, _check_position=position, **self._borrow_rate(row, params))
         if borrowed == 0:
             columns["incomplete_reason"] = (f"borrower had no debt in market {row['market_id']} at block {block}: "
                                             "health factor and borrower totals unknown")

@@ -222,6 +222,8 @@ class Store:
     def status(self) -> list[dict[str, Any]]:
         """One dict per chain/protocol/deployment known to the store (rows, checkpoints or runs):
         ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks with liquidations),
+        ``state_checked`` / ``state_exact`` / ``state_mismatch`` (rows with a ``state_check``, and how many are
+        ``exact``, ``mismatch``), ``state_before_tx`` (rows read right before their transaction),
         ``first_block`` / ``last_block`` / ``last_block_hash`` (checkpoint), ``last_run_id`` /
         ``last_run_status`` / ``last_run_finished_at`` (latest run started for it)."""
         return self._arrow(f"""
@@ -231,7 +233,11 @@ class Store:
                 UNION SELECT chain_id, protocol, deployment FROM run_deployments
             ), counts AS (
                 SELECT chain_id, protocol, deployment, count(*) AS rows,
-                       min(block_number) AS first_liquidation_block, max(block_number) AS last_liquidation_block
+                       min(block_number) AS first_liquidation_block, max(block_number) AS last_liquidation_block,
+                       count(state_check) AS state_checked,
+                       count(*) FILTER (WHERE state_check = 'exact') AS state_exact,
+                       count(*) FILTER (WHERE state_check = 'mismatch') AS state_mismatch,
+                       count(*) FILTER (WHERE state_position = 'before_tx') AS state_before_tx
                 FROM liquidations GROUP BY ALL
             ), last_runs AS (
                 SELECT chain_id, protocol, deployment, run_id AS last_run_id, status AS last_run_status,
@@ -242,6 +248,8 @@ class Store:
             )
             SELECT k.chain_id, k.protocol, k.deployment, coalesce(n.rows, 0) AS rows,
                    n.first_liquidation_block, n.last_liquidation_block,
+                   coalesce(n.state_checked, 0) AS state_checked, coalesce(n.state_exact, 0) AS state_exact,
+                   coalesce(n.state_mismatch, 0) AS state_mismatch, coalesce(n.state_before_tx, 0) AS state_before_tx,
                    c.first_block, c.last_block, c.last_block_hash,
                    r.last_run_id, r.last_run_status, r.last_run_finished_at
             FROM keys k

@@ -112,9 +112,9 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("receive_a_token", "BOOLEAN", "-", _EVENT, "True when the liquidator took aTokens instead of the underlying."),
     # state at the block before
     _col("state_block", "BIGINT", "block", "block_number - 1",
-         "Block whose post-state was read for prices, parameters and health factor (the state before the "
-         "liquidation block; approximate when earlier transactions in the same block touched the borrower "
-         "or the oracle).", True),
+         "Block whose post-state the reads start from: with state_position `before_tx` the earlier "
+         "transactions of the liquidation's block are applied on top of it, with `block_start` it is the state "
+         "read.", True),
     _col("price_currency", "VARCHAR", "-", "deployment registry",
          "Currency of the protocol oracle's answers: `USD` (Aave v3, Spark), `ETH` (Aave v2 Ethereum) or "
          "`loan_token` (Morpho Blue: the market's loan token, debt_asset).", True),
@@ -218,7 +218,27 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
          "Why the row is known to be incomplete (e.g. an auction `Take` whose `Kick` lies outside the pulled "
          "range); null when complete."),
     _col("state_status", "VARCHAR", "-", "adapter",
-         "`ok` when state columns were read, `skipped` with --no-state or in `liqtk decode`, else the reason."),
+         "`ok` when state columns were read, `skipped` with --no-state or in `liqtk decode`, `partial: ...` when "
+         "some were not (the reason; e.g. no ETH/USD answer: USD columns null), else the reason."),
+    _col("state_position", "VARCHAR", "-", "pull (--state)",
+         "Where the state columns were read: `before_tx` (right before the liquidation's transaction, after the "
+         "earlier transactions of its block: debug_traceTransaction prestate as an eth_call state override) or "
+         "`block_start` (state_block's post-state). See docs/schema.md, 'State position and check'.", True),
+    _col("state_fallback_reason", "VARCHAR", "-", "pull",
+         "Why the row was read at `block_start` although `before_tx` was asked (node without "
+         "debug_traceTransaction or state overrides, or this transaction's trace failed twice); null otherwise.",
+         True),
+    _col("state_check", "VARCHAR", "-", "toolkit.protocols.checks",
+         "`exact` when the protocol's own computation redone from the state read gives the event's values (and "
+         "the position was liquidatable where the protocol requires it), `mismatch` when it does not, "
+         "`unchecked` when the event does not carry enough or the state was not read.", True),
+    _col("state_check_recomputed_raw", "VARCHAR", "see state_check_detail", "toolkit.protocols.checks",
+         "The value the check recomputed (exact integer; Aave: liquidatedCollateralAmount, Compound v2: "
+         "seizeTokens, Morpho Blue: seizedAssets or repaidShares, Comet: AbsorbCollateral usdValue).", True),
+    _col("state_check_event_raw", "VARCHAR", "see state_check_detail", _EVENT + f" ({_RAW})",
+         "The event's value it was compared with.", True),
+    _col("state_check_detail", "VARCHAR", "-", "toolkit.protocols.checks",
+         "What was recomputed from which state values, and on `mismatch` or `unchecked` why.", True),
 )
 
 BLOCK_COLUMNS: tuple[Column, ...] = (
@@ -282,8 +302,9 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 )
 
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
-#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`).
-SCHEMA_VERSION: int = 3
+#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
+#: adds the state position and check columns (and the tables of this round's other changes).
+SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "liquidations": LIQUIDATION_COLUMNS,
@@ -322,6 +343,20 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
 
 #: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
 NOTES: dict[str, str] = {
+    "State position and check": (
+        "`liqtk pull --state before-tx` (the default) reads each liquidation's state right before its "
+        "transaction: the first transaction of a block reads state_block's post-state as is; any other is traced "
+        "once (`debug_traceTransaction` with the `prestateTracer`) and its pre-state (balances, nonces, storage "
+        "slots it touched) is applied as a per-slot `stateDiff` override on top of state_block. Views run in the "
+        "liquidation block's context (number and timestamp, eth_call's block override) when the node takes it. "
+        "`--state block` reads the block start once per block for all its rows. A node without "
+        "`debug_traceTransaction` or state overrides, or a trace that failed twice, gives `block_start` rows with "
+        "state_fallback_reason. Then `state_check` redoes the protocol's own computation from the state read: "
+        "Aave the collateral seized for debtToCover (prices, decimals, bonus, protocol fee, capped by the "
+        "borrower's balance) and health factor below 1; Compound v2/Venus `liquidateCalculateSeizeTokens`; "
+        "Morpho Blue seizedAssets/repaidShares after interest accrual; Comet each AbsorbCollateral usdValue. "
+        "Code: `toolkit/protocols/enrichment.py`, `toolkit/protocols/checks/`."
+    ),
     "Compound v2 and Venus": (
         "`LiquidateBorrow` reports `seizeTokens` in cTokens of `cTokenCollateral` (collateral_token, "
         "collateral_token_seized_raw). They are converted with the exchange rate the seize used: the collateral "
