@@ -270,3 +270,15 @@ def test_node_refusing_block_overrides(chain, pulled, tmp_path) -> None:
 def _item(chain: tuple[Devchain, list[Liquidation]], tx: str) -> Liquidation:
     (item,) = [i for i in chain[1] if i.tx_hash == tx]
     return item
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--state", "sometimes"], "--state must be one of before-tx, block, none, not 'sometimes'"),
+    (["--no-state", "--state", "block"], "pass either --no-state or --state block, not both"),
+])
+def test_bad_state_option_is_one_line_exit_2(tmp_path, args, message) -> None:
+    done = subprocess.run([sys.executable, "-m", "toolkit", "pull", "--chain", "devchain", "--protocol", "aave-v3",
+                           "--rpc", "http://127.0.0.1:9", "--store", str(tmp_path / "s.duckdb"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {message}", done.stderr
+    assert not (tmp_path / "s.duckdb").exists()

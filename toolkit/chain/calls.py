@@ -120,6 +120,11 @@ class StateReader:
             self._points[key] = _Point(dict(override) if override else None, dict(context) if context else None)
         return PointCaller(self, point)
 
+    def clear(self) -> None:
+        """Forget every point and cached answer (a pull's chunks read disjoint blocks: memory stays bounded)."""
+        self._points.clear()
+        self._cache.clear()
+
     def degraded(self, point: StatePoint) -> str | None:
         """Why the point's override could not be applied (its calls read the plain block), or None."""
         known = self._points.get((point.block, point.tx_hash))

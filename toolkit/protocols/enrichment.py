@@ -103,6 +103,7 @@ async def enrich_rows(adapter: Adapter, rows: list[dict[str, Any]], deployment: 
         for row in group:
             row["_check_block_time"] = int(contexts[row["block_number"]]["time"], 16)
     check_rows(adapter.family, rows)
+    state.clear()
     session.tell()
 
 
