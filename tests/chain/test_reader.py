@@ -84,3 +84,20 @@ async def test_one_eth_call_runs_plain_dependent_failing_and_isolated_calls(devc
     assert results[first + 7][0] is True  # the mint ran ...
     assert results[first + 8] == (True, encode(["uint256"], [0]))  # ... and was undone
     assert results[first + 9][0] is False  # a write in a static call fails
+
+
+def test_programs_are_cut_without_separating_a_call_from_its_sources() -> None:
+    from toolkit.chain.calls import _local, _pieces
+
+    def call(*sources: int) -> tuple[str, bytes, tuple[Patch, ...]]:
+        return ("0x" + "00" * 20, b"", tuple(Patch(s) for s in sources))
+
+    program = [call(), call(0), call(), call(2), call(1, 3), call(), call(), call(6)]
+    pieces = _pieces(program, 3)
+    assert sorted(i for piece in pieces for i in piece) == list(range(len(program)))
+    assert [0, 1, 2, 3, 4] in pieces  # one connected group, larger than 3, stays whole
+    assert all(len(piece) <= 3 for piece in pieces if piece != [0, 1, 2, 3, 4])
+    for piece in pieces:
+        local = _local(program, piece)
+        assert [len(patches) for _, _, patches in local] == [len(program[i][2]) for i in piece]
+        assert all(p.source < position for position, (_, _, patches) in enumerate(local) for p in patches)

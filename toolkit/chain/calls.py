@@ -263,17 +263,17 @@ class StateReader:
                 point = self._points[key]
                 if point.override is not None and point.degraded is None:
                     point.degraded = "the node does not take eth_call state overrides"
-            plain = await asyncio.gather(*(self._plain(program, key[0], self._points[key]) for key, program in runs))
+            plain = await self._plain(runs)
             return {key: answers for (key, _), answers in zip(runs, plain, strict=True)}
         jobs = [(key, piece, _local(program, piece)) for key, program in runs
                 for piece in _pieces(program, self._max_program)]
         results = await self._run_programs([(key, calls) for key, _, calls in jobs])
         out: dict[tuple[int, str | None], list[bytes | ExecutionReverted | None]] = {
             key: [None] * len(program) for key, program in runs}
-        for (key, piece, calls), result in zip(jobs, results, strict=True):
-            if result is None:  # the reader failed as a whole: these calls are read plainly
-                result = await self._plain(calls, key[0], self._points[key])
-            for index, answer in zip(piece, result, strict=True):
+        failed = [(key, calls) for (key, _, calls), result in zip(jobs, results, strict=True) if result is None]
+        plainly = iter(await self._plain(failed) if failed else [])  # a reader call failed as a whole
+        for (key, piece, _), result in zip(jobs, results, strict=True):
+            for index, answer in zip(piece, result if result is not None else next(plainly), strict=True):
                 out[key][index] = answer
         return {key: [a if a is not None else ExecutionReverted("not answered") for a in answers]
                 for key, answers in out.items()}
@@ -365,32 +365,35 @@ class StateReader:
                                  "block (state_position block_start)")
         return None
 
-    async def _plain(self, calls: list[tuple[str, bytes, tuple[Patch, ...]]], block: int,
-                     point: _Point) -> list[bytes | ExecutionReverted]:
-        """The calls as plain ``eth_call`` batches at ``block``, dependency level by level (patches
-        applied in Python)."""
+    async def _plain(self, jobs: list[tuple[tuple[int, str | None], list[tuple[str, bytes, tuple[Patch, ...]]]]]
+                     ) -> list[list[bytes | ExecutionReverted]]:
+        """Each job's calls (at its point's block) as plain ``eth_call`` s, dependency level by level (patches
+        applied in Python); the calls of every job ready at a level share JSON-RPC batches."""
         features = self.features
-        context = point.context if features is not None and features.overrides and features.block_overrides else None
-        answers: list[bytes | ExecutionReverted | None] = [None] * len(calls)
-        while any(answer is None for answer in answers):
-            ready = [i for i, (_, _, patches) in enumerate(calls)
-                     if answers[i] is None and all(answers[p.source] is not None for p in patches)]
-            requests, indexes = [], []
-            for i in ready:
-                to, data = _apply(calls[i], answers)
-                if to is None:
-                    answers[i] = NotRun("not run: a call whose answer it takes failed")
-                    continue
-                params: list[Any] = [{"to": to, "data": "0x" + data.hex()}, hex(block)]
-                if context is not None:
-                    params += [point.override or {}, context]
-                requests.append(("eth_call", params))
-                indexes.append(i)
+        with_context = features is not None and bool(features.overrides) and bool(features.block_overrides)
+        answers: list[list[bytes | ExecutionReverted | None]] = [[None] * len(calls) for _, calls in jobs]
+        while any(answer is None for job in answers for answer in job):
+            requests: list[tuple[str, Any]] = []
+            places: list[tuple[int, int]] = []
+            for j, (key, calls) in enumerate(jobs):
+                point, got = self._points[key], answers[j]
+                for i, (_, _, patches) in enumerate(calls):
+                    if got[i] is not None or any(got[p.source] is None for p in patches):
+                        continue
+                    to, data = _apply(calls[i], got)
+                    if to is None:
+                        got[i] = NotRun("not run: a call whose answer it takes failed")
+                        continue
+                    params: list[Any] = [{"to": to, "data": "0x" + data.hex()}, hex(key[0])]
+                    if with_context and point.context is not None:
+                        params += [point.override or {}, point.context]
+                    requests.append(("eth_call", params))
+                    places.append((j, i))
             for start in range(0, len(requests), self._batch_size):
                 results = await self._client.batch(requests[start:start + self._batch_size], return_reverts=True)
-                for i, result in zip(indexes[start:start + self._batch_size], results, strict=True):
-                    answers[i] = result if isinstance(result, ExecutionReverted) else bytes.fromhex(result[2:])
-        return [a for a in answers if a is not None]
+                for (j, i), result in zip(places[start:start + self._batch_size], results, strict=True):
+                    answers[j][i] = result if isinstance(result, ExecutionReverted) else bytes.fromhex(result[2:])
+        return [[a for a in job if a is not None] for job in answers]
 
 
 class PointCaller:

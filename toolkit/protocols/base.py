@@ -329,21 +329,63 @@ def _placeholder(abi_type: str) -> Any:
     raise ValueError(f"a Ref can only stand for a one-word argument, not {abi_type}")
 
 
+def _static_leaves(abi_type: str) -> list[str] | None:
+    """The one-word types a static ABI type is encoded as, in order (a static tuple is encoded in place);
+    None for a dynamic type."""
+    if abi_type.startswith("(") and abi_type.endswith(")"):
+        leaves: list[str] = []
+        depth, start = 0, 1
+        for position, char in enumerate(abi_type[1:-1] + ",", start=1):
+            depth += char == "("
+            depth -= char == ")"
+            if char == "," and depth == 0:
+                inner = _static_leaves(abi_type[start:position])
+                if inner is None:
+                    return None
+                leaves += inner
+                start = position + 1
+        return leaves
+    if abi_type.endswith("]") or abi_type in ("bytes", "string"):
+        return None
+    return [abi_type]
+
+
+def _refs(value: Any) -> bool:
+    return isinstance(value, Ref) or isinstance(value, tuple | list) and any(_refs(v) for v in value)
+
+
+def _fill_refs(value: Any, leaves: list[str], word: list[int], found: list[tuple[int, Ref]]) -> Any:
+    """``value`` (one argument, a static tuple possibly) with its Refs replaced by placeholders; each Ref's
+    head word is added to ``found``."""
+    if isinstance(value, tuple | list):
+        return tuple(_fill_refs(item, leaves, word, found) for item in value)
+    leaf = leaves[word[0]]
+    word[0] += 1
+    if isinstance(value, Ref):
+        found.append((word[0] - 1, value))
+        return _placeholder(leaf)
+    return value
+
+
 def _encode(call: Call, index: dict[Hashable, int]) -> tuple[Any, ...]:
-    """``(block, to, calldata[, patches])`` of a call; its Refs become patches of sources in ``index``."""
+    """``(block, to, calldata[, patches])`` of a call; its Refs become patches of sources in ``index``.
+    A Ref may stand for the target or for a one-word value anywhere in the static arguments that come
+    before the first dynamic one (a static tuple's members included)."""
     patches = []
     to = call.to
     if isinstance(to, Ref):
         patches.append(Patch(index[to.key], to.word, TARGET))
         to = "0x" + "00" * 20
-    args = list(call.args)
-    for position, arg in enumerate(args):
-        if isinstance(arg, Ref):
-            if any(t.endswith("]") or t in ("bytes", "string") or t.startswith("(")
-                   for t in call.fn.input_types[:position + 1]):
-                raise ValueError(f"{call.fn.name}: a Ref must be a one-word argument after one-word arguments only")
-            patches.append(Patch(index[arg.key], arg.word, argument_offset(position)))
-            args[position] = _placeholder(call.fn.input_types[position])
+    args, head = list(call.args), 0
+    for position, (abi_type, arg) in enumerate(zip(call.fn.input_types, call.args)):
+        leaves = _static_leaves(abi_type)
+        if _refs(arg):
+            if leaves is None or head < 0:
+                raise ValueError(f"{call.fn.name}: a Ref must stand for a one-word value before any dynamic argument")
+            found: list[tuple[int, Ref]] = []
+            args[position] = _fill_refs(arg, leaves, [0], found)
+            patches += [Patch(index[ref.key], ref.word, argument_offset(head + word)) for word, ref in found]
+        head = -1 if leaves is None or head < 0 else head + len(leaves)
     data = call.fn.encode(*args)
     return (call.block, to, data, tuple(patches)) if patches else (call.block, to, data)
 

@@ -67,7 +67,7 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import load_abi
-from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, StateCaller, StateRounds
+from toolkit.protocols.base import Call, CallFailed, PerLogAdapter, Ref, StateCaller, StateRounds
 from toolkit.protocols.eth_usd import EthUsd, eth_usd_at, eth_usd_calls, partial_status
 from toolkit.protocols.registry import Deployment
 
@@ -211,10 +211,12 @@ class CompoundV2Adapter(PerLogAdapter):
 
 
 class _Enrichment(StateRounds):
-    """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
-    (1) each row's comptroller, underlyings and collateral market state; (2) comptroller parameters,
-    the borrower's markets and liquidity, token metadata, ETH/USD; (3) oracle prices and the
-    borrower's position in each of its markets."""
+    """The state reads for one batch of rows. One round of ``eth_call``s reads, through
+    :class:`~toolkit.protocols.base.Ref` s in the same call, each row's comptroller (from the borrowed
+    cToken), its oracle and parameters, the borrower's markets, liquidity and flags, the collateral
+    market's state, and the prices, listings and the borrower's snapshots in the borrowed and collateral
+    markets. A second round reads what could not be named beforehand: the borrower's other markets
+    (``getAssetsIn``), and the metadata of underlyings met for the first time."""
 
     def __init__(self, adapter: CompoundV2Adapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
@@ -229,9 +231,8 @@ class _Enrichment(StateRounds):
     async def run(self) -> None:
         await self._round(self._first_round())
         self._keep_underlyings()
-        await self._round(self._second_round())
+        await self._round({key: call for key, call in self._second_round().items() if key not in self.results})
         self._keep_tokens()
-        await self._round(self._third_round())
         self._fill(self.rows, self._state_columns)
 
     def _optional(self, key: Hashable, default: Any) -> Any:
@@ -245,13 +246,58 @@ class _Enrichment(StateRounds):
     def _first_round(self) -> dict[Hashable, Call]:
         calls: dict[Hashable, Call] = {}
         for row in self.rows:
-            block, borrowed, collateral = row["block_number"] - 1, row["market_id"], row["collateral_token"]
+            block, borrowed, collateral, borrower = (row["block_number"] - 1, row["market_id"],
+                                                     row["collateral_token"], row["borrower"])
             calls[("comptroller", block, borrowed)] = Call(block, borrowed, CTOKEN.fn("comptroller"))
+            comptroller = Ref(("comptroller", block, borrowed))
+            calls[("oracle", block, borrowed)] = Call(block, comptroller, COMPTROLLER.fn("oracle"))
+            for name in ("closeFactorMantissa", "liquidationIncentiveMantissa", "liquidatorContract"):
+                calls[(name, block, borrowed)] = Call(block, comptroller, COMPTROLLER.fn(name))
+            for name, args in (("getAssetsIn", (borrower,)), ("getAccountLiquidity", (borrower,)),
+                               ("isDeprecated", (borrowed,)), ("isForcedLiquidationEnabled", (borrowed,)),
+                               ("isForcedLiquidationEnabledForUser", (borrower, borrowed))):
+                calls[(name, block, borrowed, *args)] = Call(block, comptroller, COMPTROLLER.fn(name), args)
             for ctoken in (borrowed, collateral):
                 if ctoken not in self.native_markets and (self.chain_id, ctoken) not in self.adapter._underlyings:
                     calls[("underlying", ctoken)] = Call(block, ctoken, CTOKEN.fn("underlying"))
             for name in (*MARKET_STATE, "protocolSeizeShareMantissa"):
                 calls[(name, block, collateral)] = Call(block, collateral, CTOKEN.fn(name))
+            probe = () if self.probe is None else (self.probe[0],)
+            calls.update(self._market_calls(row, {borrowed, collateral, *probe}))
+            calls.update(self._token_calls(row))
+            if self.probe is not None and self.probe[1] == "ETH":
+                calls.update(eth_usd_calls(self.deployment, block))
+        return calls
+
+    def _market_calls(self, row: dict[str, Any], ctokens: set[str]) -> dict[Hashable, Call]:
+        """Price, listing and the borrower's snapshot of each of ``ctokens`` (the comptroller and its oracle
+        read in the same call)."""
+        block, borrowed, borrower = row["block_number"] - 1, row["market_id"], row["borrower"]
+        comptroller: str | Ref = Ref(("comptroller", block, borrowed))
+        oracle: str | Ref = Ref(("oracle", block, borrowed))
+        if ("oracle", block, borrowed) in self.results:  # a later round: the addresses are known
+            try:
+                comptroller = self._get(("comptroller", block, borrowed))[0]
+                oracle = self._get(("oracle", block, borrowed))[0]
+            except CallFailed:
+                return {}
+        calls: dict[Hashable, Call] = {}
+        for ctoken in sorted(ctokens):
+            calls[("price", block, ctoken)] = Call(block, oracle, PRICE_ORACLE.fn("getUnderlyingPrice"), (ctoken,))
+            calls[("markets", block, ctoken)] = Call(block, comptroller, COMPTROLLER.fn("markets"), (ctoken,))
+            calls[("snapshot", block, ctoken, borrower)] = Call(block, ctoken, CTOKEN.fn("getAccountSnapshot"),
+                                                                (borrower,))
+        return calls
+
+    def _token_calls(self, row: dict[str, Any]) -> dict[Hashable, Call]:
+        """Decimals and symbol of the row's underlyings known but not cached yet."""
+        calls: dict[Hashable, Call] = {}
+        block = row["block_number"] - 1
+        for ctoken in (row["market_id"], row["collateral_token"]):
+            asset = self.adapter._underlyings.get((self.chain_id, ctoken))
+            if asset is not None and (self.chain_id, asset) not in self.adapter._tokens:
+                calls[("decimals", asset)] = Call(block, asset, ERC20.fn("decimals"))
+                calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
         return calls
 
     def _keep_underlyings(self) -> None:
@@ -269,26 +315,12 @@ class _Enrichment(StateRounds):
         return found
 
     def _second_round(self) -> dict[Hashable, Call]:
+        """The borrower's other markets, and metadata of underlyings learned in the first round."""
         calls: dict[Hashable, Call] = {}
         for row in self.rows:
-            block, borrowed, borrower = row["block_number"] - 1, row["market_id"], row["borrower"]
-            comptroller = self.results[("comptroller", block, borrowed)]
-            if isinstance(comptroller, CallFailed):
-                continue
-            comptroller = comptroller[0]
-            for name in ("oracle", "closeFactorMantissa", "liquidationIncentiveMantissa", "liquidatorContract"):
-                calls[(name, block, comptroller)] = Call(block, comptroller, COMPTROLLER.fn(name))
-            for name, args in (("getAssetsIn", (borrower,)), ("getAccountLiquidity", (borrower,)),
-                               ("isDeprecated", (borrowed,)), ("isForcedLiquidationEnabled", (borrowed,)),
-                               ("isForcedLiquidationEnabledForUser", (borrower, borrowed))):
-                calls[(name, block, comptroller, *args)] = Call(block, comptroller, COMPTROLLER.fn(name), args)
-            for ctoken in (borrowed, row["collateral_token"]):
-                asset = self.adapter._underlyings.get((self.chain_id, ctoken))
-                if asset is not None and (self.chain_id, asset) not in self.adapter._tokens:
-                    calls[("decimals", asset)] = Call(block, asset, ERC20.fn("decimals"))
-                    calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
-            if self.probe is not None and self.probe[1] == "ETH":
-                calls.update(eth_usd_calls(self.deployment, block))
+            assets = self._optional(("getAssetsIn", row["block_number"] - 1, row["market_id"], row["borrower"]), ())
+            calls.update(self._market_calls(row, set(assets)))
+            calls.update(self._token_calls(row))
         return calls
 
     def _keep_tokens(self) -> None:
@@ -308,32 +340,11 @@ class _Enrichment(StateRounds):
             raise self.results[("decimals", asset)]
         return found
 
-    def _third_round(self) -> dict[Hashable, Call]:
-        calls: dict[Hashable, Call] = {}
-        for row in self.rows:
-            block, borrowed, borrower = row["block_number"] - 1, row["market_id"], row["borrower"]
-            try:
-                comptroller = self._get(("comptroller", block, borrowed))[0]
-                oracle = self._get(("oracle", block, comptroller))[0]
-            except CallFailed:
-                continue
-            assets = self._optional(("getAssetsIn", block, comptroller, borrower), ())
-            probe = () if self.probe is None else (self.probe[0],)
-            for ctoken in {borrowed, row["collateral_token"], *probe, *assets}:
-                calls[("price", block, oracle, ctoken)] = Call(block, oracle, PRICE_ORACLE.fn("getUnderlyingPrice"),
-                                                               (ctoken,))
-                calls[("markets", block, comptroller, ctoken)] = Call(block, comptroller, COMPTROLLER.fn("markets"),
-                                                                      (ctoken,))
-            for ctoken in assets:
-                calls[("snapshot", block, ctoken, borrower)] = Call(block, ctoken, CTOKEN.fn("getAccountSnapshot"),
-                                                                    (borrower,))
-        return calls
-
     # -- columns --------------------------------------------------------------------------------
 
     def _quote(self, block: int, oracle: str) -> Quote:
         """The currency of the oracle's answers at ``block`` and its USD value (module docstring)."""
-        if self.probe is None or self._get(("price", block, oracle, self.probe[0]))[0] != MANTISSA:
+        if self.probe is None or self._get(("price", block, self.probe[0]))[0] != MANTISSA:
             return Quote("USD", Fraction(1), "USD")
         market, currency = self.probe
         how = f"{currency} (the oracle answers exactly 1e18 for {market}, registry params.quote_probe)"
@@ -343,23 +354,23 @@ class _Enrichment(StateRounds):
         eth_usd = eth_usd_at(self.results, self.deployment, block)
         return Quote(currency, eth_usd.usd_per_eth, how + eth_usd.source(), eth_usd, eth_usd.missing)
 
-    def _account(self, block: int, comptroller: str, oracle: str, borrower: str) -> Account | str:
+    def _account(self, block: int, market: str, borrower: str) -> Account | str:
         """The borrower's liquidity terms over ``getAssetsIn`` (module docstring, "Health factor"),
         or, when its markets sum to *more* debt than ``getAccountLiquidity`` implies (so the sums do
         not reproduce the Comptroller's), the reason."""
         weighted = debt = 0
         collateral_value = debt_value = Fraction(0)
-        for ctoken in self._get(("getAssetsIn", block, comptroller, borrower))[0]:
+        for ctoken in self._get(("getAssetsIn", block, market, borrower))[0]:
             error, balance, borrowed, rate = self._get(("snapshot", block, ctoken, borrower))
             if error:
                 raise CallFailed(f"getAccountSnapshot({borrower}) on {ctoken} returned error {error} at block {block}")
-            factor = self._get(("markets", block, comptroller, ctoken))[1]
-            price = self._get(("price", block, oracle, ctoken))[0]
+            factor = self._get(("markets", block, ctoken))[1]
+            price = self._get(("price", block, ctoken))[0]
             weighted += mul_truncate(mul_truncate(mul_truncate(factor, rate), price), balance)
             debt += mul_truncate(price, borrowed)
             collateral_value += Fraction(balance * rate * price, MANTISSA**3)
             debt_value += Fraction(borrowed * price, MANTISSA**2)
-        error, liquidity, shortfall = self._get(("getAccountLiquidity", block, comptroller, borrower))
+        error, liquidity, shortfall = self._get(("getAccountLiquidity", block, market, borrower))
         if error:
             raise CallFailed(f"getAccountLiquidity({borrower}) returned error {error} at block {block}")
         excess = (weighted - debt) - (liquidity - shortfall)
@@ -372,24 +383,24 @@ class _Enrichment(StateRounds):
         block, borrowed, collateral, borrower = (row["block_number"] - 1, row["market_id"], row["collateral_token"],
                                                  row["borrower"])
         comptroller = self._get(("comptroller", block, borrowed))[0]
-        oracle = self._get(("oracle", block, comptroller))[0]
-        listed, factor = self._get(("markets", block, comptroller, collateral))
-        if not listed or not self._get(("markets", block, comptroller, borrowed))[0]:
+        oracle = self._get(("oracle", block, borrowed))[0]
+        listed, factor = self._get(("markets", block, collateral))
+        if not listed or not self._get(("markets", block, borrowed))[0]:
             raise CallFailed(f"{borrowed} or {collateral} is not listed in comptroller {comptroller} at block {block}")
         debt, coll = self._token(borrowed), self._token(collateral)
-        debt_price = self._get(("price", block, oracle, borrowed))[0]
-        coll_price = self._get(("price", block, oracle, collateral))[0]
-        close_factor = self._get(("closeFactorMantissa", block, comptroller))[0]
-        incentive = self._get(("liquidationIncentiveMantissa", block, comptroller))[0]
+        debt_price = self._get(("price", block, borrowed))[0]
+        coll_price = self._get(("price", block, collateral))[0]
+        close_factor = self._get(("closeFactorMantissa", block, borrowed))[0]
+        incentive = self._get(("liquidationIncentiveMantissa", block, borrowed))[0]
         rate = accrued_exchange_rate(*(self._get((name, block, collateral))[0] for name in MARKET_STATE),
                                      block=row["block_number"])
         share = self._optional(("protocolSeizeShareMantissa", block, collateral), 0)
         quote = self._quote(block, oracle)
         forced = any(self._optional(key, False) for key in (
-            ("isDeprecated", block, comptroller, borrowed),
-            ("isForcedLiquidationEnabled", block, comptroller, borrowed),
-            ("isForcedLiquidationEnabledForUser", block, comptroller, borrower, borrowed)))
-        account = self._account(block, comptroller, oracle, borrower)
+            ("isDeprecated", block, borrowed, borrowed),
+            ("isForcedLiquidationEnabled", block, borrowed, borrowed),
+            ("isForcedLiquidationEnabledForUser", block, borrowed, borrower, borrowed)))
+        account = self._account(block, borrowed, borrower)
         reasons = [account] if isinstance(account, str) else []
 
         repay, seized = int(row["debt_repaid_raw"]), int(row["collateral_token_seized_raw"])
@@ -397,7 +408,7 @@ class _Enrichment(StateRounds):
         received = mul_truncate(rate, seized - protocol_tokens)
         fee: int | None = mul_truncate(rate, protocol_tokens)
         fee_bps = share_of_bonus_bps(share, incentive)
-        liquidator_contract = self._optional(("liquidatorContract", block, comptroller), ZERO_ADDRESS)
+        liquidator_contract = self._optional(("liquidatorContract", block, borrowed), ZERO_ADDRESS)
         if liquidator_contract != ZERO_ADDRESS and liquidator_contract == row["liquidator"]:
             fee = fee_bps = None
             reasons.append(f"liquidated through the comptroller's liquidatorContract {liquidator_contract} (Venus "

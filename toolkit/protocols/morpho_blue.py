@@ -70,7 +70,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, log_identity
+from toolkit.protocols.base import Call, CallFailed, Ref, StateCaller, StateRounds, error_record, log_identity
 from toolkit.protocols.registry import Deployment
 
 MORPHO = load_abi("morpho-blue/Morpho.json")
@@ -200,9 +200,11 @@ class MorphoBlueAdapter:
 
 
 class _Enrichment(StateRounds):
-    """The state reads for one batch of rows, in two dependent rounds of batched ``eth_call``s:
-    (1) market params (when not learned from ``CreateMarket``), market totals and positions;
-    (2) oracle prices, token decimals and symbols, loan-token USD feeds."""
+    """The state reads for one batch of rows. Once a market's params are known (learned from
+    ``CreateMarket`` or read before) one round of ``eth_call``s reads everything: market totals, the
+    position, the oracle price, the loan token's USD feed, token metadata not cached yet, and the IRM's
+    ``borrowRateView`` of the market totals read in the same call (:class:`~toolkit.protocols.base.Ref`).
+    A market met for the first time takes a second round after ``idToMarketParams``."""
 
     def __init__(self, adapter: MorphoBlueAdapter, deployment: Deployment, state: StateCaller,
                  rows: list[dict[str, Any]]) -> None:
@@ -213,7 +215,7 @@ class _Enrichment(StateRounds):
     async def run(self) -> None:
         await self._round(self._first_round())
         self._keep_params()
-        await self._round(self._second_round())
+        await self._round({key: call for key, call in self._dependent_calls().items() if key not in self.results})
         self._keep_tokens()
         self._fill(self.rows, self._state_columns)
 
@@ -230,6 +232,7 @@ class _Enrichment(StateRounds):
             calls[("market", block, morpho, market_id)] = Call(block, morpho, MORPHO.fn("market"), (id_bytes,))
             calls[("position", block, morpho, market_id, row["borrower"])] = Call(
                 block, morpho, MORPHO.fn("position"), (id_bytes, row["borrower"]))
+        calls.update(self._dependent_calls())
         return calls
 
     def _keep_params(self) -> None:
@@ -253,7 +256,8 @@ class _Enrichment(StateRounds):
             raise self.results[("params", row["emitter"], row["market_id"])]
         return params
 
-    def _second_round(self) -> dict[Hashable, Call]:
+    def _dependent_calls(self) -> dict[Hashable, Call]:
+        """The reads that need the market's params, for the rows whose params are known."""
         calls: dict[Hashable, Call] = {}
         for row in self.rows:
             params = self.adapter._params.get(self._params_key(row))
@@ -269,12 +273,15 @@ class _Enrichment(StateRounds):
             if feed is not None:
                 calls[("usd", block, feed)] = Call(block, feed, USD_FEED.fn("latestAnswer"))
                 calls[("usd_decimals", feed)] = Call(block, feed, USD_FEED.fn("decimals"))
-            market = self.results.get(("market", block, row["emitter"], row["market_id"]))
-            if int(params.irm, 16) != 0 and market is not None and not isinstance(market, CallFailed):
-                # the rate the liquidation's interest accrual uses (for its state_check)
+            market = ("market", block, row["emitter"], row["market_id"])
+            totals = self.results.get(market)  # read by an earlier round, else in the same call
+            if int(params.irm, 16) != 0 and not isinstance(totals, CallFailed):
+                # the rate the liquidation's interest accrual uses (for its state_check): of the totals read,
+                # or of the six words of market(id) read in the same call
                 calls[("borrow_rate", block, row["emitter"], row["market_id"])] = Call(
                     block, params.irm, IRM.fn("borrowRateView"),
-                    ((params.loan_token, params.collateral_token, params.oracle, params.irm, params.lltv), market))
+                    ((params.loan_token, params.collateral_token, params.oracle, params.irm, params.lltv),
+                     totals if totals is not None else tuple(Ref(market, word) for word in range(6))))
         return calls
 
     def _keep_tokens(self) -> None:
