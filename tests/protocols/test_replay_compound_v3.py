@@ -130,6 +130,17 @@ def test_replay_parameters_come_from_asset_info_at_the_state_block(frame) -> Non
 
 
 @pytest.mark.node
+def test_replay_state_check_recomputes_each_collateral_value(frame) -> None:
+    """The fixture computed each AbsorbCollateral usdValue with Comet's mulPrice from the prices the stubs
+    answer: every collateral row's state_check reproduces it exactly; an absorb without collateral has
+    nothing to recompute."""
+    legs = frame[frame.collateral_asset.notna()]
+    assert len(legs) and (legs.state_check == "exact").all(), legs.state_check_detail.tolist()
+    assert (legs.state_check_recomputed_raw == legs.collateral_seized_value_raw).all()
+    assert (frame[frame.collateral_asset.isna()].state_check == "unchecked").all()
+    assert (frame.state_position == "before_tx").all()
+
+
 def test_replay_buy_collateral_is_left_out(frame, replay) -> None:
     """BuyCollateral (tx4) was replayed but is no liquidation row (left to a later issue)."""
     tx4 = replay.tx(_expected()["transactions"]["tx4"])

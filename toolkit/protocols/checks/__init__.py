@@ -29,6 +29,17 @@ EXACT, MISMATCH, UNCHECKED = "exact", "mismatch", "unchecked"
 INPUT_PREFIX = "_check_"
 #: Families with a module here (the module's ``check(row, inputs)``).
 CHECKED_FAMILIES = ("aave", "compound_v2", "morpho_blue", "compound_v3")
+#: Why the other families' rows are ``unchecked``.
+UNCHECKED_FAMILIES = {
+    "aave_v1": "not recomputed: the formula of the Aave v1 liquidation manager deployed on mainnet is not pinned "
+               "to a verified source here",
+    "liquity": "the Liquity v1 events do not carry the price the liquidation used, and v2 rows take the event's own "
+               "price: nothing to recompute from the state",
+    "maker": "Bark/Bite and the auction events carry amounts moved, not a value the Dog or Cat computed from "
+             "prices: nothing to recompute",
+    "euler_v2": "the Euler v2 discount depends on the violator's health inside the liquidation, which the event "
+                "does not carry: not recomputed",
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,7 @@ def check_rows(family: str, rows: list[dict[str, Any]]) -> None:
         if status != "ok" and not status.startswith("partial"):
             outcome = Check(UNCHECKED, f"state not read ({status or 'no state'})")
         elif check is None:
-            outcome = Check(UNCHECKED, f"the {family} events do not carry what the protocol computed from the "
-                                       "state, so there is nothing to recompute")
+            outcome = Check(UNCHECKED, UNCHECKED_FAMILIES.get(family, f"no recomputation for the {family} family"))
         else:
             outcome = check(row, inputs)
         row.update(state_check=outcome.status, state_check_detail=outcome.detail,
