@@ -282,3 +282,14 @@ def test_bad_state_option_is_one_line_exit_2(tmp_path, args, message) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == f"error: {message}", done.stderr
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_pull_prints_the_counts_per_position_and_check(chain, tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "toolkit", "pull", "--chain", "devchain", "--protocol", "aave-v2",
+                           "--rpc", chain[0].url, "--store", str(tmp_path / "s.duckdb"), "--to", "latest",
+                           "--state", "block"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "250"})
+    assert done.returncode == 0, done.stderr
+    frame = Store(tmp_path / "s.duckdb", create=False).liquidations()
+    checks = ", ".join(f"{n} {name}" for name, n in sorted(frame.state_check.value_counts().items()))
+    assert f"; state: {len(frame)} block_start; check: {checks}" in done.stdout, done.stdout

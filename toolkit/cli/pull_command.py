@@ -29,8 +29,10 @@ def _print_result(result: Any, store: Path) -> None:
     for d in result.deployments:
         repairs = (f", {len(d.reorgs)} reorganization(s) repaired (rewound to block {d.reorgs[-1]['rewound_to']})"
                    if d.reorgs else "")
+        states = "".join(f"; {label}: " + ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+                         for label, counts in (("state", d.state_positions), ("check", d.state_checks)) if counts)
         output.result(f"{d.protocol}/{d.deployment}: blocks {d.from_block}..{d.to_block}, "
-                      f"{d.rows_added} new rows in {d.chunks} chunks{repairs}")
+                      f"{d.rows_added} new rows in {d.chunks} chunks{repairs}{states}")
     output.result(f"run {result.run_id}: {result.status}, store {store}")
 
 
