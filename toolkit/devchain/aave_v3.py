@@ -131,7 +131,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str) -> 
         for spec in specs
     ]))
     for spec in specs:
-        _configure_reserve(chain, configurator, tokens[spec.symbol].address,
+        configure_reserve(chain, configurator, tokens[spec.symbol].address,
                            RESERVE_PARAMS[spec.symbol])
 
     reserves: dict[str, Reserve] = {}
@@ -169,7 +169,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str) -> 
     )
 
 
-def _configure_reserve(chain: Chain, configurator: Contract, asset: ChecksumAddress,
+def configure_reserve(chain: Chain, configurator: Contract, asset: ChecksumAddress,
                        params: ReserveParams) -> None:
     """Set collateral parameters, borrowing, flash loans, reserve factor and protocol fee."""
     fns = configurator.functions
