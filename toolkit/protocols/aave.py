@@ -1,41 +1,36 @@
 """Aave v2, Aave v3 and Spark: ``LiquidationCall`` logs to normalized rows, enriched at the block before.
 
-Sources (shared/reference/defi-protocols.md §1-§2 and the npm packages the devchain deploys):
+Sources (docs/sources/aave.md):
 
 * Event: ``LiquidationCall(address indexed collateralAsset, address indexed debtAsset,
   address indexed user, uint256 debtToCover, uint256 liquidatedCollateralAmount, address liquidator,
   bool receiveAToken)``, one topic0 for v2, v3 and every fork, emitted by the Pool proxy
-  (aave/protocol-v2 ``ILendingPool.sol`` L139-147; @aave/core-v3 ``IPool.sol``).
+  (docs/sources/aave.md#aave-liquidationcall).
 * ``liquidatedCollateralAmount`` is what the liquidator receives. In v3 it **excludes** the
   liquidation protocol fee, which goes to the treasury as a separate aToken transfer
-  (@aave/core-v3 1.19.3 ``LiquidationLogic.sol`` ``_calculateAvailableCollateralToLiquidate``);
-  v2 has no protocol fee (``LendingPoolCollateralManager.sol``).
+  (:mod:`toolkit.protocols.aave_fees`); v2 has no protocol fee.
 * Reserve parameters come from the configuration bitmap ``Pool.getConfiguration(asset)``, which
-  exists since deployment (unlike the data provider, whose address changed over time):
-  bits 0-15 LTV, 16-31 liquidation threshold, 32-47 liquidation bonus (bps including 100%),
-  48-55 decimals, 152-167 liquidation protocol fee (v3), 168-175 e-mode category (v3)
-  (@aave/core-v3 ``ReserveConfiguration.sol`` L34-51; v2 uses the same bits 0-55).
-* E-mode (v3): when the borrower is in an e-mode category and the collateral belongs to it, the
-  category's threshold and bonus replace the reserve's, and a non-zero category ``priceSource``
-  replaces the assets as price keys (``LiquidationLogic._getConfigurationData`` L398-430).
+  exists since deployment (unlike the data provider, whose address changed over time)
+  (:class:`~toolkit.protocols.aave_rules.ReserveConfig`).
+* The rules of the pool **at the liquidation's block** -- v3.0-3.1 e-mode by the reserve's category bits
+  and the category price source, v3.2+ e-mode by the category's ``collateralBitmap``, the v3.3+ close factor
+  and deficit -- are found by the view functions the pool answers there
+  (:mod:`toolkit.protocols.aave_rules`); the state reads are :mod:`toolkit.protocols.aave_enrich`.
 * Prices: ``AaveOracle.getAssetPrice`` of the oracle registered in the addresses provider at the
   block. v3 answers in ``BASE_CURRENCY_UNIT`` (read, not assumed); the v2 Ethereum oracle answers
   in ETH wei, converted with the chain's ETH/USD feed (``deployments/chains.toml``), said in ``price_source``.
-* Close factor: 50% in v2 (``LIQUIDATION_CLOSE_FACTOR_PERCENT = 5000``); v3.0-3.2: 50%, or 100%
-  when the health factor is at or below 0.95 (``LiquidationLogic.sol`` L54-68, L375).
 
 * Bad debt (v3.3+): when a liquidation leaves the borrower without collateral, the Pool burns the
   remaining debt of every borrowed reserve, adds it to ``reserve.deficit`` and emits
   ``DeficitCreated(address indexed user, address indexed debtAsset, uint256 amountCreated)`` (debt
-  token base units) for each, *before* the ``LiquidationCall`` of the same call (aave-dao/aave-v3-origin
-  ``LiquidationLogic.sol`` ``_burnDebtTokens``, ``_burnBadDebt``; defi-protocols.md §2). The
+  token base units) for each, *before* the ``LiquidationCall`` of the same call
+  (docs/sources/aave.md#aave-v33-deficit). The
   ``LiquidationCall`` row of that user takes ``bad_debt_raw`` = the amount created for its own debt
   asset, ``bad_debt_mechanism`` = ``deficit``; a deficit in another reserve of the same user gets its
   own ``DeficitCreated`` row with the liquidation's ``join_key`` (``debt_repaid_raw`` and
   ``collateral_seized_raw`` ``0``: the event repays and seizes nothing); a ``DeficitCreated`` without a
   ``LiquidationCall`` of its user in the transaction gets a row with ``incomplete_reason``.
-* Whether the Pool ran v3.3+ logic at a block: the upgrade blocks of the registered pools have no
-  source here, so it is detected at runtime as defi-protocols.md §2 suggests: ``Pool.getReserveDeficit``
+* Whether the Pool ran v3.3+ logic at a block is detected at runtime: ``Pool.getReserveDeficit``
   (v3.3+ only) answers at ``state_block`` -> a liquidation without ``DeficitCreated`` recorded no bad
   debt (``bad_debt_raw`` ``0``, mechanism ``deficit``); it reverts -> v2 or v3.0-3.2, which record
   none (``none_recorded``, ``bad_debt_raw`` null). Decode alone cannot tell, so it says
@@ -47,14 +42,14 @@ earlier transactions in the same block moved the borrower's position or the orac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Callable
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import (Call, CallFailed, PerLogAdapter, StateCaller, StateRounds, error_record,
-                                    log_identity)
+from toolkit.protocols.aave_fees import (PERCENTAGE_FACTOR, percent_div, percent_mul, protocol_fee_from_event,
+                                         protocol_fee_of)
+from toolkit.protocols.aave_rules import CLOSE_FACTOR_HF_THRESHOLD, WAD, ReserveConfig
+from toolkit.protocols.base import PerLogAdapter, StateCaller, error_record, log_identity
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -71,75 +66,11 @@ LIQUIDATION_CALL = POOL_V3.event("LiquidationCall")
 #: Aave v3.3+ bad debt written off by a liquidation (one per debt reserve of the user).
 DEFICIT_CREATED = POOL_V3.event("DeficitCreated")
 
-#: PercentageMath: 100.00% in bps (@aave/core-v3 ``PercentageMath.sol``).
-PERCENTAGE_FACTOR = 10_000
-#: v3 ``CLOSE_FACTOR_HF_THRESHOLD`` (wad): at or below it the whole debt may be repaid.
-CLOSE_FACTOR_HF_THRESHOLD = 95 * 10**16
-WAD = 10**18
-
-
-def percent_mul(value: int, bps: int) -> int:
-    """``PercentageMath.percentMul``: value x bps / 10000, rounded half up."""
-    return (value * bps + PERCENTAGE_FACTOR // 2) // PERCENTAGE_FACTOR
-
-
-def percent_div(value: int, bps: int) -> int:
-    """``PercentageMath.percentDiv``: value x 10000 / bps, rounded half up."""
-    return (value * PERCENTAGE_FACTOR + bps // 2) // bps
-
-
-def protocol_fee_of(total_collateral: int, bonus_bps: int, fee_bps: int) -> int:
-    """Protocol fee taken from ``total_collateral`` seized (LiquidationLogic L515-522):
-    ``percentMul(total - percentDiv(total, bonus), fee)``."""
-    return percent_mul(total_collateral - percent_div(total_collateral, bonus_bps), fee_bps)
-
-
-def protocol_fee_from_event(received: int, bonus_bps: int, fee_bps: int, total_hint: int | None = None) -> int:
-    """The v3 protocol fee, given what the liquidator received (the event amount).
-
-    The contract seizes ``total`` and emits ``received = total - fee(total)``. ``total_hint`` is the
-    contract's own computation of ``total`` from prices and the debt repaid; it is used when it
-    reproduces ``received`` exactly. Otherwise (the seizure was capped by the borrower's balance, or
-    prices moved within the block) ``total`` is recovered from ``received`` alone by the fixed-point
-    iteration ``total = received + fee(total)``, which converges in a few steps because the fee is a
-    small fraction of the total; where two totals one unit apart both fit, the smaller is taken
-    (the fee is then uncertain by one base unit).
-    """
-    if fee_bps == 0:
-        return 0
-    if total_hint is not None and total_hint - protocol_fee_of(total_hint, bonus_bps, fee_bps) == received:
-        return protocol_fee_of(total_hint, bonus_bps, fee_bps)
-    total = received
-    for _ in range(64):
-        following = received + protocol_fee_of(total, bonus_bps, fee_bps)
-        if following == total:
-            break
-        total = following
-    for candidate in (total - 1, total, total + 1):
-        if candidate - protocol_fee_of(candidate, bonus_bps, fee_bps) == received:
-            return protocol_fee_of(candidate, bonus_bps, fee_bps)
-    return protocol_fee_of(total, bonus_bps, fee_bps)
-
-
-@dataclass(frozen=True)
-class ReserveConfig:
-    """Fields of the reserve configuration bitmap (units in the module docstring)."""
-
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
-    decimals: int
-    protocol_fee_bps: int
-    emode_category: int
-
-    @classmethod
-    def from_bitmap(cls, data: int, aave_version: int) -> "ReserveConfig":
-        def bits(start: int, width: int) -> int:
-            return (data >> start) & ((1 << width) - 1)
-
-        v3 = aave_version >= 3
-        return cls(bits(0, 16), bits(16, 16), bits(32, 16), bits(48, 8),
-                   bits(152, 16) if v3 else 0, bits(168, 8) if v3 else 0)
+#: Names other modules import from here (the percentage math, the fee and the configuration bitmap live in
+#: :mod:`toolkit.protocols.aave_fees` and :mod:`toolkit.protocols.aave_rules`).
+__all__ = ["ADAPTER", "CLOSE_FACTOR_HF_THRESHOLD", "DEFICIT_CREATED", "ERC20", "ETH_USD_FEED", "LIQUIDATION_CALL",
+           "ORACLE_V2", "ORACLE_V3", "PERCENTAGE_FACTOR", "POOL_V2", "POOL_V3", "PROVIDER_V2", "PROVIDER_V3", "WAD",
+           "AaveAdapter", "ReserveConfig", "percent_div", "percent_mul", "protocol_fee_from_event", "protocol_fee_of"]
 
 
 class AaveAdapter(PerLogAdapter):
@@ -233,244 +164,9 @@ class AaveAdapter(PerLogAdapter):
 
     async def enrich(self, rows: list[dict[str, Any]], deployment: Deployment, state: StateCaller) -> None:
         if rows:
-            await _Enrichment(self, deployment, state, rows).run()
+            from toolkit.protocols.aave_enrich import AaveEnrichment  # it imports this module's ABIs
 
-
-class _Enrichment(StateRounds):
-    """The state reads for one batch of rows, in three dependent rounds of batched ``eth_call``s:
-    (1) configuration, account data, e-mode, symbols, provider, ETH/USD, the v3.3 deficit probe;
-    (2) oracle address and e-mode categories; (3) prices and the oracle's base unit.
-    ``DeficitCreated`` rows only need their debt asset's configuration and price."""
-
-    def __init__(self, adapter: AaveAdapter, deployment: Deployment, state: StateCaller,
-                 rows: list[dict[str, Any]]) -> None:
-        self.adapter = adapter
-        super().__init__(state, deployment, rows)
-        self.version = int(deployment.params["aave_version"])
-        self.pool = deployment.address("pool")
-        self.pool_abi = POOL_V3 if self.version >= 3 else POOL_V2
-        self.eth_quoted = deployment.params.get("price_currency") == "ETH"
-
-    async def run(self) -> None:
-        await self._round(self._first_round())
-        await self._round(self._second_round())
-        await self._round(self._third_round())
-        for row in self.rows:
-            try:
-                is_deficit = row["event"] == DEFICIT_CREATED.name
-                row.update(self._deficit_columns(row) if is_deficit else self._state_columns(row))
-                row["state_status"] = "ok"
-            except CallFailed as failure:
-                row["state_status"] = f"unavailable: {failure}"
-
-    def _first_round(self) -> dict[Hashable, Call]:
-        calls: dict[Hashable, Call] = {}
-        provider_fn = self.pool_abi.fn("ADDRESSES_PROVIDER" if self.version >= 3 else "getAddressesProvider")
-        for row in self.rows:
-            block = row["block_number"] - 1
-            for asset in _assets(row):
-                calls[("config", block, asset)] = Call(block, self.pool, self.pool_abi.fn("getConfiguration"), (asset,))
-                if (self.chain_id, asset) not in self.adapter._symbols:
-                    calls[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
-            if self.version >= 3 and row["event"] == LIQUIDATION_CALL.name and row["bad_debt_mechanism"] != "deficit":
-                calls[("deficit", block, row["debt_asset"])] = Call(
-                    block, self.pool, POOL_V3.fn("getReserveDeficit"), (row["debt_asset"],))
-            user = row["borrower"]
-            calls[("account", block, user)] = Call(block, self.pool, self.pool_abi.fn("getUserAccountData"), (user,))
-            if self.version >= 3:
-                calls[("emode", block, user)] = Call(block, self.pool, POOL_V3.fn("getUserEMode"), (user,))
-            if (self.chain_id, self.pool) not in self.adapter._providers:
-                calls[("provider",)] = Call(block, self.pool, provider_fn)
-            if self.eth_quoted:
-                feed = self.deployment.chain.eth_usd_feed
-                calls[("eth_usd", block)] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-                calls[("eth_usd_decimals",)] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
-        return calls
-
-    def _second_round(self) -> dict[Hashable, Call]:
-        for key, value in list(self.results.items()):
-            if key[0] == "symbol":
-                self.adapter._symbols[(self.chain_id, key[1])] = None if isinstance(value, CallFailed) else value[0]
-            elif key[0] == "provider" and not isinstance(value, CallFailed):
-                self.adapter._providers[(self.chain_id, self.pool)] = value[0]
-        provider = self.adapter._providers.get((self.chain_id, self.pool))
-        provider_abi = PROVIDER_V3 if self.version >= 3 else PROVIDER_V2
-        calls: dict[Hashable, Call] = {}
-        for row in self.rows:
-            block = row["block_number"] - 1
-            if provider is not None:
-                calls[("oracle", block)] = Call(block, provider, provider_abi.fn("getPriceOracle"))
-            emode = self.results.get(("emode", block, row["borrower"]))
-            if emode is not None and not isinstance(emode, CallFailed) and emode[0] != 0:
-                calls[("emode_category", block, emode[0])] = Call(
-                    block, self.pool, POOL_V3.fn("getEModeCategoryData"), (emode[0],))
-        return calls
-
-    def _third_round(self) -> dict[Hashable, Call]:
-        oracle_abi = ORACLE_V3 if self.version >= 3 else ORACLE_V2
-        calls: dict[Hashable, Call] = {}
-        for row in self.rows:
-            block = row["block_number"] - 1
-            oracle = self.results.get(("oracle", block))
-            if oracle is None or isinstance(oracle, CallFailed):
-                continue
-            try:
-                sources = _assets(row) if row["event"] == DEFICIT_CREATED.name else self._price_sources(row)
-            except CallFailed:
-                continue
-            for source in sources:
-                calls[("price", block, source)] = Call(block, oracle[0], oracle_abi.fn("getAssetPrice"), (source,))
-            if self.version >= 3:
-                calls[("base_unit", block)] = Call(block, oracle[0], ORACLE_V3.fn("BASE_CURRENCY_UNIT"))
-        return calls
-
-    def _emode(self, row: dict[str, Any]) -> tuple[int, tuple[Any, ...] | None]:
-        """The borrower's e-mode category id and its data (None when not in e-mode or v2)."""
-        if self.version < 3:
-            return 0, None
-        block = row["block_number"] - 1
-        category = self._get(("emode", block, row["borrower"]))[0]
-        if category == 0:
-            return 0, None
-        return category, self._get(("emode_category", block, category))[0]
-
-    def _price_sources(self, row: dict[str, Any]) -> tuple[str, str]:
-        """Oracle keys for (debt, collateral) per ``LiquidationLogic._getConfigurationData``."""
-        category, data = self._emode(row)
-        debt, collateral = row["debt_asset"], row["collateral_asset"]
-        if data is None:
-            return debt, collateral
-        price_source = data[3].lower()
-        if int(price_source, 16) == 0:
-            return debt, collateral
-        block = row["block_number"] - 1
-        collateral_cfg = ReserveConfig.from_bitmap(self._get(("config", block, collateral))[0][0], self.version)
-        in_category = collateral_cfg.emode_category == category
-        return price_source, (price_source if in_category else collateral)
-
-    def _state_columns(self, row: dict[str, Any]) -> dict[str, Any]:
-        block = row["block_number"] - 1
-        debt_cfg = ReserveConfig.from_bitmap(self._get(("config", block, row["debt_asset"]))[0][0], self.version)
-        coll_cfg = ReserveConfig.from_bitmap(self._get(("config", block, row["collateral_asset"]))[0][0], self.version)
-        if debt_cfg.decimals == 0 and debt_cfg.liquidation_bonus_bps == 0:
-            raise CallFailed(f"{row['debt_asset']} is not a reserve of {self.pool} at block {block}")
-        category, category_data = self._emode(row)
-        threshold, bonus = coll_cfg.liquidation_threshold_bps, coll_cfg.liquidation_bonus_bps
-        if category_data is not None and coll_cfg.emode_category == category:
-            threshold, bonus = category_data[1], category_data[2]
-        debt_source, coll_source = self._price_sources(row)
-        debt_price = self._get(("price", block, debt_source))[0]
-        coll_price = self._get(("price", block, coll_source))[0]
-        oracle = self._get(("oracle", block))[0]
-        account = self._get(("account", block, row["borrower"]))
-        health_factor = account[5]
-
-        if self.eth_quoted:
-            unit = 10**18
-            eth_usd = self._get(("eth_usd", block))[0]
-            eth_usd_decimals = self._get(("eth_usd_decimals",))[0]
-            usd_per_unit = Fraction(eth_usd, unit * 10**eth_usd_decimals)
-            feed = self.deployment.chain.eth_usd_feed.lower()
-            price_source = (f"AaveOracle {oracle} getAssetPrice in ETH (1e18) at block {block}, "
-                            f"x ETH/USD feed {feed} latestAnswer")
-        else:
-            unit = self._get(("base_unit", block))[0]
-            eth_usd, eth_usd_decimals = None, None
-            usd_per_unit = Fraction(1, unit)
-            price_source = f"AaveOracle {oracle} getAssetPrice in USD (unit {unit}) at block {block}"
-        if (debt_source, coll_source) != (row["debt_asset"], row["collateral_asset"]):
-            price_source += f"; e-mode {category} price source"
-
-        debt_raw, received = int(row["debt_repaid_raw"]), int(row["collateral_seized_raw"])
-        total_hint = percent_mul(
-            (debt_price * debt_raw * 10**coll_cfg.decimals) // (coll_price * 10**debt_cfg.decimals), bonus
-        ) if coll_price else None
-        fee_raw = protocol_fee_from_event(received, bonus, coll_cfg.protocol_fee_bps, total_hint)
-        debt_price_usd = debt_price * usd_per_unit
-        coll_price_usd = coll_price * usd_per_unit
-        debt_usd = Fraction(debt_raw, 10**debt_cfg.decimals) * debt_price_usd
-        coll_usd = Fraction(received, 10**coll_cfg.decimals) * coll_price_usd
-        bonus_usd = coll_usd - debt_usd
-        if self.version >= 3:
-            close_factor = PERCENTAGE_FACTOR if health_factor <= CLOSE_FACTOR_HF_THRESHOLD else PERCENTAGE_FACTOR // 2
-            rule = ("Aave v3.0-3.2: 50%, 100% when health factor <= 0.95 "
-                    "(@aave/core-v3 LiquidationLogic.sol L54-68)")
-        else:
-            close_factor = PERCENTAGE_FACTOR // 2
-            rule = "Aave v2: 50% (LendingPoolCollateralManager.sol LIQUIDATION_CLOSE_FACTOR_PERCENT)"
-        symbols = self.adapter._symbols
-        return {
-            "state_block": block,
-            "debt_symbol": symbols.get((self.chain_id, row["debt_asset"])),
-            "debt_decimals": debt_cfg.decimals,
-            "debt_repaid": float(Fraction(debt_raw, 10**debt_cfg.decimals)),
-            "collateral_symbol": symbols.get((self.chain_id, row["collateral_asset"])),
-            "collateral_decimals": coll_cfg.decimals,
-            "collateral_seized": float(Fraction(received, 10**coll_cfg.decimals)),
-            "protocol_fee_raw": str(fee_raw),
-            "protocol_fee": float(Fraction(fee_raw, 10**coll_cfg.decimals)),
-            "price_currency": "ETH" if self.eth_quoted else "USD",
-            "price_unit_raw": str(unit),
-            "debt_price_raw": str(debt_price),
-            "collateral_price_raw": str(coll_price),
-            "eth_usd_price_raw": None if eth_usd is None else str(eth_usd),
-            "eth_usd_decimals": eth_usd_decimals,
-            "debt_price_usd": float(debt_price_usd),
-            "collateral_price_usd": float(coll_price_usd),
-            "price_source": price_source,
-            "ltv_bps": coll_cfg.ltv_bps,
-            "liquidation_threshold_bps": threshold,
-            "liquidation_bonus_bps": bonus,
-            "protocol_fee_bps": coll_cfg.protocol_fee_bps,
-            "emode_category": category,
-            "close_factor_bps": close_factor,
-            "close_factor_rule": rule,
-            "health_factor_before_raw": str(health_factor),
-            "health_factor_before": float(Fraction(health_factor, WAD)),
-            "borrower_collateral_usd": float(account[0] * usd_per_unit),
-            "borrower_debt_usd": float(account[1] * usd_per_unit),
-            "debt_repaid_usd": float(debt_usd),
-            "collateral_seized_usd": float(coll_usd),
-            "protocol_fee_usd": float(Fraction(fee_raw, 10**coll_cfg.decimals) * coll_price_usd),
-            "liquidation_bonus_usd": float(bonus_usd),
-            "liquidation_bonus_pct": float(100 * bonus_usd / debt_usd) if debt_usd else None,
-            **self._bad_debt(row, block, debt_cfg.decimals, debt_price_usd),
-        }
-
-    def _bad_debt(self, row: dict[str, Any], block: int, decimals: int, price_usd: Fraction) -> dict[str, Any]:
-        """Bad-debt columns: the joined ``DeficitCreated``, or ``0`` when the deficit probe shows v3.3+."""
-        columns: dict[str, Any] = {}
-        probe = self.results.get(("deficit", block, row["debt_asset"]))
-        if row["bad_debt_raw"] is None and probe is not None and not isinstance(probe, CallFailed):
-            columns = {"bad_debt_raw": "0", "bad_debt_mechanism": "deficit"}
-        raw = columns.get("bad_debt_raw", row["bad_debt_raw"])
-        columns["bad_debt_usd"] = None if raw is None else float(Fraction(int(raw), 10**decimals) * price_usd)
-        return columns
-
-    def _deficit_columns(self, row: dict[str, Any]) -> dict[str, Any]:
-        """State columns of a ``DeficitCreated`` row (v3.3+, so a USD-quoted oracle)."""
-        block = row["block_number"] - 1
-        cfg = ReserveConfig.from_bitmap(self._get(("config", block, row["debt_asset"]))[0][0], self.version)
-        price = self._get(("price", block, row["debt_asset"]))[0]
-        unit = self._get(("base_unit", block))[0]
-        oracle = self._get(("oracle", block))[0]
-        return {
-            "state_block": block,
-            "debt_symbol": self.adapter._symbols.get((self.chain_id, row["debt_asset"])),
-            "debt_decimals": cfg.decimals,
-            "debt_repaid": 0.0,
-            "price_currency": "USD",
-            "price_unit_raw": str(unit),
-            "debt_price_raw": str(price),
-            "debt_price_usd": float(Fraction(price, unit)),
-            "price_source": f"AaveOracle {oracle} getAssetPrice in USD (unit {unit}) at block {block}",
-            **self._bad_debt(row, block, cfg.decimals, Fraction(price, unit)),
-        }
-
-
-def _assets(row: dict[str, Any]) -> tuple[str, ...]:
-    """The reserves a row names: (debt, collateral), or (debt,) for a ``DeficitCreated`` row."""
-    return (row["debt_asset"],) if row["event"] == DEFICIT_CREATED.name else (row["debt_asset"], row["collateral_asset"])
+            await AaveEnrichment(self, deployment, state, rows).run()
 
 
 #: The adapter of the ``aave`` family (see :mod:`toolkit.protocols`).

@@ -172,10 +172,22 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
          "protocols.", True),
     _col("protocol_fee_bps", "INTEGER", "bps of the bonus", "getConfiguration bits 152-167 (Aave v3)",
          "Share of the liquidation bonus sent to the treasury; 0 for Aave v2.", True),
-    _col("emode_category", "INTEGER", "-", "Pool.getUserEMode(borrower)", "Borrower's e-mode category (0 = none).", True),
-    _col("close_factor_bps", "INTEGER", "bps of the debt", "LiquidationLogic constants and health_factor_before",
-         "Largest share of the borrower's debt in debt_asset that this liquidation could repay.", True),
-    _col("close_factor_rule", "VARCHAR", "-", "adapter", "The close-factor rule applied, with its source.", True),
+    _col("emode_category", "INTEGER", "-",
+         "Pool.getUserEMode(borrower) and the category's collateral membership at state_block",
+         "E-mode category whose liquidation threshold and bonus apply to this liquidation's collateral; 0 when the "
+         "reserve's own apply (no e-mode, or a borrower's category that does not hold the collateral). Aave "
+         "v3.0-3.1: the collateral reserve's configuration bits 168-175 equal the borrower's category; v3.2+: the "
+         "collateral's reserve id is set in the category's collateralBitmap (docs/sources/aave.md#aave-v32-emode).",
+         True),
+    _col("close_factor_bps", "INTEGER", "bps of the debt",
+         "the pool's liquidation rules at state_block (Aave: toolkit.protocols.aave_rules)",
+         "Largest share of the borrower's debt in debt_asset that this liquidation could repay (Aave v3.3+: 100 % "
+         "below the dust threshold or at HF <= 0.95, else 50 % of the whole position's debt expressed as a share "
+         "of this reserve's debt, to the nearest bp).", True),
+    _col("close_factor_rule", "VARCHAR", "-", "adapter",
+         "The rules applied, with their source: for Aave the pool version detected at state_block by the view "
+         "functions it answers (v3.3+: getReserveDeficit; v3.2: getEModeCategoryCollateralBitmap), the close factor "
+         "and why, then the e-mode rule (docs/sources/aave.md#aave-pool-version).", True),
     _col("health_factor_before_raw", "VARCHAR", "wad (10^18 = 1.0)",
          "Pool.getUserAccountData(borrower) at state_block; Morpho Blue: position and market at state_block",
          "Borrower's health factor before the liquidation (Morpho Blue: largest debt the collateral allows at "
@@ -341,7 +353,7 @@ NOTES: dict[str, str] = {
         "`total` the collateral seized from the borrower, `bonus` = liquidation_bonus_bps and `fee` = "
         "protocol_fee_bps, the contract computes `fee(total) = percentMul(total - percentDiv(total, bonus), "
         "fee)` and emits `total - fee(total)`; `protocol_fee_raw` recovers `fee(total)` from the event amount "
-        "(`toolkit.protocols.aave.protocol_fee_from_event`). Aave v2 has no protocol fee: `0`."
+        "(`toolkit.protocols.aave_fees.protocol_fee_from_event`). Aave v2 has no protocol fee: `0`."
     ),
 }
 
