@@ -34,12 +34,11 @@ out_dir = None  # where the figures go (liqtk report: next to the report; None: 
 # %%
 from pathlib import Path
 
-import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from toolkit.compare import bar_path, pair
-from toolkit.compare.figures import rows_dataset, save_figure, store_dataset
+from toolkit.compare.figures import rows_dataset, save_figure, store_dataset, utc_time_axis
 from toolkit.compare.reports import figure_dir
 from toolkit.decode import decode_logs
 from toolkit.devchain.anvil import repo_root
@@ -90,14 +89,14 @@ path = bar_path(prices_file)
 start, end = path.times[0], path.times[-1]
 timed = rows.dropna(subset=["block_timestamp"])
 inside = timed[(timed.block_timestamp >= start) & (timed.block_timestamp <= end)]
-fig, ax = plt.subplots(figsize=(8, 3.8))
+fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
 ax.plot(path.times, [float(m) for m in marks], color="0.3", linewidth=1, label=Path(prices_file).name)
 for k, (_, row) in enumerate(inside.iterrows()):
     ax.axvline(row.block_timestamp, color="tab:red", linewidth=0.8)
     ax.annotate(f"{row.protocol} {row.event} block {row.block_number}", (row.block_timestamp, float(max(marks))),
                 xytext=(4, -12 * (k + 1)), textcoords="offset points", fontsize=6.5, color="tab:red")
-ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-ax.tick_params(axis="x", labelsize=7, rotation=20)
+utc_time_axis(ax)
+ax.tick_params(axis="x", labelsize=7)
 ax.set_ylabel("BTC price (USDT)")
 ax.set_title(f"{len(inside)} of {len(rows)} mainnet sample liquidations fall in the 2020-03-12 window")
 ax.legend(fontsize=7, loc="lower left")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 CLI_MARKER = "<!-- liqtk-cli-reference -->"
-_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const|ref|term):(?=<code>)")
+_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const|ref|term):<code>~?")
 
 
 def on_config(config: Any) -> Any:
@@ -38,7 +38,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
-    return _ROLE.sub("", html)
+    return _ROLE.sub("<code>", html)
 
 
 # -- CLI reference ---------------------------------------------------------------------------------------------
