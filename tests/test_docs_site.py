@@ -30,3 +30,15 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     sources = sorted(p.stem for p in (ROOT / "docs" / "sources").glob("*.md"))
     for stem in sources:  # every sources page is in the site and in its nav
         assert (site / "sources" / ("" if stem == "index" else stem) / "index.html").exists(), stem
+
+
+def test_readme_is_short_and_its_links_resolve() -> None:
+    """README.md stays an introduction (at most ~150 lines; details belong in docs/) and links only to files
+    that exist."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 150
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" not in target:
+            assert (ROOT / target).exists(), target
