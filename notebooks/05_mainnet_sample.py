@@ -48,7 +48,12 @@ logs_file = logs_file or fixtures / "mainnet-logs" / "raw_liquidation_logs.jsonl
 checks_file = fixtures / "mainnet-logs" / "cross_checks.csv" if checks_file is None else checks_file
 prices_file = prices_file or fixtures / "prices" / "binance_spot_BTCUSDT_1h_2020-03-12_window.csv"
 
-decoded = list(decode_logs(Path(logs_file).read_text(encoding="utf-8"), chain="ethereum"))
+text = Path(logs_file).read_text(encoding="utf-8")
+decoded = list(decode_logs(text, chain="ethereum"))
+# Compound's cTokens are found by pulls (its Comptroller lists them): without a store that has them, the Compound v2
+# logs are decoded by naming the protocol
+named = [r for r in decode_logs(text, chain="ethereum", protocol="compound-v2") if "error" not in r]
+decoded = [r for r in decoded if "error" not in r or "LiquidateBorrow" not in r["error"]] + named
 errors = pd.DataFrame([r for r in decoded if "error" in r], columns=["input", "tx_hash", "log_index", "error"])
 rows, dataset = rows_dataset([r for r in decoded if "error" not in r], name=Path(logs_file).stem)
 print(f"{len(rows)} rows decoded, {len(errors)} error records; dataset sha256 {dataset.content_sha256}")

@@ -66,10 +66,12 @@ from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
+from toolkit.protocols.discovery import discover, set_aside
 from toolkit.protocols.registry import Deployment
 from toolkit.redact import redact_url
 from toolkit.store import schema
 from toolkit.store.arrow import columns_to_table, rows_to_table
+from toolkit.store import discovered
 from toolkit.store.db import BlockHashConflict, Store, Writer
 from toolkit.store.provenance import git_commit, new_run_id
 
@@ -198,6 +200,8 @@ class DeploymentResult:
     chunks: int = 0
     #: One dict per repaired reorganization: ``detected_at``, ``reason``, ``rewound_to``, ``rows_deleted``.
     reorgs: list[dict[str, Any]] = field(default_factory=list)
+    #: Logs of discovered markets the adapter does not decode: ``emitter``, ``tx_hash``, ``log_index``, ``error``.
+    undecoded: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_deleted(self) -> int:
@@ -225,8 +229,17 @@ class PullResult:
 ProgressCallback = Callable[[int, int, int], None]
 
 
+def _named(deployments: list[Deployment], request: PullRequest) -> list[Deployment]:
+    """The deployments to read; :class:`UserInputError` when ``--deployment`` names none of them."""
+    if not deployments and request.deployment and not request.address:
+        raise UserInputError(f"no {request.protocol} market {request.deployment!r} on {request.chain} in the registry "
+                             "or among the markets its registry contracts list; run `liqtk protocols`")
+    return deployments
+
+
 def resolve_deployments(request: PullRequest) -> list[Deployment]:
-    """Registry entries named by the request (``--address`` makes a custom one)."""
+    """Registry entries named by the request (``--address`` makes a custom one); templates are expanded
+    with their markets by :func:`toolkit.protocols.discovery.discover` at the pull's bound."""
     found = registry().find(request.chain, request.protocol, request.deployment if not request.address else None)
     if request.address:
         return [found[0].with_address(request.address)]
@@ -234,11 +247,13 @@ def resolve_deployments(request: PullRequest) -> list[Deployment]:
 
 
 def run_report(request: PullRequest, *, status: str, started_at: datetime, seconds: float, to_block: int,
-               deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None) -> dict[str, Any]:
+               deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None,
+               discovery: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON run report kept in ``runs.report_json`` and shown by ``liqtk status``: when the run
     started and finished, the bound, the blocks read and rows added per deployment, the reorganizations
-    repaired, the requests, retries and faults met (:class:`~toolkit.chain.rpc.RpcStats`), and the
-    error that ended it. Nothing in it holds the RPC URL."""
+    repaired, the logs of discovered markets set aside because they do not decode (``undecoded``), the
+    markets the registries listed (``discovery``), the requests, retries and faults met
+    (:class:`~toolkit.chain.rpc.RpcStats`), and the error that ended it. Nothing in it holds the RPC URL."""
     return {
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -249,6 +264,8 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
         "bound": {"to": request.to, "confirmations": request.confirmations, "to_block": to_block},
         "rows_added": sum(d.rows_added for d in deployments),
         "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
+        "undecoded": sum(len(d.undecoded) for d in deployments),
+        "discovery": discovery or [],
         "rpc": rpc,
         "errors": [error] if error else [],
     }
@@ -303,6 +320,10 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
             )
         headers = BlockHeaders(client)
         to_block = await headers.resolve_bound(request.to, request.confirmations)
+        # markets the registries list up to the bound, before any log of the range is read (nothing written yet)
+        found = await discover(deployments, client, chain_id=chain_id, bound=to_block,
+                               cached=discovered.load(store, chain_id), from_block=request.from_block)
+        deployments = _named(found.deployments(None if request.address else request.deployment), request)
         store = store or Store(request.store_path)
         run_id = new_run_id()
         with store.writer(wait=request.lock_wait) as writer:
@@ -313,7 +334,9 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 to_block=to_block, node_client_version=client_version,
                 package_version=__version__, git_commit=git_commit(),
             )
+            discovered.save(writer, found, run_id)
             session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress)
+            session.discovered = found.discovered_emitters()
             error: ToolkitError | None = None
             try:
                 for deployment in deployments:
@@ -328,7 +351,7 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 status = "partial" if any(d.chunks for d in results) else "failed"
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
-                                error=str(error) if error else None)
+                                error=str(error) if error else None, discovery=found.report())
             writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
                               report_json=json.dumps(report, sort_keys=True, default=str),
                               error=str(error) if error else None)
@@ -348,10 +371,14 @@ class _PullSession:
                  progress: ProgressCallback | None) -> None:
         self.request, self.store, self.writer, self.client = request, store, writer, client
         self.headers, self.chain_id, self.run_id, self.progress = headers, chain_id, run_id, progress
-        #: Last block (inclusive) to read; resolved again after each repair.
+        #: Last block (inclusive) to read; resolved again after each repair, never above :attr:`discovered_to`.
         self.to_block = to_block
+        #: The bound the registries were read up to (toolkit.protocols.discovery).
+        self.discovered_to = to_block
         #: One result per deployment started, kept when a later one fails.
         self.results: list[DeploymentResult] = []
+        #: Markets found by discovery: their logs that do not decode are set aside, not fatal.
+        self.discovered: frozenset[str] = frozenset()
 
     async def pull_deployment(self, deployment: Deployment) -> None:
         """Read the deployment from its checkpoint to the bound, repairing reorganizations met on the way."""
@@ -420,7 +447,7 @@ class _PullSession:
         try:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
-                    table = await self._decode(chunk, deployment, adapter, state, by_columns)
+                    table = await self._decode(chunk, deployment, adapter, state, by_columns, outcome)
                     decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
@@ -465,14 +492,16 @@ class _PullSession:
         return checkpoint + 1
 
     async def _decode(self, chunk: LogChunk, deployment: Deployment, adapter: Adapter,
-                      state: StateReader, by_columns: bool) -> pa.Table:
+                      state: StateReader, by_columns: bool, outcome: DeploymentResult) -> pa.Table:
         """Decode (and unless ``--no-state``, enrich) one chunk: its rows as an Arrow table. Without state
         reads, an adapter that decodes a column at a time (:class:`ColumnDecoder`) builds the table with
         no dict per row."""
         columns = adapter.decode_columns(chunk.logs, deployment) if by_columns else None
         if columns is not None:
             return columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(chunk.logs))
-        rows = adapter.decode_logs(log_dicts(chunk.logs), deployment)
+        logs = log_dicts(chunk.logs)
+        rows, aside = set_aside(adapter.decode_logs(logs, deployment), logs, self.discovered)
+        outcome.undecoded.extend(aside)
         failed = next((r for r in rows if "error" in r), None)
         if failed is not None:
             raise ToolkitError(
@@ -535,7 +564,9 @@ class _PullSession:
         good, good_hash = await self._newest_unchanged_block()
         deleted = self.writer.rewind_chain(chain_id=self.chain_id, to_block=good, to_block_hash=good_hash)
         self.headers.clear()
-        self.to_block = await self.headers.resolve_bound(self.request.to, self.request.confirmations)
+        # never above the bound the markets were discovered up to
+        self.to_block = min(await self.headers.resolve_bound(self.request.to, self.request.confirmations),
+                            self.discovered_to)
         return {"detected_at": change.block, "reason": change.reason, "rewound_to": good, "rows_deleted": deleted}
 
     async def _newest_unchanged_block(self) -> tuple[int, str | None]:

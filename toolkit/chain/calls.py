@@ -32,6 +32,11 @@ class StateReader:
         self._batch_size = batch_size
         self._cache: dict[CallKey, bytes | ExecutionReverted] = {}
 
+    @property
+    def client(self) -> RpcClient:
+        """The endpoint the reads go to."""
+        return self._client
+
     async def call_many(self, calls: Sequence[tuple[int, str, bytes]]) -> list[bytes | ExecutionReverted]:
         """Run ``(block, to, calldata)`` calls; return the return data or the revert, in call order.
 

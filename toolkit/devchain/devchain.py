@@ -5,7 +5,8 @@ interval, then deploys, always in the same order: from anvil's account 0 the thr
 WBTC, USDC), the Aave v3 market and the Aave v2 market; from account 10 a Venus pool (the Compound
 v2 design, :mod:`toolkit.devchain.venus`); from account 11 Morpho Blue with two markets
 (:mod:`toolkit.devchain.morpho`); with ``aave_v36=True``, from account 20 an Aave v3.6 market
-(:mod:`toolkit.devchain.aave_v36`, compiled from npm sources on first use). Contract addresses
+(:mod:`toolkit.devchain.aave_v36`, compiled from npm sources on first use); last, from account 16, an Aave v3
+PoolAddressesProviderRegistry listing the Aave v3 (3.0) market (:mod:`toolkit.devchain.aave_registry`). Contract addresses
 depend only on the deployer and its nonce, and every deployment happens before any scenario sends
 transactions, so they are identical on every fresh start; with the fixed timestamps, block hashes and interest accrual are reproducible too.
 """
@@ -19,6 +20,7 @@ from eth_typing import ChecksumAddress
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from toolkit.devchain.aave_registry import AaveRegistry, deploy_aave_registry
 from toolkit.devchain.aave_v2 import AaveV2Market, deploy_aave_v2
 from toolkit.devchain.aave_v3 import deploy_aave_v3
 from toolkit.devchain.aave_v36 import deploy_aave_v36
@@ -69,6 +71,8 @@ class Devchain:
         self.morpho: MorphoMarkets | None = None
         #: The Aave v3.6 market, deployed by :meth:`start` when asked (``aave_v36=True``).
         self.v36: AaveMarket | None = None
+        #: The Aave v3 pool addresses provider registry listing :attr:`v3`, deployed last.
+        self.aave_registry: AaveRegistry | None = None
         self._feed_states: dict[str, dict[str, Any]] = {}
 
     @classmethod
@@ -95,6 +99,7 @@ class Devchain:
             devchain.morpho = deploy_morpho(devchain)
             if aave_v36:
                 devchain.v36 = deploy_aave_v36(devchain)
+            devchain.aave_registry = deploy_aave_registry(devchain)
         except BaseException:
             node.stop()
             raise
@@ -145,6 +150,7 @@ class Devchain:
             **({"venus": self.venus.addresses()} if self.venus else {}),
             **({"morpho_blue": self.morpho.addresses()} if self.morpho else {}),
             **({self.v36.name: self.v36.addresses()} if self.v36 else {}),
+            **({"aave_registry": self.aave_registry.address} if self.aave_registry else {}),
         }
 
     # -- tokens and node control ----------------------------------------------------------------

@@ -49,7 +49,8 @@ from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.aave_fees import (PERCENTAGE_FACTOR, percent_div, percent_mul, protocol_fee_from_event,
                                          protocol_fee_of)
 from toolkit.protocols.aave_rules import CLOSE_FACTOR_HF_THRESHOLD, WAD, ReserveConfig
-from toolkit.protocols.base import PerLogAdapter, StateCaller, error_record, log_identity
+from toolkit.protocols.base import PerLogAdapter, StateCaller, error_record, log_identity, log_int
+from toolkit.protocols.event_args import joined, log_args_json, with_joined
 from toolkit.protocols.registry import Deployment
 
 POOL_V3 = load_abi("aave-v3/Pool.json")
@@ -115,7 +116,9 @@ class AaveAdapter(PerLogAdapter):
             for item in [item for item in pending if item[1]["user"] == row["borrower"]]:
                 pending.remove(item)
                 if item[1]["debtAsset"] == row["debt_asset"]:
-                    row.update(bad_debt_raw=str(item[1]["amountCreated"]), bad_debt_mechanism="deficit")
+                    row.update(bad_debt_raw=str(item[1]["amountCreated"]), bad_debt_mechanism="deficit",
+                               event_args=with_joined(row["event_args"], [
+                                   joined(DEFICIT_CREATED, log_int(item[0], "logIndex"), item[1])]))
                 else:
                     out.append(self._deficit_row(*item, deployment, row["join_key"]))
             out.append(row)
@@ -140,6 +143,7 @@ class AaveAdapter(PerLogAdapter):
             join_key=join_key or row["join_key"],
             incomplete_reason=None if join_key else (
                 "DeficitCreated without a LiquidationCall of the same user in its transaction"),
+            event_args=log_args_json(DEFICIT_CREATED, values),
         )
         return row
 

@@ -55,6 +55,11 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("tx_index", "INTEGER", "-", _EVENT, "Position of the transaction in its block."),
     _col("log_index", "INTEGER", "-", _EVENT, "Position of the log in its block."),
     _col("event", "VARCHAR", "-", _EVENT, "Event name, e.g. `LiquidationCall`."),
+    _col("event_args", "VARCHAR", "JSON", _EVENT + " (every argument, exact)",
+         "Every argument of the event as the log carries it, a JSON object in declaration order: integers as "
+         "exact base-10 strings, addresses and bytes32 as lower-case 0x hex, booleans as true/false; logs joined "
+         "into the row (Maker `Kick`, Comet `AbsorbDebt`, Liquity `Liquidation`, Euler `DebtSocialized`, ...) "
+         "under `joined`. See docs/schema.md, 'Event arguments'."),
     # accounts
     _col("borrower", "VARCHAR", "address", _EVENT,
          "Account whose position was liquidated (Aave `user`; Liquity v2: the `troveId`, a uint256 as base-10 "
@@ -287,6 +292,35 @@ SEGMENT_COLUMNS: tuple[Column, ...] = (
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the file was listed."),
 )
 
+DISCOVERED_MARKET_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("registry", "VARCHAR", "-", "deployment registry",
+         "Name of the registry file entry (a template with `discovery`) whose registry contract listed the market."),
+    _col("market", "VARCHAR", "address", "registry contract",
+         "Lower-case address of the market's emitter: a cToken, an Aave Pool, a Maker auction contract, an EVK vault."),
+    _col("name", "VARCHAR", "-", "params.pool_names or the provider's getMarketId()",
+         "Deployment name the market is pulled under when it is a deployment of its own (Aave pools); null otherwise."),
+    _col("found_block", "BIGINT", "block", "registry log or list call",
+         "Block of the registry log that listed the market, or the pulled block at which the registry's list "
+         "function named it."),
+    _col("how", "VARCHAR", "-", "discovery", "How it was found, e.g. `MarketListed log 3 of tx 0x.. in block N`."),
+    _col("details_json", "VARCHAR", "JSON", "registry contract",
+         "What else the registry said (Aave: `addresses_provider`, `market_id`)."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that found it."),
+    _col("found_at", "TIMESTAMPTZ", "UTC", "local clock", "When it was stored."),
+)
+
+DISCOVERY_SCAN_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("registry", "VARCHAR", "-", "deployment registry", "Name of the registry file entry (template)."),
+    _col("scanned_to", "BIGINT", "block", "discovery",
+         "Last block (inclusive) whose registry logs are all read; the next pull reads them from the block after."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that read them."),
+    _col("updated_at", "TIMESTAMPTZ", "UTC", "local clock", "When it was written."),
+)
+
 STORE_META_COLUMNS: tuple[Column, ...] = (
     _col("schema_version", "INTEGER", "-", "SCHEMA_VERSION", "Version of the column contract the store follows."),
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the store was created."),
@@ -294,8 +328,9 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 )
 
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
-#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`).
-SCHEMA_VERSION: int = 3
+#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
+#: adds columns and tables (``event_args``, the discovered markets).
+SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "liquidations": LIQUIDATION_COLUMNS,
@@ -303,6 +338,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "blocks": BLOCK_COLUMNS,
     "checkpoints": CHECKPOINT_COLUMNS,
     "runs": RUN_COLUMNS,
+    "discovered_markets": DISCOVERED_MARKET_COLUMNS,
+    "discovery_scans": DISCOVERY_SCAN_COLUMNS,
     "store_meta": STORE_META_COLUMNS,
 }
 
@@ -317,6 +354,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "blocks": ("chain_id", "block_number"),
     "checkpoints": ("chain_id", "protocol", "deployment"),
     "runs": ("run_id",),
+    "discovered_markets": ("chain_id", "protocol", "registry", "market"),
+    "discovery_scans": ("chain_id", "protocol", "registry"),
     "store_meta": ("schema_version",),
 }
 
@@ -329,6 +368,10 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "blocks": "Headers of the blocks the rows and checkpoints refer to; used to detect reorgs.",
     "checkpoints": "How far each deployment has been pulled; written in the same transaction as its rows.",
     "runs": "One row per run of the toolkit that wrote to the store (provenance for exports).",
+    "discovered_markets": "Markets the protocols' registry contracts listed (`toolkit.protocols.discovery`): every "
+                          "emitter a pull read beyond the registry file, with the block and the way it was found; "
+                          "`liqtk decode` reads them to attribute logs without a node.",
+    "discovery_scans": "How far each registry's listing logs have been read (the next pull reads on from there).",
     "store_meta": "One row: the schema version and when and by which version the store was created.",
 }
 
@@ -344,6 +387,15 @@ NOTES: dict[str, str] = {
         "(price_unit_raw null); health_factor_before is the Comptroller's collateral-factor-weighted collateral "
         "over debt; the collateral factor fills ltv_bps, liquidation_threshold_bps and collateral_factor_raw. "
         "Details and sources: `toolkit/protocols/compound_v2.py`."
+    ),
+    "Event arguments": (
+        "`event_args` keeps what the normalized columns leave out, exactly: e.g. Aave v1 "
+        "`accruedBorrowInterest`, Maker `Bite.art` (normalised debt, wad) and `Bite.tab` in rad (debt_repaid_raw "
+        "holds it in DAI wad, rounded down), Morpho `repaidShares`. Keys are the ABI input names of the row's "
+        "event (`event`); integers are strings so that no JSON reader rounds them. A row built from several logs "
+        "lists the others under `joined` as `{\"event\", \"log_index\", \"args\"}`. Query it with DuckDB's JSON "
+        "functions, e.g. `SELECT event_args->>'$.tab' FROM liquidations WHERE event = 'Bite'`. Written by "
+        "`toolkit/protocols/event_args.py`."
     ),
     "Protocol fee": (
         "Aave v3 sends part of the liquidation bonus to the treasury. The `LiquidationCall` event's "
