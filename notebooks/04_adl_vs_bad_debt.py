@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from toolkit.compare import adl_vs_bad_debt, bar_path
-from toolkit.compare.figures import save_figure, store_dataset
+from toolkit.compare.figures import save_figure, store_dataset, utc_time_axis
 from toolkit.compare.reports import figure_dir
 from toolkit.devchain.anvil import repo_root
 
@@ -80,13 +80,14 @@ pd.concat([result.perp[columns].assign(ticks_per_bar=steps) for steps, (_, resul
           ignore_index=True)
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
 path, result = runs[steps_per_bar[0]]
 (marks,) = path.marks.values()
 left.plot(path.times, [float(m) for m in marks], color="0.3", linewidth=1)
 left.set_ylabel("BTC price (path)")
 left.set_title(Path(prices_file).name, fontsize=7)
-left.tick_params(axis="x", labelsize=7, rotation=30)
+utc_time_axis(left)
+left.tick_params(axis="x", labelsize=7)
 defi = result.defi.fillna({"buffer_drawdown_usd": 0, "socialized_usd": 0})
 recorded = result.defi["buffer_drawdown_usd"].notna()
 names = [*[n if r else f"{n} (not recorded)" for n, r in zip(defi["name"], recorded)],

@@ -34,12 +34,11 @@ out_dir = None  # where the figures go (liqtk report: next to the report; None: 
 # %%
 from pathlib import Path
 
-import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from toolkit.compare import bar_path, pair
-from toolkit.compare.figures import rows_dataset, save_figure, store_dataset
+from toolkit.compare.figures import rows_dataset, save_figure, store_dataset, utc_time_axis
 from toolkit.compare.reports import figure_dir
 from toolkit.decode import decode_logs
 from toolkit.devchain.anvil import repo_root
@@ -49,7 +48,12 @@ logs_file = logs_file or fixtures / "mainnet-logs" / "raw_liquidation_logs.jsonl
 checks_file = fixtures / "mainnet-logs" / "cross_checks.csv" if checks_file is None else checks_file
 prices_file = prices_file or fixtures / "prices" / "binance_spot_BTCUSDT_1h_2020-03-12_window.csv"
 
-decoded = list(decode_logs(Path(logs_file).read_text(encoding="utf-8"), chain="ethereum"))
+text = Path(logs_file).read_text(encoding="utf-8")
+decoded = list(decode_logs(text, chain="ethereum"))
+# Compound's cTokens are found by pulls (its Comptroller lists them): without a store that has them, the Compound v2
+# logs are decoded by naming the protocol
+named = [r for r in decode_logs(text, chain="ethereum", protocol="compound-v2") if "error" not in r]
+decoded = [r for r in decoded if "error" not in r or "LiquidateBorrow" not in r["error"]] + named
 errors = pd.DataFrame([r for r in decoded if "error" in r], columns=["input", "tx_hash", "log_index", "error"])
 rows, dataset = rows_dataset([r for r in decoded if "error" not in r], name=Path(logs_file).stem)
 print(f"{len(rows)} rows decoded, {len(errors)} error records; dataset sha256 {dataset.content_sha256}")
@@ -90,14 +94,14 @@ path = bar_path(prices_file)
 start, end = path.times[0], path.times[-1]
 timed = rows.dropna(subset=["block_timestamp"])
 inside = timed[(timed.block_timestamp >= start) & (timed.block_timestamp <= end)]
-fig, ax = plt.subplots(figsize=(8, 3.8))
+fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
 ax.plot(path.times, [float(m) for m in marks], color="0.3", linewidth=1, label=Path(prices_file).name)
 for k, (_, row) in enumerate(inside.iterrows()):
     ax.axvline(row.block_timestamp, color="tab:red", linewidth=0.8)
     ax.annotate(f"{row.protocol} {row.event} block {row.block_number}", (row.block_timestamp, float(max(marks))),
                 xytext=(4, -12 * (k + 1)), textcoords="offset points", fontsize=6.5, color="tab:red")
-ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-ax.tick_params(axis="x", labelsize=7, rotation=20)
+utc_time_axis(ax)
+ax.tick_params(axis="x", labelsize=7)
 ax.set_ylabel("BTC price (USDT)")
 ax.set_title(f"{len(inside)} of {len(rows)} mainnet sample liquidations fall in the 2020-03-12 window")
 ax.legend(fontsize=7, loc="lower left")

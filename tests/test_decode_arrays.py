@@ -25,6 +25,7 @@ from toolkit.chain.logtable import read_logs_answer
 from toolkit.hexarrays import fixed_hex, hex_strings, quantities, word_decimal_strings
 from toolkit.protocols import adapter_for, registry
 from toolkit.protocols.base import column_rows, identity_arrays, identity_columns
+from toolkit.protocols.discovery import expand_offline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mainnet-logs"
 
@@ -161,8 +162,14 @@ def _devchain_logs() -> list[dict[str, Any]]:
     return [log, {**log, "logIndex": hex(int(log["logIndex"], 16) + 1), "blockTimestamp": "0x5f5e1000"}]
 
 
+def _devchain_v3() -> Any:
+    """The devchain's Aave v3 pool deployment (its registry entry expanded with the pool it names)."""
+    (deployment,) = expand_offline(registry().find("devchain", "aave-v3"), {})
+    return deployment
+
+
 def test_identity_arrays_equals_identity_columns() -> None:
-    deployment = registry().find("devchain", "aave-v3", None)[0]
+    deployment = _devchain_v3()
     logs = _devchain_logs()[:1] * 3
     arrays = identity_arrays(logs, deployment)
     assert arrays is not None
@@ -188,7 +195,7 @@ def _answer_table(logs: list[dict[str, Any]]) -> pa.Table:
 
 def test_aave_columns_equal_its_rows() -> None:
     """The Arrow columns of a chunk (a pull without state reads) are the rows decode() gives log by log."""
-    deployment = registry().find("devchain", "aave-v3", None)[0]
+    deployment = _devchain_v3()
     adapter = adapter_for(deployment)
     logs = [{**_devchain_logs()[0], "logIndex": hex(k)} for k in range(5)]
     columns = adapter.decode_columns(logs, deployment)
@@ -207,22 +214,30 @@ def _as_node_log(log: dict[str, Any], log_index: int) -> dict[str, Any]:
     return node_log
 
 
+#: The protocol of each fixture event (the cTokens are discovered by pulls, so decode needs it named).
+PROTOCOLS = {"CompoundV2.LiquidateBorrow": "compound-v2", "AaveV2V3.LiquidationCall": "aave-v2",
+             "AaveV1.LiquidationCall": "aave-v1", "MakerCat.Bite": "maker"}
+
+
+def _deployment(log: dict[str, Any]) -> Any:
+    from toolkit.decode import _deployment_for
+
+    return _deployment_for(log, PROTOCOLS[log["event"]], None)
+
+
 def _per_log_fixture_logs() -> list[Any]:
     """The real mainnet fixture logs of one-log adapters (Aave v2, Compound v2), named by event and position."""
-    from toolkit.decode import _deployment_for
     from toolkit.protocols.base import PerLogAdapter
 
     return [pytest.param(log, id=f"{log['event']}-{index}") for index, log in enumerate(_raw_logs())
-            if isinstance(adapter_for(_deployment_for(log, None, None)), PerLogAdapter)]
+            if isinstance(adapter_for(_deployment(log)), PerLogAdapter)]
 
 
 @pytest.mark.parametrize("log", _per_log_fixture_logs())
 def test_column_path_equals_the_row_path_for_every_per_log_adapter(log: dict[str, Any]) -> None:
     """For each real mainnet log of a one-log adapter: the chunk's Arrow columns are, row for row, what
     decode() gives log by log."""
-    from toolkit.decode import _deployment_for
-
-    deployment = _deployment_for(log, None, None)
+    deployment = _deployment(log)
     adapter = adapter_for(deployment)
     logs = [_as_node_log(log, log["logIndex"] + k) for k in range(3)]
     rows = adapter.column_rows(logs, deployment)

@@ -61,11 +61,15 @@ def _account_in_block(devchain, market, user: str, row) -> tuple[int, ...]:
 
 
 def test_registry_holds_the_devchain_addresses(devchain) -> None:
-    """deployments/aave.toml names the pools the deterministic devchain deploys."""
-    pools = {d.protocol: d.contracts["pool"] for d in registry().deployments
-             if d.chain.name == "devchain" and d.family == "aave"}
-    assert pools["aave-v3"] == devchain.addresses()["aave_v3"]["pool"]
-    assert pools["aave-v2"] == devchain.addresses()["aave_v2"]["lendingPool"]
+    """toolkit/devchain/deployments.toml names what the deterministic devchain deploys: the Aave v2 pool, and the
+    PoolAddressesProviderRegistry whose provider's pool is the Aave v3 pool (named ``devchain``)."""
+    (v3,) = registry().find("devchain", "aave-v3")
+    (v2,) = registry().find("devchain", "aave-v2")
+    assert v3.address("addresses_provider_registry") == devchain.addresses()["aave_registry"].lower()
+    assert devchain.aave_registry.providers() == [devchain.addresses()["aave_v3"]["poolAddressesProvider"]]
+    assert {address.lower(): name for address, name in v3.params["pool_names"].items()} == {
+        devchain.addresses()["aave_v3"]["pool"].lower(): "devchain"}
+    assert v2.contracts["pool"] == devchain.addresses()["aave_v2"]["lendingPool"]
     assert registry().chain("devchain").eth_usd_feed == devchain.addresses()["aave_v2"]["ethUsdFeed"]
 
 

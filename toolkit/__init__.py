@@ -13,13 +13,18 @@ The public API is :data:`__all__` (``dir(toolkit)`` shows exactly that); the ana
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit import _registry_files
 from toolkit._version import __version__
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.reading import liquidations
 
 __all__ = ["__version__", "liquidations", "pull", "ToolkitError", "UserInputError"]
+
+# the local chain's deployments (chain "devchain", id 31337) live with the local chain: known by path, not imported
+_registry_files.add(_registry_files.LOCAL_CHAIN)
 
 if TYPE_CHECKING:
     from toolkit.pipeline import pull

@@ -2,8 +2,10 @@
 
 Input: an ``eth_getLogs`` result array, a JSON-RPC response wrapping one, JSON lines of log
 objects, or ``eth_getTransactionReceipt`` results (their ``logs`` are expanded). Each log is matched
-to a deployment of the registry by its emitter and topic0 (``--protocol`` forces a protocol for
-forks and unknown emitters) and decoded by that protocol's adapter. State columns stay null.
+to a deployment by its emitter and topic0 -- the registry's deployments, the pools its templates name,
+and the markets a store's pulls discovered from the registry contracts (``--store``; there is no node
+here) -- and decoded by that protocol's adapter; ``--protocol`` forces a protocol for forks and unknown
+emitters. State columns stay null; ``liqtk decode`` prints ``event_args`` as a JSON object.
 
 A malformed or unknown log never stops the run: it yields an error record
 ``{"error": reason, "tx_hash", "log_index"}`` (with the ``input`` position when the log matched no
@@ -16,14 +18,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.abi import LogDecodeError, event_catalogue
 from toolkit.errors import UserInputError
 from toolkit.protocols import adapter_for, registry
 from toolkit.protocols.base import error_record
+from toolkit.protocols.discovery import expand_offline
 from toolkit.protocols.registry import Deployment
+from toolkit.store import discovered
 from toolkit.store.schema import LIQUIDATION_COLUMNS
+
+if TYPE_CHECKING:
+    from toolkit.store.db import Store
 
 
 def iter_input_logs(text: str) -> Iterator[tuple[str, Any]]:
@@ -61,7 +68,34 @@ def _expand(position: str, item: Any) -> Iterator[tuple[str, Any]]:
         yield position, item
 
 
-def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None) -> Deployment:
+class _Candidates:
+    """The deployments logs are matched against: the registry's, its templates expanded with the pools they
+    name and the markets a store discovered (:func:`toolkit.protocols.discovery.expand_offline`)."""
+
+    def __init__(self, protocol: str | None, chain: str | None, store: Store | None) -> None:
+        entries = [d for d in registry().deployments
+                   if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
+        caches = {chain_id: discovered.load(store, chain_id)
+                  for chain_id in sorted({d.chain.chain_id for d in entries if d.discovery})}
+        self.deployments = [expanded for d in entries
+                            for expanded in expand_offline([d], caches.get(d.chain.chain_id, {}))]
+        self.cached_markets = sum(len(c.markets) for cache in caches.values() for c in cache.values())
+        self.store = store
+        self._topics = [(d, adapter_for(d).topics0(d)) for d in self.deployments]
+
+    def emitting(self, topic0: str | None) -> list[Deployment]:
+        return [d for d, topics in self._topics if topic0 in topics]
+
+    def tried(self) -> str:
+        """What was searched, for the message of a log no deployment emits."""
+        where = (f"{self.cached_markets} markets discovered in store {self.store.path}" if self.store is not None
+                 else "no store (pass --store to use the markets a pull discovered)")
+        return f"tried {len(self.deployments)} deployments of the registry and {where}"
+
+
+def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None,
+                    candidates: _Candidates | None = None) -> Deployment:
+    candidates = candidates or _Candidates(protocol, chain, None)
     topics, address = log.get("topics"), log.get("address")
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise LogDecodeError(f"log field topics is not a list of hex strings: {str(topics)[:40]!r}")
@@ -69,12 +103,11 @@ def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None
         raise LogDecodeError(f"log field address is not a hex string: {str(address)[:40]!r}")
     emitter = address.lower()
     topic0 = topics[0].lower() if topics else None
-    candidates = [d for d in registry().deployments
-                  if (chain is None or d.chain.name == chain) and (protocol is None or d.protocol == protocol)]
-    emitting = [d for d in candidates if topic0 in adapter_for(d).topics0(d)]
-    # exact emitter matches first; a deployment without an emitter list accepts any emitter and
-    # checks it itself with state reads (Euler v2 vaults are verified through their factory)
-    matches = [d for d in emitting if emitter in d.emitters] or [d for d in emitting if not d.emitters]
+    emitting = candidates.emitting(topic0)
+    # exact emitter matches first; a deployment with an empty emitter list (not a template waiting for
+    # its markets) accepts any emitter and checks it itself with state reads
+    matches = [d for d in emitting if emitter in d.emitters] or [
+        d for d in emitting if not d.emitters and not d.discovery]
     chains = sorted({d.chain.name for d in matches})
     if len(chains) > 1:
         raise LogDecodeError(
@@ -83,23 +116,21 @@ def _deployment_for(log: dict[str, Any], protocol: str | None, chain: str | None
     if matches:
         return matches[0]
     if protocol is not None:
-        deployment = candidates[0] if candidates else registry().find(chain or "ethereum", protocol)[0]
+        deployment = (emitting or candidates.deployments or registry().find(chain or "ethereum", protocol))[0]
         return deployment.with_address(emitter) if emitter not in deployment.emitters else deployment
     known = event_catalogue().get(topic0 or "")
-    if known is not None:
-        path, spec = known
-        raise LogDecodeError(
-            f"{spec.name} from {emitter} (abis/{path}) is a known event, but no registered deployment "
-            "with an adapter emits it; pass --protocol to decode it as that protocol"
-        )
-    raise LogDecodeError(
-        f"unknown emitter {emitter or '(none)'} with topic0 {topic0 or '(none)'}: no registered deployment "
-        "emits it; pass --protocol to decode it as that protocol"
-    )
+    protocols = sorted({d.protocol for d in emitting})
+    hint = f"pass --protocol ({' or '.join(protocols)}) to decode it as that protocol" if protocols else (
+        "pass --protocol to decode it as that protocol")
+    what = f"{known[1].name} (abis/{known[0]}), a known event" if known else f"topic0 {topic0 or '(none)'}"
+    raise LogDecodeError(f"unknown emitter {emitter or '(none)'} for {what}: no registered or discovered market "
+                         f"emits it ({candidates.tried()}); {hint}")
 
 
-def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = None) -> Iterator[dict[str, Any]]:
-    """Normalized rows (all schema columns, state columns null) and error records for ``text``."""
+def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = None,
+                store: Store | None = None) -> Iterator[dict[str, Any]]:
+    """Normalized rows (all schema columns, state columns null, ``event_args`` the JSON text of the store) and
+    error records for ``text``; ``store`` gives the markets its pulls discovered."""
     if protocol is not None and protocol not in registry().protocols():
         raise UserInputError(
             f"unknown protocol {protocol!r}; known protocols: {', '.join(registry().protocols())}"
@@ -107,6 +138,7 @@ def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = N
     if chain is not None:
         registry().chain(chain)
     empty = {c.name: None for c in LIQUIDATION_COLUMNS}
+    candidates = _Candidates(protocol, chain, store)
     groups: dict[tuple[str, ...], tuple[Deployment, list[dict[str, Any]]]] = {}
     for position, log in iter_input_logs(text):
         try:
@@ -114,7 +146,7 @@ def decode_logs(text: str, *, protocol: str | None = None, chain: str | None = N
                 raise log
             if not isinstance(log, dict):
                 raise LogDecodeError("not a log object")
-            deployment = _deployment_for(log, protocol, chain)
+            deployment = _deployment_for(log, protocol, chain, candidates)
             key = (deployment.chain.name, deployment.protocol, deployment.name, *deployment.emitters)
             groups.setdefault(key, (deployment, []))[1].append(log)
         except LogDecodeError as exc:

@@ -68,10 +68,12 @@ from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
 from toolkit.protocols.enrichment import STATE_MODES, StateSession, count_states, enrich_rows
+from toolkit.protocols.discovery import discover, set_aside
 from toolkit.protocols.registry import Deployment
 from toolkit.redact import redact_url
 from toolkit.store import schema
 from toolkit.store.arrow import columns_to_table, rows_to_table
+from toolkit.store import discovered
 from toolkit.store.db import BlockHashConflict, Store, Writer
 from toolkit.store.provenance import git_commit, new_run_id
 
@@ -213,6 +215,8 @@ class DeploymentResult:
     #: Rows committed per ``state_position`` and per ``state_check`` (empty without state reads).
     state_positions: dict[str, int] = field(default_factory=dict)
     state_checks: dict[str, int] = field(default_factory=dict)
+    #: Logs of discovered markets the adapter does not decode: ``emitter``, ``tx_hash``, ``log_index``, ``error``.
+    undecoded: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_deleted(self) -> int:
@@ -240,8 +244,17 @@ class PullResult:
 ProgressCallback = Callable[[int, int, int], None]
 
 
+def _named(deployments: list[Deployment], request: PullRequest) -> list[Deployment]:
+    """The deployments to read; :class:`UserInputError` when ``--deployment`` names none of them."""
+    if not deployments and request.deployment and not request.address:
+        raise UserInputError(f"no {request.protocol} market {request.deployment!r} on {request.chain} in the registry "
+                             "or among the markets its registry contracts list; run `liqtk protocols`")
+    return deployments
+
+
 def resolve_deployments(request: PullRequest) -> list[Deployment]:
-    """Registry entries named by the request (``--address`` makes a custom one)."""
+    """Registry entries named by the request (``--address`` makes a custom one); templates are expanded
+    with their markets by :func:`toolkit.protocols.discovery.discover` at the pull's bound."""
     found = registry().find(request.chain, request.protocol, request.deployment if not request.address else None)
     if request.address:
         return [found[0].with_address(request.address)]
@@ -250,11 +263,13 @@ def resolve_deployments(request: PullRequest) -> list[Deployment]:
 
 def run_report(request: PullRequest, *, status: str, started_at: datetime, seconds: float, to_block: int,
                deployments: list[DeploymentResult], rpc: dict[str, Any], error: str | None,
-               notices: list[str] | None = None) -> dict[str, Any]:
+               notices: list[str] | None = None,
+               discovery: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON run report kept in ``runs.report_json`` and shown by ``liqtk status``: when the run
     started and finished, the bound, the blocks read and rows added per deployment, the reorganizations
-    repaired, the requests, retries and faults met (:class:`~toolkit.chain.rpc.RpcStats`), and the
-    error that ended it. Nothing in it holds the RPC URL."""
+    repaired, the logs of discovered markets set aside because they do not decode (``undecoded``), the
+    markets the registries listed (``discovery``), the requests, retries and faults met
+    (:class:`~toolkit.chain.rpc.RpcStats`), and the error that ended it. Nothing in it holds the RPC URL."""
     return {
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -265,6 +280,8 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
         "bound": {"to": request.to, "confirmations": request.confirmations, "to_block": to_block},
         "rows_added": sum(d.rows_added for d in deployments),
         "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
+        "undecoded": sum(len(d.undecoded) for d in deployments),
+        "discovery": discovery or [],
         "rpc": rpc,
         "state": {"mode": request.state_mode, "notices": list(notices or [])},
         "errors": [error] if error else [],
@@ -329,6 +346,10 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None, notice:
             )
         headers = BlockHeaders(client)
         to_block = await headers.resolve_bound(request.to, request.confirmations)
+        # markets the registries list up to the bound, before any log of the range is read (nothing written yet)
+        found = await discover(deployments, client, chain_id=chain_id, bound=to_block,
+                               cached=discovered.load(store, chain_id), from_block=request.from_block)
+        deployments = _named(found.deployments(None if request.address else request.deployment), request)
         store = store or Store(request.store_path)
         run_id = new_run_id()
         with store.writer(wait=request.lock_wait) as writer:
@@ -339,9 +360,11 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None, notice:
                 to_block=to_block, node_client_version=client_version,
                 package_version=__version__, git_commit=git_commit(),
             )
+            discovered.save(writer, found, run_id)
             state = None if request.state_mode == "none" else StateSession(client, headers, request.state_mode,
                                                                             notify=notice)
             session = _PullSession(request, store, writer, client, headers, chain_id, to_block, run_id, progress, state)
+            session.discovered = found.discovered_emitters()
             error: ToolkitError | None = None
             try:
                 for deployment in deployments:
@@ -356,7 +379,7 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None, notice:
                 status = "partial" if any(d.chunks for d in results) else "failed"
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
-                                error=str(error) if error else None,
+                                error=str(error) if error else None, discovery=found.report(),
                                 notices=state.features.notices if state is not None else None)
             writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
                               report_json=json.dumps(report, sort_keys=True, default=str),
@@ -379,10 +402,14 @@ class _PullSession:
         self.headers, self.chain_id, self.run_id, self.progress = headers, chain_id, run_id, progress
         #: What the state reads of the pull share (None with --state none).
         self.state = state
-        #: Last block (inclusive) to read; resolved again after each repair.
+        #: Last block (inclusive) to read; resolved again after each repair, never above :attr:`discovered_to`.
         self.to_block = to_block
+        #: The bound the registries were read up to (toolkit.protocols.discovery).
+        self.discovered_to = to_block
         #: One result per deployment started, kept when a later one fails.
         self.results: list[DeploymentResult] = []
+        #: Markets found by discovery: their logs that do not decode are set aside, not fatal.
+        self.discovered: frozenset[str] = frozenset()
 
     async def pull_deployment(self, deployment: Deployment) -> None:
         """Read the deployment from its checkpoint to the bound, repairing reorganizations met on the way."""
@@ -453,7 +480,7 @@ class _PullSession:
         try:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
-                    table = await self._decode(chunk, deployment, adapter, state, by_columns)
+                    table = await self._decode(chunk, deployment, adapter, state, by_columns, outcome)
                     decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
@@ -498,14 +525,16 @@ class _PullSession:
         return checkpoint + 1
 
     async def _decode(self, chunk: LogChunk, deployment: Deployment, adapter: Adapter,
-                      state: StateReader, by_columns: bool) -> pa.Table:
+                      state: StateReader, by_columns: bool, outcome: DeploymentResult) -> pa.Table:
         """Decode (and unless ``--no-state``, enrich) one chunk: its rows as an Arrow table. Without state
         reads, an adapter that decodes a column at a time (:class:`ColumnDecoder`) builds the table with
         no dict per row."""
         columns = adapter.decode_columns(chunk.logs, deployment) if by_columns else None
         if columns is not None:
             return columns_to_table(schema.LIQUIDATION_COLUMNS, columns, len(chunk.logs))
-        rows = adapter.decode_logs(log_dicts(chunk.logs), deployment)
+        logs = log_dicts(chunk.logs)
+        rows, aside = set_aside(adapter.decode_logs(logs, deployment), logs, self.discovered)
+        outcome.undecoded.extend(aside)
         failed = next((r for r in rows if "error" in r), None)
         if failed is not None:
             raise ToolkitError(
@@ -570,7 +599,9 @@ class _PullSession:
         good, good_hash = await self._newest_unchanged_block()
         deleted = self.writer.rewind_chain(chain_id=self.chain_id, to_block=good, to_block_hash=good_hash)
         self.headers.clear()
-        self.to_block = await self.headers.resolve_bound(self.request.to, self.request.confirmations)
+        # never above the bound the markets were discovered up to
+        self.to_block = min(await self.headers.resolve_bound(self.request.to, self.request.confirmations),
+                            self.discovered_to)
         return {"detected_at": change.block, "reason": change.reason, "rewound_to": good, "rows_deleted": deleted}
 
     async def _newest_unchanged_block(self) -> tuple[int, str | None]:

@@ -3,7 +3,7 @@ by hand.
 
 * **Sources nav**: every ``docs/sources/*.md`` is listed under "Sources" (``index.md`` first), so a page added
   there is in the site, and its anchors are checked by ``mkdocs build --strict``, without a nav edit.
-* **CLI reference**: ``<!-- liqtk-cli-reference -->`` in a page becomes the reference of every ``liqtk``
+* **CLI reference**: ``<!-- liqtk-cli-reference -->`` in a page (up to ``<!-- /liqtk-cli-reference -->``) becomes the reference of every ``liqtk``
   command, built from the typer app itself (:data:`toolkit.cli.COMMANDS`, subcommands included): usage, help
   text, and each option's names, type, default and help.
 * **Docstring roles**: the API reference and method pages render module docstrings, which use Sphinx roles
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 CLI_MARKER = "<!-- liqtk-cli-reference -->"
-_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const|ref|term):(?=<code>)")
+_CLI_BLOCK = re.compile(re.escape(CLI_MARKER) + r"(?:.*?<!-- /liqtk-cli-reference -->)?", re.DOTALL)
+_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const|ref|term):<code>~?")
 
 
 def on_config(config: Any) -> Any:
@@ -32,13 +33,15 @@ def on_config(config: Any) -> Any:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Replace the CLI marker, and what stands between it and ``<!-- /liqtk-cli-reference -->`` (a note for
+    readers of the unbuilt file), with the generated reference."""
     if CLI_MARKER in markdown:
-        markdown = markdown.replace(CLI_MARKER, cli_reference())
+        markdown = _CLI_BLOCK.sub(lambda _: cli_reference(), markdown)
     return markdown
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
-    return _ROLE.sub("", html)
+    return _ROLE.sub("<code>", html)
 
 
 # -- CLI reference ---------------------------------------------------------------------------------------------

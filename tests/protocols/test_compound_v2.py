@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,11 @@ from toolkit.protocols.compound_v2 import (
     share_of_bonus_bps,
 )
 from toolkit.protocols.checks.compound_v2 import seize_tokens
+from toolkit.chain.rpc import RpcClient
+from toolkit.protocols.discovery import Discovery, RegistryResult, discover
+from toolkit.protocols.discovery.model import Market
 from toolkit.protocols.registry import registry
+from toolkit.store import discovered
 from toolkit.store.db import Store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mainnet-logs"
@@ -94,12 +100,18 @@ def _transfers(receipt: Any, token: str) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.node
-def test_registry_holds_the_devchain_addresses(market: VenusMarket) -> None:
+async def test_registry_holds_the_devchain_addresses(devchain: Devchain, market: VenusMarket) -> None:
+    """The registry entry names the Comptroller; its markets are discovered from it (MarketListed, getAllMarkets)."""
     (deployment,) = registry().find("devchain", "venus")
     assert deployment.address("comptroller") == market.comptroller.address.lower()
-    assert set(deployment.emitters) == {m.address.lower() for m in market.markets.values()}
+    assert deployment.discovery == "comptroller" and deployment.emitters == ()
     assert deployment.params["quote_probe"]["market"] == market.market("WETH").address
     assert deployment.start_block <= market.start_block
+    async with RpcClient(devchain.url) as client:
+        found = await discover([deployment], client, chain_id=devchain.chain_id, bound=devchain.chain.w3.eth.block_number,
+                               cached={})
+    (expanded,) = found.deployments()
+    assert set(expanded.emitters) == {m.address.lower() for m in market.markets.values()}
 
 
 @pytest.mark.node
@@ -247,9 +259,24 @@ def _compound_logs() -> list[dict[str, Any]]:
             if log["event"] == "CompoundV2.LiquidateBorrow"]
 
 
+@cache
+def _store_with_markets() -> Store:
+    """A store whose discovered markets hold cETH and cUSDT for compound-v2/main, as a pull's discovery stores
+    them (``toolkit.store.discovered``): what ``liqtk decode`` reads to attribute their logs without a node (the
+    registry file lists no cToken)."""
+    template = registry().find("ethereum", "compound-v2")[0]
+    markets = [Market(address, 0, "cached for this test") for address in ("0x4ddc2d193948926d02f9b1fe9e1daa0718270ed5",
+                                                                          "0xf650c3d88d12db855b8bf7d11be6c55a4e07dcc9")]
+    store = Store(Path(tempfile.mkdtemp(prefix="compound-markets-")) / "s.duckdb")
+    with store.writer() as writer:
+        discovered.save(writer, Discovery(1, 0, [RegistryResult(template, markets, markets, None, 0, [])], [],
+                                          [template]), run_id="test")
+    return store
+
+
 def _compound_rows() -> dict[tuple[str, int], dict[str, Any]]:
     """``liqtk decode`` rows of the raw logs that the compound-v2 deployment decoded, by (tx, log index)."""
-    return {(r["tx_hash"], r["log_index"]): r for r in decode_logs(RAW_LOGS.read_text())
+    return {(r["tx_hash"], r["log_index"]): r for r in decode_logs(RAW_LOGS.read_text(), store=_store_with_markets())
             if r.get("protocol") == "compound-v2"}
 
 
@@ -289,7 +316,7 @@ def test_mainnet_receipts_give_the_same_rows() -> None:
     found = 0
     for log in _compound_logs():
         text = (FIXTURES / "receipts" / f"{log['transactionHash']}.json").read_text()
-        decoded = list(decode_logs(text))
+        decoded = list(decode_logs(text, store=_store_with_markets()))
         (row,) = [r for r in decoded if "error" not in r]
         expected = by_key[(log["transactionHash"], log["logIndex"])]
         assert {k: v for k, v in row.items() if k != "block_timestamp"} == {

@@ -4,8 +4,8 @@ The replayed logs are CONSTRUCTED, not captured from mainnet (no public raw Eule
 exist; see fixtures/replays/euler-v2/README.md): real event signatures in the order of
 ``Liquidation.sol`` ``executeLiquidation``, illustrative vaults and values. The replay
 (:mod:`toolkit.devchain.replay`) re-emits them on a local anvil with chain id 1 and a stub at the real
-EVK factory address, so they are pulled through the real ``ethereum`` registry entry, which takes any
-emitter and keeps what the factory confirms. Stubs answer the vault, router and token reads.
+EVK factory address, so they are pulled through the real ``ethereum`` registry entry, which discovers the
+vaults from the factory's ``ProxyCreated`` logs (replayed too). Stubs answer the vault, router and token reads.
 """
 
 from __future__ import annotations
@@ -87,13 +87,12 @@ def test_replay_values_health_and_parameters_from_the_vault(frame, replay) -> No
 
 
 @pytest.mark.node
-def test_replay_emitter_the_factory_does_not_know_is_flagged(frame, replay) -> None:
-    """The registry takes any emitter of the events; the EVK factory's isProxy says which are vaults."""
-    rogue = _expected()["rogue_emitter"]
-    (row,) = frame[frame.emitter == rogue].itertuples()
-    assert "not an Euler v2 liquidation" in row.incomplete_reason
-    assert row.state_status.startswith("unavailable:") and pd.isna(row.collateral_seized_raw)
-    assert len(frame) == len(_expected()["liquidations"]) + 1
+def test_replay_reads_the_vaults_the_factory_created_and_not_the_emitter_it_never_did(frame, replay) -> None:
+    """The vaults come from the EVK factory's ProxyCreated logs up to the pulled block; a Liquidate from a
+    contract the factory never created (tx4) is not an Euler v2 liquidation and is not read."""
+    assert _expected()["rogue_emitter"] not in set(frame.emitter)
+    assert len(frame) == len(_expected()["liquidations"])
+    assert set(frame.emitter) <= set(_expected()["vaults"])
 
 
 # -- decode level ------------------------------------------------------------------------------------
@@ -137,8 +136,11 @@ def test_decode_refuses_unknown_emitter_wrong_topics_and_short_data() -> None:
 
 
 def test_decode_open_vault_set_accepts_any_emitter_until_enrich() -> None:
-    open_set = registry().find("ethereum", "euler-v2")[0]
-    assert open_set.emitters == ()
+    """A deployment with an empty vault list (not the registry's template, which discovers its vaults) takes
+    any emitter; enrich checks it with the factory's isProxy."""
+    template = registry().find("ethereum", "euler-v2")[0]
+    assert template.discovery == "evk_factory" and template.emitters == ()
+    open_set = replace(template, discovery=None, contracts={**template.contracts, "vaults": []})
     (row,) = adapter_for(open_set).decode_logs([{**_liquidate(0, "0x" + "bb" * 20), "address": "0x" + "77" * 20}],
                                                open_set)
     assert row["emitter"] == "0x" + "77" * 20 and row["collateral_seized_raw"] is None

@@ -121,6 +121,27 @@ def test_replay_v1_prices_and_health_factor_at_the_state_block(frame, replay) ->
 
 
 @pytest.mark.node
+def test_replay_v1_price_is_what_fetch_price_returns_not_the_stale_last_good_price(chain, frame, replay) -> None:
+    """The v1 liquidations price troves with ``PriceFeed.fetchPrice()`` (docs/sources/liquity.md#v1-fetchprice). No
+    npm package carries Liquity's contracts: the PriceFeed here is the project's own replay stub
+    (toolkit/devchain/contracts/LogReplay.sol) at the real PriceFeed address, answering ``fetchPrice()`` with the
+    price the constructed liquidations used and ``lastGoodPrice()`` with an older one. The stored price equals what
+    ``fetchPrice()`` returns at each row's state block, read here with eth_call, and not ``lastGoodPrice()``."""
+    price_feed = "0x4c517d4e2c851ca76d7ec94b805269df0f2201de"
+    rows = frame[frame.protocol == "liquity-v1"]
+    assert len(rows) > 0
+    for row in rows.itertuples():
+        block = int(row.state_block)
+        fetched = int(chain.w3.eth.call({"to": chain.w3.to_checksum_address(price_feed), "data": "0x0fdb11cf"},
+                                        block).hex(), 16)
+        stale = int(chain.w3.eth.call({"to": chain.w3.to_checksum_address(price_feed), "data": "0x0490be83"},
+                                      block).hex(), 16)
+        assert row.collateral_price_raw == str(fetched) == _expected()["v1_price"]
+        assert fetched != stale == int(_expected()["v1_stale_last_good_price"])
+        assert "fetchPrice()" in row.price_source
+
+
+@pytest.mark.node
 def test_replay_v2_split_is_exact_from_the_liquidation_event(frame, replay) -> None:
     expected = _expected()["v2"]["tx4"]
     rows = _group(frame, replay, "tx4")
@@ -236,3 +257,4 @@ def test_liquity_abis_match_the_reference_topics_and_selectors() -> None:
     assert V2.event("TroveOperation").topic0 == "0x962110f281c1213763cd97a546b337b3cbfd25a31ea9723e9d8b7376ba45da1a"
     assert (V1.fn("MCR").selector.hex(), V1.fn("CCR").selector.hex()) == ("794e5724", "5733d58f")
     assert load_abi("liquity/PriceFeed.json").fn("lastGoodPrice").selector.hex() == "0490be83"
+    assert load_abi("liquity/PriceFeed.json").fn("fetchPrice").selector.hex() == "0fdb11cf"

@@ -84,8 +84,10 @@ def test_decode_turns_every_malformed_log_into_an_error_record(logs: list[dict[s
     check_records(records)
     assert len(records) == len(logs)
     for log, record in zip(logs, records, strict=False):
-        if log in SEEDS and len(logs) == 1:
+        if log in SEEDS and len(logs) == 1 and log["event"] != "CompoundV2.LiquidateBorrow":
             assert "error" not in record
+        elif log in SEEDS and len(logs) == 1:  # cTokens are discovered by pulls: without a store, named as unknown
+            assert "unknown emitter" in record["error"] and "--protocol" in record["error"]
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)

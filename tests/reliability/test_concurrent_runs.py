@@ -56,7 +56,6 @@ def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, devchain_li
     first, last = min(blocks) - 25, min(max(blocks) + 10, finalized)  # around the Aave v3 liquidations
     clean = Store(clean_store, create=False).liquidations(protocol="aave-v3", from_block=first, to_block=last)
     expected = [[int(b), t, int(i)] for b, t, i in zip(clean.block_number, clean.tx_hash, clean.log_index, strict=True)]
-    started = time.monotonic()
     pull = start_pull(devchain.url, store, "aave-v3", "--from-block", first, "--to", last)
     reader = subprocess.Popen([sys.executable, str(READER), str(store)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -64,7 +63,6 @@ def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, devchain_li
         export = liqtk("export", "--store", store, "--out", tmp_path / "during.parquet", "--quiet")
         assert export.returncode == 0, export.stderr
         assert pull.wait(timeout=90) == 0, pull.stderr.read()
-        seconds = time.monotonic() - started
         time.sleep(1.0)  # a few reads of the final state
     finally:
         reader.stdin.close()
@@ -74,7 +72,7 @@ def test_a_notebook_and_an_export_read_while_a_pull_writes(devchain, devchain_li
             process.stdout.close()
             process.stderr.close()
     assert [r for r in reads if "error" in r] == []
-    assert len(reads) >= 5 and seconds < 60
+    assert len(reads) >= 5
     for read in reads:  # whole chunks only: always the clean rows up to some block, in canonical order
         assert read["rows"] == expected[:len(read["rows"])]
     assert {len(r["rows"]) for r in reads} >= {0, len(expected)} and reads[-1]["rows"] == expected

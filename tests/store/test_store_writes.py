@@ -176,13 +176,12 @@ def test_liquidations_frame_is_typed_filtered_and_ordered(store: Store) -> None:
     assert store.liquidations(deployment="nothing").empty
 
 
-def test_large_chunk_is_fast(store: Store) -> None:
+def test_a_large_chunk_is_one_commit(store: Store) -> None:
+    """100,000 rows in one chunk commit whole (its speed is measured in bench/bench_pull.py, not here)."""
     rows = make_rows(0, 999, 100)
-    started = time.monotonic()
     with store.writer() as writer:
         assert writer.commit_chunk(**KEY, first_block=0, chunk_start=0, chunk_end=999, rows=rows, blocks=[],
                                    last_block_hash=None, run_id=None) == 100_000
-    assert time.monotonic() - started < 20  # about 2 s here; row-by-row inserts take minutes
     assert store.status()[0]["rows"] == 100_000
 
 

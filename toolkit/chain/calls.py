@@ -107,6 +107,11 @@ class StateReader:
         self._pending: list[_Unit] = []
         self._flush_scheduled = False
 
+    @property
+    def client(self) -> RpcClient:
+        """The endpoint the reads go to."""
+        return self._client
+
     # -- points ----------------------------------------------------------------------------------
 
     def at(self, point: StatePoint, *, override: Mapping[str, Any] | None = None,

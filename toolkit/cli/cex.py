@@ -166,8 +166,9 @@ def simulate(
     rates = None if funding is None else load_funding(funding, symbols[0])
     model = SlippageModel(parse_decimal(slippage, "--slippage"), parse_decimal(impact, "--impact"))
     run = simulate_vectorized if engine is Engine.vectorized else simulate_events
-    result = run(profile, accounts, path, insurance_fund=parse_decimal(insurance_fund, "--insurance-fund"),
-                 funding_rates=rates, slippage=model, seed=seed, era=era, index_prices=column == "index_price")
+    with output.activity("cex simulate", lambda: {"accounts": len(accounts), "ticks": len(path.times)}):
+        result = run(profile, accounts, path, insurance_fund=parse_decimal(insurance_fund, "--insurance-fund"),
+                     funding_rates=rates, slippage=model, seed=seed, era=era, index_prices=column == "index_price")
     summary = {**result.summary(), "venue": profile.id, "engine": engine.value, "seed": seed,
                "ticks": len(path.times), "accounts": len(accounts), "price_column": column,
                "unverified_rules": profile.unverified()}

@@ -11,24 +11,37 @@ import typer
 from rich.table import Table
 
 from toolkit.cli import EXIT_INPUT, EXIT_OK, output
-from toolkit.cli.options import ChainFilterOption, JsonOption, ProtocolFilterOption
-from toolkit.errors import UserInputError
+from toolkit.cli.options import ChainFilterOption, JsonOption, ProtocolFilterOption, StoreOption
+from toolkit.errors import StoreError, UserInputError
 
 
 def decode(
     file: Annotated[str, typer.Argument(help="File of raw logs or receipts (JSON array or JSON lines); - for stdin.")] = "-",
     protocol: Annotated[Optional[str], typer.Option(help="Decode logs of unknown emitters as this protocol.")] = None,
     chain: Annotated[Optional[str], typer.Option(help="Only match deployments of this chain (name or chain id).")] = None,
+    store: StoreOption = None,
 ) -> None:
     """Decode raw logs to normalized JSON lines without a node (state columns null).
 
     The output is always JSON lines, one per log (an error line for a log that cannot be decoded); exit 2 when
-    any line failed.
+    any line failed. Every argument of the event is in ``event_args`` (a JSON object). Logs of the markets the
+    registry contracts list (cTokens, Aave pools, Maker auction contracts, Euler vaults) are attributed with
+    the markets a store's pulls discovered: --store, else the default store when there is one.
     """
     from toolkit.decode import decode_logs
-    from toolkit.settings import chain_name_of
+    from toolkit.settings import chain_name_of, resolve_store_path
+    from toolkit.store.db import Store
 
     chain = chain_name_of(chain) if chain is not None else None
+    path = resolve_store_path(store)
+    opened = None
+    if store is not None:
+        opened = Store(path, create=False)
+    elif path.exists():
+        try:
+            opened = Store(path, create=False)
+        except StoreError:
+            opened = None  # the default store is optional here: decode without its markets
     if file == "-":
         text = sys.stdin.read()
     else:
@@ -37,8 +50,10 @@ def decode(
             raise UserInputError(f"{file}: no such file; pass a file of logs or - for stdin")
         text = path.read_text()
     failures = 0
-    for record in decode_logs(text, protocol=protocol, chain=chain):
+    for record in decode_logs(text, protocol=protocol, chain=chain, store=opened):
         failures += "error" in record
+        if record.get("event_args"):
+            record = {**record, "event_args": json.loads(record["event_args"])}  # an object in the JSON line
         sys.stdout.write(json.dumps(record, default=str) + "\n")
     raise typer.Exit(EXIT_INPUT if failures else EXIT_OK)
 
@@ -57,9 +72,11 @@ def protocols(
     """List the protocol deployments in the registry: protocol, version, chain, market, emitters, first block.
 
     The table fits 100 columns (an emitter is shortened, several are counted); --wide shows every address in
-    full and the source of the addresses, --json prints everything.
+    full and the source of the addresses, --json prints everything. An entry whose markets are found on the
+    chain (``discovery``) shows its registry contract(s) instead: the markets they list are read at each pull.
     """
     from toolkit.protocols import registry
+    from toolkit.protocols.discovery import method_of
     from toolkit.reading import check_protocol
     from toolkit.settings import chain_id_of
 
@@ -71,7 +88,8 @@ def protocols(
              if (chain_id is None or d.chain.chain_id == chain_id) and (protocol is None or d.protocol == protocol)]
     records = [{"protocol": d.protocol, "version": d.params.get("version"), "chain": d.chain.name,
                 "chain_id": d.chain.chain_id, "market": d.name, "family": d.family, "emitters": list(d.emitters),
-                "start_block": d.start_block, "source": d.source} for d in found]
+                "start_block": d.start_block, "source": d.source, "discovery": d.discovery,
+                "registry_contracts": method_of(d).registry_contracts(d) if d.discovery else {}} for d in found]
 
     def show() -> None:
         from rich import box
@@ -88,6 +106,10 @@ def protocols(
         for d in found:
             emitters = ("\n".join(d.emitters) if wide else _short(d.emitters[0]) if len(d.emitters) == 1
                         else f"{len(d.emitters)} addresses")
+            if d.discovery:  # the markets are what its registry contract(s) list at the pulled block
+                registries = list(method_of(d).registry_contracts(d).values())
+                emitters = ("\n".join(registries) if wide else _short(registries[0]) if len(registries) == 1
+                            else f"{len(registries)} registries")
             row = [d.protocol, str(d.params.get("version", "-")), d.chain.name, d.name, emitters or "-",
                    str(d.start_block)]
             table.add_row(*row, *([d.source] if wide else []))

@@ -20,6 +20,9 @@ DEMO_PROTOCOLS = ("aave-v3", "aave-v2")
 def devchain(
     port: Annotated[Optional[int], typer.Option(help="TCP port on 127.0.0.1 (default: a free port).")] = None,
     scenario: Annotated[bool, typer.Option(help="Run the demo liquidation scenario after deploying.")] = True,
+    aave_v36: Annotated[bool, typer.Option(
+        "--aave-v36", help="Also deploy Aave v3.6 (compiled from npm on first use) and, with the scenario, "
+                           "run the v3.0/v3.6 version scenario.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run until Ctrl-C.
@@ -27,10 +30,13 @@ def devchain(
     --json prints the URL, chain id, addresses and liquidations as one JSON line, then keeps running.
     """
     from toolkit.devchain import Devchain, run_demo_scenario
+    from toolkit.devchain.aave_versions_scenario import run_versions_scenario
 
     output.configure(json=json_output)
-    with Devchain.start(port=port) as chain:
+    with Devchain.start(port=port, aave_v36=aave_v36) as chain:
         liquidations = run_demo_scenario(chain) if scenario else []
+        if scenario and aave_v36:
+            liquidations += run_versions_scenario(chain)
         record = {"event": "devchain.running", "url": chain.url, "chain_id": chain.chain_id, "pid": chain.node.pid,
                   "addresses": chain.addresses(), "liquidations": liquidations}
         output.emit(record, lambda: _print_devchain(chain, liquidations))
@@ -45,11 +51,16 @@ def devchain(
 def _print_devchain(chain, liquidations: list) -> None:
     """The running devchain in text: URL, the Aave pools, the demo liquidations, a command to try."""
     output.result(f"devchain running at {chain.url} (chain id {chain.chain_id}, anvil PID {chain.node.pid})")
+    v36 = chain.addresses().get("aave_v36")
     output.result(f"Aave v3 Pool {chain.addresses()['aave_v3']['pool']}, "
-                  f"Aave v2 LendingPool {chain.addresses()['aave_v2']['lendingPool']}")
+                  f"Aave v2 LendingPool {chain.addresses()['aave_v2']['lendingPool']}"
+                  + (f", Aave v3.6 Pool {v36['pool']}" if v36 else ""))
     for item in liquidations:
-        output.result(f"  {item['market']} {item['kind']} liquidation in block {item['block_number']}: {item['tx_hash']}")
+        kind = item.get("kind") or item.get("case")
+        output.result(f"  {item['market']} {kind} liquidation in block {item['block_number']}: {item['tx_hash']}")
     output.result(f"try: liqtk pull --chain devchain --protocol aave-v3 --rpc {chain.url}   (Ctrl-C stops the chain)")
+    if v36:
+        output.result(f"     Aave v3.6: the same with --address {v36['pool']}")
 
 
 def demo(

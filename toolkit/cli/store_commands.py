@@ -112,7 +112,8 @@ def export(
                "protocol": check_protocol(protocol, "--protocol") if protocol is not None else None,
                "from_block": from_block, "to_block": to}
     if partitioned is not None:
-        manifest = export_partitioned(_open(store), partitioned, **filters)
+        with output.activity("export"):
+            manifest = export_partitioned(_open(store), partitioned, **filters)
         target, manifest_file = str(partitioned), str(partitioned / MANIFEST_NAME)
     else:
         if format not in ("csv", "parquet"):
@@ -121,7 +122,8 @@ def export(
             manifest = _export_to_stdout(_open(store), format, filters)
             output.log("export.finished", out="-", rows=manifest.row_count, content_sha256=manifest.content_sha256)
             return
-        manifest = export_liquidations(_open(store), Path(out), format, **filters)
+        with output.activity("export"):
+            manifest = export_liquidations(_open(store), Path(out), format, **filters)
         target, manifest_file = out, str(manifest_path(Path(out)))
     record = {"event": "export.finished", "out": target, "manifest": manifest_file,
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
@@ -161,7 +163,7 @@ def upgrade(store: StoreOption = None, json_output: JsonOption = False, quiet: Q
     output.configure(quiet=quiet, json=json_output)
     path = resolve_store_path(store)
     opened = Store(path, create=False, check_version=False)
-    with opened.writer() as writer:
+    with opened.writer() as writer, output.activity("upgrade"):
         moved = writer.upgrade()
     output.emit({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved},
                 f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")

@@ -46,6 +46,7 @@ from toolkit.compare.leverage import (LEVERAGE_GRID, lending_adverse_move, lendi
                                       perp_adverse_move)
 from toolkit.compare.readers import ThresholdRecord, reader_for
 from toolkit.errors import UserInputError
+from toolkit.protocols.discovery import expand_offline
 from toolkit.protocols.registry import Deployment, registry
 
 #: Venues of a comparison when none are named.
@@ -101,6 +102,24 @@ async def _resolve_block(client: RpcClient, block: int | str | None, date: datet
     return await headers.resolve_bound("finalized" if block is None else block)
 
 
+def _markets(chain: str, protocol: str, market: str | None, store: str | Path | None) -> list[Deployment]:
+    """The markets of ``protocol`` on ``chain`` (or the one named ``market``): the registry's deployments, its
+    templates expanded with the pools they name and the markets the store's pulls discovered
+    (:func:`toolkit.protocols.discovery.expand_offline`)."""
+    from toolkit.settings import resolve_store_path
+    from toolkit.store import discovered
+    from toolkit.store.db import Store
+
+    found = registry().find(chain, protocol, market)
+    path = resolve_store_path(store)
+    cached = discovered.load(Store(path, create=False), registry().chain(chain).chain_id) if path.exists() else {}
+    markets = [d for d in expand_offline(found, cached) if d.emitters and (market is None or d.name == market)]
+    if not markets:
+        raise UserInputError(f"no {protocol} market{f' {market!r}' if market else ''} on {chain} in the registry or "
+                             "among the markets the store's pulls discovered; pull it first or name another market")
+    return markets
+
+
 def _assets(deployment: Deployment, assets: Sequence[str] | None, store: str | Path | None) -> list[str]:
     if assets:
         return [a.lower() for a in assets]
@@ -128,7 +147,7 @@ def read_protocol_thresholds(chain: str, protocol: str, *, block: int | str | No
     """
     from toolkit.aio import run_blocking
 
-    deployments = registry().find(chain, protocol, market)
+    deployments = _markets(chain, protocol, market, store)
 
     async def run() -> list[ThresholdRecord]:
         client = await _open(chain, rpc)
@@ -292,7 +311,7 @@ def threshold_history(chain: str, protocol: str, *, from_block: int, to_block: i
 
     if not 0 <= from_block <= to_block or step < 1:
         raise UserInputError(f"need 0 <= from_block <= to_block and step >= 1, got {from_block}, {to_block}, {step}")
-    deployments = registry().find(chain, protocol, market)
+    deployments = _markets(chain, protocol, market, store)
     samples = sorted({*range(from_block, to_block, step), to_block})
 
     async def run() -> list[dict[str, Any]]:

@@ -14,7 +14,9 @@ Modules: :mod:`~toolkit.devchain.anvil` (start/stop the node), :mod:`~toolkit.de
 (positions, prices, liquidations on one market), :mod:`~toolkit.devchain.aave_v3` and
 :mod:`~toolkit.devchain.aave_v2` (deploy and configure), :mod:`~toolkit.devchain.devchain`
 (:class:`Devchain`) and :mod:`~toolkit.devchain.scenario` (:func:`run_demo_scenario`).
-Importing the package reads nothing from ``node_modules``; artifacts load on first deployment.
+Importing the package reads nothing from ``node_modules``; artifacts load on first deployment. The
+deployments it makes are named in ``deployments.toml`` here (chain ``devchain``), which ``toolkit`` adds to the
+registry by path (:mod:`toolkit._registry_files`).
 """
 
 from toolkit.devchain.aave_v2 import AaveV2Market

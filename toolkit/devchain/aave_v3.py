@@ -85,14 +85,15 @@ RATE_STRATEGIES: dict[str, tuple[int, ...]] = {
 RESERVE_RATE_STRATEGY = {"WETH": "volatile_one", "WBTC": "volatile_one", "USDC": "stable_one"}
 
 
-def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str) -> AaveMarket:
+def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str, market_id: str = MARKET_ID) -> AaveMarket:
     """Deploy an Aave v3 market listing ``tokens`` (WETH, WBTC, USDC) from ``chain.deployer``.
 
     :param tokens: the underlying ERC-20s by symbol (:func:`toolkit.devchain.assets.deploy_tokens`).
     :param treasury: receiver of reserve-factor interest and liquidation protocol fees (aTokens).
+    :param market_id: the addresses provider's market id (``getMarketId()``).
     """
     admin = chain.deployer
-    provider = chain.deploy(ADDRESSES_PROVIDER, MARKET_ID, admin)
+    provider = chain.deploy(ADDRESSES_PROVIDER, market_id, admin)
     chain.transact(provider.functions.setACLAdmin(admin))
     acl = chain.deploy(ACL_MANAGER, provider.address)
     chain.transact(provider.functions.setACLManager(acl.address))
@@ -131,7 +132,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str) -> 
         for spec in specs
     ]))
     for spec in specs:
-        _configure_reserve(chain, configurator, tokens[spec.symbol].address,
+        configure_reserve(chain, configurator, tokens[spec.symbol].address,
                            RESERVE_PARAMS[spec.symbol])
 
     reserves: dict[str, Reserve] = {}
@@ -169,7 +170,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Contract], treasury: str) -> 
     )
 
 
-def _configure_reserve(chain: Chain, configurator: Contract, asset: ChecksumAddress,
+def configure_reserve(chain: Chain, configurator: Contract, asset: ChecksumAddress,
                        params: ReserveParams) -> None:
     """Set collateral parameters, borrowing, flash loans, reserve factor and protocol fee."""
     fns = configurator.functions

@@ -8,10 +8,15 @@ Artifacts come from ``node_modules`` (installed by ``npm ci`` from the repositor
 Each artifact JSON holds ``abi``, ``bytecode`` (creation code, hex) and ``linkReferences``:
 ``{source file: {library name: [{"start": byte offset, "length": 20}, ...]}}``. Library addresses are
 written at those byte offsets of the creation code (the Hardhat placeholder is ``__$<hash>$__``).
+
+Packages that ship Solidity sources only (:data:`COMPILED_PACKAGES`, e.g. ``@aave-dao/aave-v3-origin``)
+are compiled on first use by the module named there (through :mod:`toolkit.devchain.solc`, cached);
+their artifacts have the same shape, solc's ``linkReferences`` being Hardhat's.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +32,12 @@ PACKAGES: dict[str, str] = {
     "@aave/protocol-v2": "@aave/protocol-v2/artifacts",
     "@venusprotocol/venus-protocol": "@venusprotocol/venus-protocol/artifacts",
     "@venusprotocol/governance-contracts": "@venusprotocol/governance-contracts/artifacts",
+}
+
+#: npm packages of Solidity sources -> ``"module:function"`` returning their compiled artifacts as
+#: ``{(source path inside the package, contract name): Artifact}`` (imported on first use).
+COMPILED_PACKAGES: dict[str, str] = {
+    "@aave-dao/aave-v3-origin": "toolkit.devchain.aave_origin:compiled_artifacts",
 }
 
 
@@ -114,11 +125,17 @@ def artifacts_dir(package: str, root: Path | None = None) -> Path:
 def load_artifact(package: str, source: str, name: str | None = None) -> Artifact:
     """Read ``artifacts/<source>/<name>.json`` of an npm package.
 
-    :param package: ``"@aave/core-v3"`` or ``"@aave/protocol-v2"``.
+    :param package: a key of :data:`PACKAGES` or of :data:`COMPILED_PACKAGES`.
     :param source: e.g. ``"contracts/protocol/pool/Pool.sol"``.
     :param name: contract name; defaults to the file stem of ``source``.
     """
     name = name or Path(source).stem
+    if package in COMPILED_PACKAGES:
+        module, function = COMPILED_PACKAGES[package].split(":")
+        compiled = getattr(importlib.import_module(module), function)()
+        if (source, name) not in compiled:
+            raise ArtifactError(f"{package} compiles no contract {name} from {source}")
+        return compiled[(source, name)]
     path = artifacts_dir(package) / source / f"{name}.json"
     if not path.exists():
         raise ArtifactError(f"artifact {path} not found; run 'npm ci' in the repository first")

@@ -4,9 +4,11 @@
 interval, then deploys, always in the same order: from anvil's account 0 the three tokens (WETH,
 WBTC, USDC), the Aave v3 market and the Aave v2 market; from account 10 a Venus pool (the Compound
 v2 design, :mod:`toolkit.devchain.venus`); from account 11 Morpho Blue with two markets
-(:mod:`toolkit.devchain.morpho`). Contract addresses depend only on the deployer and its nonce, and
-every deployment happens before any scenario sends transactions, so they are identical on every
-fresh start; with the fixed timestamps, block hashes and interest accrual are reproducible too.
+(:mod:`toolkit.devchain.morpho`); with ``aave_v36=True``, from account 20 an Aave v3.6 market
+(:mod:`toolkit.devchain.aave_v36`, compiled from npm sources on first use); last, from account 16, an Aave v3
+PoolAddressesProviderRegistry listing the Aave v3 (3.0) market (:mod:`toolkit.devchain.aave_registry`). Contract addresses
+depend only on the deployer and its nonce, and every deployment happens before any scenario sends
+transactions, so they are identical on every fresh start; with the fixed timestamps, block hashes and interest accrual are reproducible too.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from eth_typing import ChecksumAddress
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from toolkit.devchain.aave_registry import AaveRegistry, deploy_aave_registry
 from toolkit.devchain.aave_v2 import AaveV2Market, deploy_aave_v2
 from toolkit.devchain.aave_v3 import deploy_aave_v3
+from toolkit.devchain.aave_v36 import deploy_aave_v36
 from toolkit.devchain.anvil import AnvilNode, start_anvil
 from toolkit.devchain.assets import TOKEN_SPECS, TOKENS_BY_SYMBOL, deploy_tokens, to_raw
 from toolkit.devchain.chain import Chain
@@ -39,9 +43,10 @@ TREASURY_INDEX = 9
 
 
 #: anvil accounts (same mnemonic: indices 0-9 are anvil's defaults). 0 deploys Aave, 9 is the
-#: treasury; protocol modules deploying other protocols use their own deployer index (10 and up),
+#: treasury; protocol modules deploying other protocols use their own deployer index (10 and up;
+#: 20-27 belong to Aave v3.6 and its version scenario),
 #: so every protocol's addresses stay the same whatever else is deployed and in which order.
-ACCOUNTS = 20
+ACCOUNTS = 28
 
 
 class Devchain:
@@ -64,14 +69,21 @@ class Devchain:
         #: The Venus pool and the Morpho Blue markets, deployed by :meth:`start` after Aave.
         self.venus: VenusMarket | None = None
         self.morpho: MorphoMarkets | None = None
+        #: The Aave v3.6 market, deployed by :meth:`start` when asked (``aave_v36=True``).
+        self.v36: AaveMarket | None = None
+        #: The Aave v3 pool addresses provider registry listing :attr:`v3`, deployed last.
+        self.aave_registry: AaveRegistry | None = None
         self._feed_states: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def start(cls, port: int | None = None, anvil_args: list[str] | None = None) -> Devchain:
+    def start(cls, port: int | None = None, anvil_args: list[str] | None = None, *,
+              aave_v36: bool = False) -> Devchain:
         """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3, Aave v2, Venus and Morpho Blue.
 
         ``anvil_args``: further anvil flags, e.g. ``["--prune-history", "1"]`` for a node that keeps
-        no historical state (tests of the "archive node needed" path).
+        no historical state (tests of the "archive node needed" path). ``aave_v36``: also deploy the
+        Aave v3.6 market (:attr:`v36`) after everything else; it compiles npm aave-v3-origin on the first
+        use on a machine (about a minute, then cached).
         """
         node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP), "--accounts", str(ACCOUNTS),
                                                   *(anvil_args or [])])
@@ -85,6 +97,9 @@ class Devchain:
             devchain = cls(node, chain, tokens, v3, v2)
             devchain.venus = deploy_venus(devchain)
             devchain.morpho = deploy_morpho(devchain)
+            if aave_v36:
+                devchain.v36 = deploy_aave_v36(devchain)
+            devchain.aave_registry = deploy_aave_registry(devchain)
         except BaseException:
             node.stop()
             raise
@@ -134,6 +149,8 @@ class Devchain:
             **{name: market.addresses() for name, market in self.markets.items()},
             **({"venus": self.venus.addresses()} if self.venus else {}),
             **({"morpho_blue": self.morpho.addresses()} if self.morpho else {}),
+            **({self.v36.name: self.v36.addresses()} if self.v36 else {}),
+            **({"aave_registry": self.aave_registry.address} if self.aave_registry else {}),
         }
 
     # -- tokens and node control ----------------------------------------------------------------
@@ -177,11 +194,15 @@ class Devchain:
         Also remembers the markets' price-feed histories, which :meth:`revert` restores.
         """
         snapshot_id = self.chain.snapshot()
-        self._feed_states[snapshot_id] = {name: m.feed_state() for name, m in self.markets.items()}
+        self._feed_states[snapshot_id] = {name: m.feed_state() for name, m in self._aave_markets().items()}
         return snapshot_id
 
     def revert(self, snapshot_id: str) -> None:
         """``evm_revert`` to a snapshot taken with :meth:`snapshot` (usable once)."""
         self.chain.revert(snapshot_id)
         for name, state in self._feed_states.pop(snapshot_id).items():
-            self.markets[name].restore_feed_state(state)
+            self._aave_markets()[name].restore_feed_state(state)
+
+    def _aave_markets(self) -> dict[str, AaveMarket]:
+        """:attr:`markets` and the v3.6 market when deployed."""
+        return {**self.markets, **({self.v36.name: self.v36} if self.v36 else {})}

@@ -209,6 +209,11 @@ class AaveMarket:
             self.pool.functions.borrow(asset, amount, VARIABLE_RATE, 0, user), user
         )
 
+    def set_user_emode(self, user: str, category: int) -> TxReceipt:
+        """``user`` enters e-mode ``category`` (0 leaves it): ``Pool.setUserEMode`` (v3 only;
+        ``IPool.sol`` of @aave/core-v3 and of aave-v3-origin)."""
+        return self.chain.transact(self.pool.functions.setUserEMode(category), user)
+
     def liquidate(
         self,
         liquidator: str,
@@ -233,6 +238,26 @@ class AaveMarket:
             receive_a_token,
         )
         return self.chain.transact(fn, liquidator)
+
+    def liquidation_record(self, receipt: TxReceipt, user: str, liquidator: str, collateral: str, debt: str,
+                           debt_to_cover: int, receive_a_token: bool, health_factor_before: int) -> dict[str, Any]:
+        """What a scenario returns about one liquidation it sent (JSON-able; see
+        :func:`toolkit.devchain.run_demo_scenario`)."""
+        return {
+            "market": self.name,
+            "pool": self.pool.address,
+            "tx_hash": receipt["transactionHash"].to_0x_hex(),
+            "block_number": receipt["blockNumber"],
+            "user": user,
+            "liquidator": liquidator,
+            "collateral_asset": self.reserve(collateral).underlying,
+            "debt_asset": self.reserve(debt).underlying,
+            "collateral_symbol": collateral,
+            "debt_symbol": debt,
+            "debt_to_cover": debt_to_cover,
+            "receive_a_token": receive_a_token,
+            "health_factor_before": health_factor_before,
+        }
 
     def set_price(self, symbol: str, answer: int) -> ChecksumAddress:
         """Move the oracle price of ``symbol`` to ``answer`` (raw, :attr:`quote` decimals).

@@ -127,22 +127,8 @@ def run_demo_scenario(devchain: Devchain) -> list[dict[str, Any]]:
         )
         receipt = market.liquidate(liquidator, pos.seize, pos.debt_symbol, user, debt_to_cover,
                                    pos.receive_a_token)
-        liquidations.append({
-            "market": market.name,
-            "kind": pos.kind,
-            "pool": market.pool.address,
-            "tx_hash": receipt["transactionHash"].to_0x_hex(),
-            "block_number": receipt["blockNumber"],
-            "user": user,
-            "liquidator": liquidator,
-            "collateral_asset": market.reserve(pos.seize).underlying,
-            "debt_asset": market.reserve(pos.debt_symbol).underlying,
-            "collateral_symbol": pos.seize,
-            "debt_symbol": pos.debt_symbol,
-            "debt_to_cover": debt_to_cover,
-            "receive_a_token": pos.receive_a_token,
-            "health_factor_before": hf,
-        })
+        liquidations.append({"kind": pos.kind, **market.liquidation_record(
+            receipt, user, liquidator, pos.seize, pos.debt_symbol, debt_to_cover, pos.receive_a_token, hf)})
     devchain.mine(FINALITY_BLOCKS)
     return liquidations
 

@@ -1,15 +1,17 @@
-"""Compile Solidity offline with solc-js from ``node_modules`` (npm ``solc``; ``solc-0.8.19`` alias).
+"""Compile Solidity offline with solc-js from ``node_modules`` (npm ``solc``; aliases ``solc-0.8.19``, ``solc-0.8.27``).
 
 The compiler runs in a ``node`` subprocess through solc's standard JSON interface
 (https://docs.soliditylang.org/en/latest/using-the-compiler.html#compiler-input-and-output-json-description).
 Imports are resolved by a callback against ``import_roots`` (e.g. the importing file's directory and
 ``node_modules``). Outputs are cached by a hash of the compiler version, the standard-JSON input and
 the import roots; the cache entry also records a hash of every imported file, so editing an import
-recompiles.
+recompiles. Processes compiling the same input take turns on a lock file beside the cache entry, so the
+second one finds the first one's output instead of compiling again (xdist workers, parallel runs).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +29,9 @@ from toolkit.devchain.anvil import repo_root
 from toolkit.errors import ToolkitError
 
 #: npm packages with a solc-js compiler (package.json of the repository).
-SOLC_PACKAGES = ("solc", "solc-0.8.19")
+SOLC_PACKAGES = ("solc", "solc-0.8.19", "solc-0.8.27")
+#: Seconds one solc-js run may take (aave-v3-origin's Pool and libraries take about a minute).
+COMPILE_TIMEOUT = 900
 
 _COMPILE_JS = r"""
 const fs = require('fs');
@@ -101,7 +105,7 @@ def compile_standard(
 ) -> dict[str, Any]:
     """Compile a standard-JSON input and return solc's standard-JSON output.
 
-    :param solc_package: ``"solc"`` (0.8.37) or ``"solc-0.8.19"``.
+    :param solc_package: ``"solc"`` (0.8.37), ``"solc-0.8.19"`` or ``"solc-0.8.27"``.
     :param import_roots: directories where imported source unit names are looked up, in order.
     :param cache_dir: where outputs are cached (default :func:`default_cache_dir`).
     :raises SolcError: ``node``/solc missing, or the compiler reported an error.
@@ -110,20 +114,47 @@ def compile_standard(
     version = json.loads((package / "package.json").read_text())["version"]
     roots = [str(Path(r).resolve()) for r in import_roots]
     key = _sha256(json.dumps({"solc": version, "input": standard_input, "roots": roots}, sort_keys=True).encode())
-    cache_file = (cache_dir or default_cache_dir()) / f"{key}.json"
-    if cache_file.exists():
-        entry = json.loads(cache_file.read_text())
-        if all(Path(p).exists() and _sha256(Path(p).read_bytes()) == h for p, h in entry["imports"].items()):
-            return entry["output"]
+    directory = cache_dir or default_cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    cache_file = directory / f"{key}.json"
+    cached = _read_cache(cache_file)
+    if cached is not None:
+        return cached
+    with open(directory / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        cached = _read_cache(cache_file)  # another process may have compiled it meanwhile
+        if cached is not None:
+            return cached
+        output, imports = _run_solc(standard_input, package, solc_package, version, roots)
+        entry = {"output": output, "imports": {p: _sha256(Path(p).read_bytes()) for p in imports}}
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, cache_file)
+    return output
 
+
+def _read_cache(cache_file: Path) -> dict[str, Any] | None:
+    """The cached output, if the entry exists and every file it imported is unchanged."""
+    if not cache_file.exists():
+        return None
+    entry = json.loads(cache_file.read_text())
+    if all(Path(p).exists() and _sha256(Path(p).read_bytes()) == h for p, h in entry["imports"].items()):
+        return entry["output"]
+    return None
+
+
+def _run_solc(standard_input: dict[str, Any], package: Path, solc_package: str, version: str,
+              roots: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Run solc-js in ``node``; return its output and the files its import callback read."""
     node = shutil.which("node")
     if node is None:
         raise SolcError("node (Node.js) is not on PATH; it is needed to run solc-js")
     request = json.dumps({"solc": str(package), "roots": roots, "input": standard_input})
     try:
-        proc = subprocess.run([node, "-e", _COMPILE_JS], input=request, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([node, "-e", _COMPILE_JS], input=request, capture_output=True, text=True,
+                              timeout=COMPILE_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise SolcError(f"solc-js ({solc_package} {version}) did not finish within 600 s") from None
+        raise SolcError(f"solc-js ({solc_package} {version}) did not finish within {COMPILE_TIMEOUT} s") from None
     if proc.returncode != 0:
         last_line = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
         raise SolcError(f"solc-js ({solc_package} {version}) failed: {last_line}")
@@ -133,12 +164,7 @@ def compile_standard(
     if errors:
         raise SolcError("Solidity compilation failed: " + " | ".join(
             (e.get("formattedMessage") or e.get("message", "")).strip().splitlines()[0] for e in errors))
-
-    entry = {"output": output, "imports": {p: _sha256(Path(p).read_bytes()) for p in result["imports"]}}
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry))
-    os.replace(tmp, cache_file)
-    return output
+    return output, result["imports"]
 
 
 def compile_contract(

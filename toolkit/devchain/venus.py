@@ -213,6 +213,16 @@ class VenusMarket:
         oracle in force (``SimplePriceOracle.setUnderlyingPrice``)."""
         return self.chain.transact(self.oracle.functions.setUnderlyingPrice(self.market(symbol).address, answer))
 
+    def list_market(self, listing: MarketListing) -> VenusVToken:
+        """List one more market after deployment (from the Venus admin), priced in the oracle in force; it is
+        then a market of this pool like the others (:meth:`market`)."""
+        addresses = self._addresses
+        market = _list_market(self.chain, self.comptroller, self.chain.at(ACCESS_CONTROL_MANAGER, addresses[
+            "accessControlManager"]), self.chain.at(RATE_MODEL, addresses["interestRateModel"]),
+            self.chain.at(VTOKEN_DELEGATE, addresses["vTokenDelegate"]), self.oracle, listing)
+        self.markets[listing.symbol] = market
+        return market
+
     def use_oracle(self, prices: dict[str, int]) -> Contract:
         """Deploy a new SimplePriceOracle holding ``prices`` (raw, by symbol; every market needs
         one) and make it the comptroller's oracle (``_setPriceOracle``); return it."""
@@ -255,6 +265,42 @@ def _facet_selectors(facet: str) -> list[bytes]:
     return [function_abi_to_4byte_selector(entry) for entry in abi if entry["type"] == "function"]
 
 
+@dataclass(frozen=True)
+class MarketListing:
+    """A market to list: the underlying token, its decimals, USD price (human units), collateral and reserve
+    factors (mantissas)."""
+
+    symbol: str
+    underlying: Contract
+    decimals: int
+    usd_price: str
+    collateral_factor: int
+    reserve_factor: int
+
+
+def _list_market(chain: Chain, comptroller: Contract, acm: Contract, rate_model: Contract, delegate: Contract,
+                 oracle: Contract, listing: MarketListing) -> VenusVToken:
+    """Deploy a ``VBep20Delegator`` vToken for ``listing`` and list it (module docstring, steps 6-7): the
+    comptroller's ``_supportMarket`` emits ``MarketListed``."""
+    admin = chain.deployer
+    vtoken = chain.deploy(VTOKEN, listing.underlying.address, comptroller.address, rate_model.address,
+                          initial_exchange_rate(listing.decimals), f"Venus {listing.symbol}", f"v{listing.symbol}",
+                          VTOKEN_DECIMALS, admin, delegate.address, b"")
+    vtoken = chain.at(VTOKEN_DELEGATE, vtoken.address)
+    succeed(chain, vtoken.functions.setAccessControlManager(acm.address))
+    for signature in ("_setReserveFactor(uint256)", "setReduceReservesBlockDelta(uint256)"):
+        chain.transact(acm.functions.giveCallPermission(vtoken.address, signature, admin))
+    chain.transact(vtoken.functions.setReduceReservesBlockDelta(REDUCE_RESERVES_BLOCK_DELTA))
+    succeed(chain, vtoken.functions._setReserveFactor(listing.reserve_factor))
+    succeed(chain, comptroller.functions._supportMarket(vtoken.address))
+    chain.transact(comptroller.functions._setMarketSupplyCaps([vtoken.address], [MARKET_CAP]))
+    chain.transact(comptroller.functions._setMarketBorrowCaps([vtoken.address], [MARKET_CAP]))
+    chain.transact(oracle.functions.setUnderlyingPrice(vtoken.address, usd_price_mantissa(listing.usd_price,
+                                                                                          listing.decimals)))
+    succeed(chain, comptroller.functions._setCollateralFactor(vtoken.address, listing.collateral_factor))
+    return VenusVToken(vtoken, listing.underlying, listing.decimals)
+
+
 def deploy_venus(devchain: Devchain) -> VenusMarket:
     """Deploy the Venus pool of the module docstring on ``devchain``, listing its WETH, WBTC and USDC.
 
@@ -290,23 +336,9 @@ def deploy_venus(devchain: Devchain) -> VenusMarket:
 
     markets: dict[str, VenusVToken] = {}
     for spec in TOKEN_SPECS:
-        underlying = devchain.token(spec.symbol)
-        vtoken = chain.deploy(VTOKEN, underlying.address, comptroller.address, rate_model.address,
-                              initial_exchange_rate(spec.decimals), f"Venus {spec.symbol}", f"v{spec.symbol}",
-                              VTOKEN_DECIMALS, admin, delegate.address, b"")
-        vtoken = chain.at(VTOKEN_DELEGATE, vtoken.address)
-        succeed(chain, vtoken.functions.setAccessControlManager(acm.address))
-        for signature in ("_setReserveFactor(uint256)", "setReduceReservesBlockDelta(uint256)"):
-            chain.transact(acm.functions.giveCallPermission(vtoken.address, signature, admin))
-        chain.transact(vtoken.functions.setReduceReservesBlockDelta(REDUCE_RESERVES_BLOCK_DELTA))
-        succeed(chain, vtoken.functions._setReserveFactor(RESERVE_FACTORS[spec.symbol]))
-        succeed(chain, comptroller.functions._supportMarket(vtoken.address))
-        chain.transact(comptroller.functions._setMarketSupplyCaps([vtoken.address], [MARKET_CAP]))
-        chain.transact(comptroller.functions._setMarketBorrowCaps([vtoken.address], [MARKET_CAP]))
-        chain.transact(oracle.functions.setUnderlyingPrice(
-            vtoken.address, usd_price_mantissa(str(spec.usd_price), spec.decimals)))
-        succeed(chain, comptroller.functions._setCollateralFactor(vtoken.address, COLLATERAL_FACTORS[spec.symbol]))
-        markets[spec.symbol] = VenusVToken(vtoken, chain.at(TOKEN, underlying.address), spec.decimals)
+        listing = MarketListing(spec.symbol, chain.at(TOKEN, devchain.token(spec.symbol).address), spec.decimals,
+                                str(spec.usd_price), COLLATERAL_FACTORS[spec.symbol], RESERVE_FACTORS[spec.symbol])
+        markets[spec.symbol] = _list_market(chain, comptroller, acm, rate_model, delegate, oracle, listing)
 
     addresses = {
         "deployer": admin,

@@ -51,7 +51,9 @@ from fractions import Fraction
 from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
-from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, log_identity, read_calls
+from toolkit.protocols.base import (Call, CallFailed, StateCaller, StateRounds, error_record, log_identity, log_int,
+                                    read_calls)
+from toolkit.protocols.event_args import joined, log_args_json, with_joined
 from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
 
@@ -90,7 +92,7 @@ class AaveV1Adapter:
     def decode_logs(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
         """One row per ``LiquidationCall``, with the ``OriginationFeeLiquidated`` of the same call."""
         out: list[dict[str, Any]] = []
-        fees: dict[tuple[str, str, str, str], tuple[dict[str, Any], int]] = {}
+        fees: dict[tuple[str, str, str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         for log in logs:
             try:
                 topic0 = str(log["topics"][0]).lower() if isinstance(log, dict) and log.get("topics") else None
@@ -98,11 +100,14 @@ class AaveV1Adapter:
                     values = ORIGINATION_FEE_LIQUIDATED.decode(log["topics"], log["data"])
                     key = (str(log.get("transactionHash")).lower(), values["_collateral"], values["_reserve"],
                            values["_user"])
-                    fees[key] = (log, values["_liquidatedCollateralForFee"])
+                    fees[key] = (log, values)
                     continue
                 row = self.decode(log, deployment)
                 fee = fees.pop((row["tx_hash"], row["collateral_asset"], row["debt_asset"], row["borrower"]), None)
-                row["protocol_fee_raw"] = str(fee[1]) if fee else None
+                row["protocol_fee_raw"] = str(fee[1]["_liquidatedCollateralForFee"]) if fee else None
+                if fee:
+                    row["event_args"] = with_joined(row["event_args"], [
+                        joined(ORIGINATION_FEE_LIQUIDATED, log_int(fee[0], "logIndex"), fee[1])])
                 out.append(row)
             except LogDecodeError as exc:
                 out.append(error_record(log, str(exc)))
@@ -130,6 +135,7 @@ class AaveV1Adapter:
             receive_a_token=values["_receiveAToken"],
             bad_debt_raw=None,
             bad_debt_mechanism="none_recorded",
+            event_args=log_args_json(LIQUIDATION_CALL, values),
         )
         return row
 

@@ -26,6 +26,7 @@ from toolkit.abi import EventSpec, FunctionSpec, LogDecodeError
 from toolkit.chain.logtable import Logs, first_removed, log_field, optional_field
 from toolkit.chain.reader import TARGET, Patch, argument_offset
 from toolkit.hexarrays import quantities
+from toolkit.protocols.event_args import event_args_array, log_args_json
 from toolkit.protocols.registry import Deployment
 
 
@@ -110,6 +111,7 @@ class PerLogAdapter(ABC):
         values = {name: str(value) if type(value) is int else value
                   for name, value in self.event.decode(log["topics"], log["data"]).items()}
         row.update(self.liquidation_fields(values, row, deployment, lambda value: value))
+        row["event_args"] = log_args_json(self.event, values)
         return row
 
     def decode_columns(self, logs: Logs, deployment: Deployment) -> dict[str, pa.Array] | None:
@@ -125,7 +127,8 @@ class PerLogAdapter(ABC):
         if identity is None or values is None:
             return None
         n = len(logs)
-        return {**identity, **self.liquidation_fields(values, identity, deployment, lambda value: pa.repeat(value, n))}
+        return {**identity, **self.liquidation_fields(values, identity, deployment, lambda value: pa.repeat(value, n)),
+                "event_args": event_args_array(self.event, values)}
 
     def column_rows(self, logs: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]] | None:
         """:meth:`decode_columns` as row dicts; None when it declines the chunk."""

@@ -50,6 +50,7 @@ from typing import Any
 from toolkit.abi import load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, read_calls
 from toolkit.protocols.eth_usd import EthUsd, eth_usd_at, eth_usd_calls
+from toolkit.protocols.event_args import joined, log_args_json
 from toolkit.protocols.multi_event import DecodedLog, allocate, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -117,6 +118,7 @@ class CometAdapter:
             is_auction=True,
             auction_id=None,
             incomplete_reason=None,
+            event_args=log_args_json(leg.event, values),
         )
         return row
 
@@ -127,13 +129,15 @@ class CometAdapter:
             row = self._leg_row(DecodedLog(debt.identity, debt.event, {
                 **debt.values, "asset": None, "collateralAbsorbed": 0, "usdValue": 0}))
             row.update(collateral_asset=None, collateral_token=None, debt_repaid_raw=str(paid),
-                       debt_repaid_value_raw=str(value))
+                       debt_repaid_value_raw=str(value), event_args=log_args_json(debt.event, debt.values))
             return [row]
         weights = [leg.values["usdValue"] for leg in legs]
         rows = []
         for leg, paid_share, value_share in zip(legs, allocate(paid, weights), allocate(value, weights)):
             row = self._leg_row(leg)
-            row.update(debt_repaid_raw=str(paid_share), debt_repaid_value_raw=str(value_share))
+            row.update(debt_repaid_raw=str(paid_share), debt_repaid_value_raw=str(value_share),
+                       event_args=log_args_json(leg.event, leg.values,
+                                                [joined(debt.event, debt.identity["log_index"], debt.values)]))
             rows.append(row)
         return rows
 

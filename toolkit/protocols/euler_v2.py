@@ -40,6 +40,7 @@ from typing import Any
 
 from toolkit.abi import load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, read_calls
+from toolkit.protocols.event_args import joined, log_args_json
 from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -86,12 +87,14 @@ class EulerV2Adapter:
                 collateral_token=values["collateral"],
                 collateral_token_seized_raw=str(values["yieldBalance"]),
                 bad_debt_raw=str(debt.values["assets"]) if debt else "0",
+                event_args=log_args_json(LIQUIDATE, values, [joined(
+                    DEBT_SOCIALIZED, debt.identity["log_index"], debt.values)] if debt else []),
             )
             rows.append(row)
         for item in socialized.values():
             row = _row(item, join_key=f"{item.identity['tx_hash']}:{item.identity['log_index']}")
             row.update(event=DEBT_SOCIALIZED.name, borrower=item.values["account"],
-                       bad_debt_raw=str(item.values["assets"]),
+                       bad_debt_raw=str(item.values["assets"]), event_args=log_args_json(DEBT_SOCIALIZED, item.values),
                        incomplete_reason="DebtSocialized without the Liquidate of its account after it in the "
                                          "transaction; debt repaid and collateral unknown")
             rows.append(row)

@@ -30,12 +30,16 @@ by ``min(debt, Stability Pool left)`` (``_getOffsetAndRedistributionVals``).
   ``sum(debt) == debtOffsetBySP + debtRedistributed``.
 * v1: without ``LTermsUpdated`` nothing was redistributed (bad debt 0, from the events). With it, the
   split uses ``StabilityPool.getTotalLUSDDeposits()`` at the state block, and recovery-mode troves at
-  ICR <= 100% are wholly redistributed (ICR at ``PriceFeed.lastGoodPrice()``): exact unless earlier
-  transactions of the block moved the pool; a split that redistributes nothing is flagged incomplete.
+  ICR <= 100% are wholly redistributed (ICR at the price below): exact unless earlier transactions of the
+  block moved the pool; a split that redistributes nothing is flagged incomplete.
 
 Prices (USD, 18 decimals): the collateral price is the v2 ``Liquidation`` event's ``price`` (the one the
-transaction used, so ``collateral_price_raw`` is filled at decode time) or v1 ``PriceFeed.lastGoodPrice()``
-at the state block; the protocol values its own stablecoin at 1 USD (ICR = coll x price / debt), so
+transaction used, so ``collateral_price_raw`` is filled at decode time) or, in v1, what
+``PriceFeed.fetchPrice()`` returns at the state block, evaluated with ``eth_call``: the TroveManager's
+liquidations price troves with ``fetchPrice()``, which reads the oracle inside the transaction and stores
+``lastGoodPrice`` only when it updates, so ``lastGoodPrice()`` at the block can be stale; ``fetchPrice`` is
+not a view function, but ``eth_call`` runs it without a transaction and keeps nothing
+(docs/sources/liquity.md#v1-fetchprice). The protocol values its own stablecoin at 1 USD (ICR = coll x price / debt), so
 ``debt_price_raw`` is 1e18 by that convention. v1 normal-mode rows get ``health_factor_before = ICR / MCR``
 (``TroveManager.MCR()``); recovery-mode rows do not, as their event may report a capped collateral.
 """
@@ -48,6 +52,7 @@ from typing import Any
 
 from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.base import Call, CallFailed, StateCaller, StateRounds, error_record, read_calls
+from toolkit.protocols.event_args import joined, log_args_json
 from toolkit.protocols.multi_event import DecodedLog, decode_events, mark_incomplete
 from toolkit.protocols.registry import Deployment
 
@@ -94,18 +99,18 @@ class LiquityAdapter:
         decoded, errors, failed = decode_events(logs, deployment, events)
         rows: list[dict[str, Any]] = []
         troves: dict[tuple[str, str], list[DecodedLog]] = {}
-        redistributed: dict[tuple[str, str], bool] = {}
+        redistributed: dict[tuple[str, str], DecodedLog] = {}  # LTermsUpdated (v1) of the transaction
         for item in decoded:
             key = (item.identity["tx_hash"], item.identity["emitter"])
             if item.event is L_TERMS_UPDATED:
-                redistributed[key] = True
+                redistributed[key] = item
             elif item.event in (LIQUIDATION_V1, LIQUIDATION_V2):
                 group = troves.pop(key, [])
                 if not group:
                     errors.append(error_record(_log_ref(item), f"{item.event.name} event without the per-trove "
                                                                 "liquidation events before it in the transaction"))
                     continue
-                rows.extend(self._group_rows(group, item, redistributed.pop(key, False), deployment))
+                rows.extend(self._group_rows(group, item, redistributed.pop(key, None), deployment))
             elif item.event is TROVE_LIQUIDATED or item.values["_operation"] == OP_LIQUIDATE:
                 try:
                     troves.setdefault(key, []).append(_checked_trove(item))
@@ -147,14 +152,20 @@ class LiquityAdapter:
             join_key=join_key,
             auction_id=None,
             incomplete_reason=None,
+            event_args=log_args_json(trove.event, values),
         )
         return row
 
-    def _group_rows(self, group: list[DecodedLog], liquidation: DecodedLog, redistributed: bool,
+    def _group_rows(self, group: list[DecodedLog], liquidation: DecodedLog, terms: DecodedLog | None,
                     deployment: Deployment) -> list[dict[str, Any]]:
-        """Rows of the troves closed by one ``Liquidation`` event, with the split where the events give it."""
+        """Rows of the troves closed by one ``Liquidation`` event (and ``terms``, the v1 ``LTermsUpdated`` of a
+        redistribution, if any), with the split where the events give it."""
         join_key = f"{liquidation.identity['tx_hash']}:{liquidation.identity['log_index']}"
+        redistributed = terms is not None
+        others = [joined(item.event, item.identity["log_index"], item.values) for item in (terms, liquidation) if item]
         rows = [self._trove_row(trove, deployment, join_key) for trove in group]
+        for row, trove in zip(rows, group):
+            row["event_args"] = log_args_json(trove.event, trove.values, others)
         total = sum(int(row["debt_repaid_raw"]) for row in rows)
         values = liquidation.values
         if liquidation.event is LIQUIDATION_V1:
@@ -222,7 +233,7 @@ class _Enrichment(StateRounds):
                 calls[("symbol", token)] = Call(block, token, ERC20.fn("symbol"))
                 calls[("decimals", token)] = Call(block, token, ERC20.fn("decimals"))
             if self.v1:
-                calls[("price", block)] = Call(block, self.deployment.address("price_feed"), PRICE_FEED.fn("lastGoodPrice"))
+                calls[("price", block)] = Call(block, self.deployment.address("price_feed"), PRICE_FEED.fn("fetchPrice"))
                 calls[("mcr", block)] = Call(block, self.trove_manager, TROVE_MANAGER_V1.fn("MCR"))
                 if row["bad_debt_raw"] is None and row["incomplete_reason"] is None:
                     calls[("pool", block)] = Call(block, self.deployment.address("stability_pool"),
@@ -283,7 +294,8 @@ class _Enrichment(StateRounds):
             mcr = self._get(("mcr", block))[0]
             if self.operations.get((row["tx_hash"], row["log_index"])) == 1 and debt:
                 health = coll * price * WAD // (debt * mcr)
-            source = f"Liquity v1 PriceFeed {self.deployment.address('price_feed')} lastGoodPrice() at block {block}"
+            source = (f"Liquity v1 PriceFeed {self.deployment.address('price_feed')} fetchPrice() evaluated with eth_call "
+                      f"at block {block}")
         else:
             price = int(row["collateral_price_raw"])
             mcr = None

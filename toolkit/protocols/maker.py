@@ -49,8 +49,10 @@ Keeper incentives (``Kick.coin``, ``Redo.coin``) are also paid from the surplus 
 bad debt, and are not included. A yanked auction has no bad debt here: End settles it.
 
 Incomplete: an auction row whose ``Kick``/``Bark`` (``Bite``) or earlier bids are not in what was
-decoded gets ``incomplete_reason`` and null for what it cannot know; a ``Bark``/``Bite`` naming an
-auction contract that is not in the deployment's emitters (so its logs were not requested) says so.
+decoded gets ``incomplete_reason`` and null for what it cannot know; a ``Bark``/``Bite`` of a custom
+deployment (``--address``) naming an auction contract that is not among its emitters (so its logs were not
+requested) says so. The registry's deployments discover the auction contracts from the ``Bark``/``Bite``
+logs themselves (``toolkit.protocols.discovery.auctions``), so theirs are always requested.
 
 Enrichment (``Bark``/``Bite`` rows, at ``block_number - 1``): ``Dog.ilks`` / ``Cat.ilks`` (``chop``:
 wad in the Dog and Cat v2, **ray** in Cat v1; the emitter says which), ``Spotter.ilks`` (``mat``, ray),
@@ -72,6 +74,7 @@ from typing import Any
 from toolkit.abi import EventSpec, LogDecodeError, load_abi
 from toolkit.errors import ToolkitError
 from toolkit.protocols.base import Call, CallFailed, StateCaller, error_record, log_identity, read_calls
+from toolkit.protocols.event_args import Joined, args_object, event_args_json, joined, spec_args
 from toolkit.protocols.registry import Deployment
 
 DOG = load_abi("maker/Dog.json")
@@ -106,6 +109,10 @@ EVENTS_1_X: dict[str, tuple[EventSpec | str, str]] = {
 
 #: Size of a LibNote log's data: bytes offset, bytes length, 224 bytes of calldata (lib.sol).
 _NOTE_DATA_BYTES = 32 + 32 + 224
+
+
+#: A ``Kick`` of the current transaction: its values and its ``event_args`` entry.
+_Kick = tuple[dict[str, Any], Joined]
 
 
 @dataclass
@@ -197,7 +204,7 @@ class MakerAdapter:
         """Rows in log order; each transaction's ``Kick`` logs are read before its ``Bark``/``Bite``."""
         events = self._events(deployment)
         out: list[dict[str, Any]] = []
-        kicks: dict[tuple[str, int], dict[str, Any]] = {}  # Kick values of the current transaction
+        kicks: dict[tuple[str, int], _Kick] = {}  # Kicks of the current transaction
         tx: str | None = None
         for log in logs:
             try:
@@ -215,10 +222,15 @@ class MakerAdapter:
                     caller, words = decode_note(log, FLIPPER.fn(spec).selector, 3 if kind in ("tend", "dent") else 1)
                     values = {"id": words[0], "guy": caller, **({"lot": words[1], "bid": words[2]} if words[1:] else {})}
                 if kind == "kick":
-                    kicks[(identity["emitter"], values["id"])] = values
+                    kicks[(identity["emitter"], values["id"])] = (values, joined(spec, identity["log_index"], values))
                     continue
+                args = (spec_args(spec, values) if isinstance(spec, EventSpec)
+                        else args_object(("id", "guy", "lot", "bid"), values))
                 row = (self._liquidation(spec.name, values, identity, kicks, deployment) if kind == "liquidation"
                        else self._auction_log(kind, values, identity, deployment))
+                if row is not None:
+                    kick = row.pop("_kick", None)
+                    row["event_args"] = event_args_json(args, [kick] if kick else [])
             except LogDecodeError as exc:
                 out.append(error_record(log, str(exc)))
                 continue
@@ -227,30 +239,33 @@ class MakerAdapter:
         self._orphan_kicks(kicks)
         return out
 
-    def _orphan_kicks(self, kicks: dict[tuple[str, int], dict[str, Any]]) -> None:
+    def _orphan_kicks(self, kicks: dict[tuple[str, int], _Kick]) -> None:
         """Kicks without a Bark/Bite in their transaction (a custom deployment): state without the debt."""
-        for (contract, auction_id), values in kicks.items():
+        for (contract, auction_id), (values, _) in kicks.items():
             _start(self._auctions.setdefault((contract, auction_id), _Auction(f"{contract}:{auction_id}")), values)
         kicks.clear()
 
     def _liquidation(self, event: str, values: dict[str, Any], identity: dict[str, Any],
-                     kicks: dict[tuple[str, int], dict[str, Any]], deployment: Deployment) -> dict[str, Any]:
+                     kicks: dict[tuple[str, int], _Kick], deployment: Deployment) -> dict[str, Any]:
         """The ``Bark``/``Bite`` row, with the auction's ``Kick`` of the same transaction."""
         contract = values["clip" if event == "Bark" else "flip"]
         key = (contract, values["id"])
         auction = _Auction(f"{contract}:{values['id']}", ilk=ilk_name(values["ilk"]), urn=values["urn"],
                            due=values["due" if event == "Bark" else "tab"], lot=values["ink"])
         self._auctions[key] = auction
-        kick = kicks.pop(key, None)
+        found = kicks.pop(key, None)
+        kick = found[0] if found else None
         if kick is not None:
             _start(auction, kick)
         reason = None
-        if contract not in deployment.emitters:
+        if contract not in deployment.emitters and not deployment.discovery:
+            # a discovered deployment reads every auction contract its Bark/Bite logs named up to the pulled block
             reason = (f"auction contract {contract} is not among the deployment's emitters, so its auction logs "
-                      "were not requested; add it to deployments/maker.toml")
+                      "were not requested; pull the registry's maker deployment (it discovers them)")
         return _row(identity, auction, event, key[1], deployment, borrower=values["urn"],
                     liquidator=kick.get("kpr") if kick else None, debt_repaid_raw=_dai(auction.due),
-                    collateral_seized_raw=str(values["ink"]), incomplete_reason=reason)
+                    collateral_seized_raw=str(values["ink"]), incomplete_reason=reason,
+                    _kick=found[1] if found else None)
 
     def _auction_log(self, kind: str, values: dict[str, Any], identity: dict[str, Any],
                      deployment: Deployment) -> dict[str, Any] | None:

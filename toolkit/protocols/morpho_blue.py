@@ -71,6 +71,7 @@ from eth_utils import keccak
 
 from toolkit.abi import LogDecodeError, load_abi
 from toolkit.protocols.base import Call, CallFailed, Ref, StateCaller, StateRounds, error_record, log_identity
+from toolkit.protocols.event_args import log_args_json
 from toolkit.protocols.registry import Deployment
 
 MORPHO = load_abi("morpho-blue/Morpho.json")
@@ -191,6 +192,7 @@ class MorphoBlueAdapter:
             bad_debt_raw=str(values["badDebtAssets"]),
             bad_debt_shares_raw=str(values["badDebtShares"]),
             bad_debt_mechanism="supplier_socialized",
+            event_args=log_args_json(LIQUIDATE, values),
         )
         return row
 

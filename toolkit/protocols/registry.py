@@ -1,10 +1,15 @@
 """The registry of chains and protocol deployments, loaded from ``deployments/*.toml`` (data, not code).
 
 ``deployments/chains.toml`` names the chains; every other file holds the ``[[deployments]]`` of one
-protocol family (``aave.toml``, ...). Adding a chain or a market is adding data there.
+protocol family (``aave.toml``, ...). Adding a chain or a protocol is adding data there. Layers above
+the core add files of their own with :func:`register_file` (:mod:`toolkit._registry_files`: the local
+chain's deployments live in ``toolkit/devchain/deployments.toml`` and are added, by path, when ``toolkit``
+is imported; the core never imports the local chain).
 
 A :class:`Deployment` names one market of one protocol on one chain: the contracts whose logs hold
-its liquidations, the first block to scan, adapter parameters, and the source of every address.
+its liquidations, the first block to scan, adapter parameters, and the source of every address. An
+entry with ``discovery = "<method>"`` names the protocol's registry contract instead of its markets: a
+template that :mod:`toolkit.protocols.discovery` fills from the chain at the pulled block.
 ``--address`` on the CLI builds a custom deployment for forks and private deployments.
 """
 
@@ -17,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from toolkit import _registry_files
 from toolkit.errors import UserInputError
 
 REGISTRY_DIR = Path(__file__).with_name("deployments")
@@ -48,6 +54,9 @@ class Deployment:
     contracts: dict[str, str | list[str]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: The discovery method of a template (``comptroller``, ``aave_registry``, ``maker_auctions``,
+    #: ``evk_factory``: :mod:`toolkit.protocols.discovery`), None for a deployment listing its emitters.
+    discovery: str | None = None
 
     @property
     def emitter_roles(self) -> tuple[str, ...]:
@@ -60,7 +69,7 @@ class Deployment:
         """Lower-case addresses whose logs hold this deployment's liquidation events."""
         found: set[str] = set()
         for role in self.emitter_roles:
-            value = self.contracts[role]
+            value = self.contracts.get(role, [])  # a template's discovered roles are filled from the chain
             found.update(a.lower() for a in ([value] if isinstance(value, str) else value))
         return tuple(sorted(found))
 
@@ -78,7 +87,7 @@ class Deployment:
         """
         checksum = _checksum_address(address)
         return replace(self, name="custom", contracts={**self.contracts, self.emitter_roles[0]: checksum},
-                       start_block=0, source=f"user-supplied --address {checksum}")
+                       start_block=0, source=f"user-supplied --address {checksum}", discovery=None)
 
 
 def _checksum_address(address: str) -> str:
@@ -130,7 +139,10 @@ class Registry:
                 f"unknown protocol {protocol!r}; known protocols: {', '.join(self.protocols())}"
             )
         found = [d for d in self.deployments if d.chain.name == chain and d.protocol == protocol
-                 and (name is None or d.name == name)]
+                 and (name is None or d.name == name or name in d.params.get("pool_names", {}).values())]
+        if not found and name is not None:
+            # a market a template discovers: the caller filters the expanded deployments by name
+            found = [d for d in self.deployments if d.chain.name == chain and d.protocol == protocol and d.discovery]
         if not found:
             where = f"{protocol} market {name!r}" if name else protocol
             raise UserInputError(
@@ -148,12 +160,23 @@ def _parse(chains_raw: dict[str, Any], deployments_raw: list[dict[str, Any]]) ->
     return Registry(chains, deployments)
 
 
-@cache
+def register_file(path: Path) -> None:
+    """Add a registry file (chains and deployments in the format of ``deployments/*.toml``) to
+    :func:`registry` (:mod:`toolkit._registry_files`); adding the same file again does nothing."""
+    _registry_files.add(path)
+
+
 def registry() -> Registry:
-    """The registry from the files in :data:`REGISTRY_DIR` (parsed once)."""
+    """The registry from the files in :data:`REGISTRY_DIR` and the files layers above the core added
+    (:mod:`toolkit._registry_files`: the local chain's), each set parsed once."""
+    return _load(tuple(_registry_files.EXTRA))
+
+
+@cache
+def _load(extra: tuple[Path, ...]) -> Registry:
     chains: dict[str, Any] = {}
     deployments: list[dict[str, Any]] = []
-    for path in sorted(REGISTRY_DIR.glob("*.toml")):
+    for path in [*sorted(REGISTRY_DIR.glob("*.toml")), *extra]:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         chains.update(data.get("chains", {}))

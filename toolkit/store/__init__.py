@@ -14,6 +14,8 @@ Modules, one job each:
 * :mod:`toolkit.store.segments` -- the liquidation rows as Parquet segment files, and their listing;
 * :mod:`toolkit.store.compaction` -- segment copies without some blocks, small segments merged;
 * :mod:`toolkit.store.runs` -- run bookkeeping (``runs``);
+* :mod:`toolkit.store.discovered` -- the markets the registry contracts listed (``discovered_markets``,
+  ``discovery_scans``);
 * :mod:`toolkit.store.upgrade` -- a store of an earlier schema version upgraded (``liqtk upgrade``);
 * :mod:`toolkit.store.provenance` -- run ids and the toolkit checkout's git commit;
 * :mod:`toolkit.store.manifest` -- content hash and the manifest that makes an export citable;

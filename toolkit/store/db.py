@@ -440,8 +440,9 @@ class Writer:
         deletes the chain's liquidations and blocks with ``block_number > to_block`` (segments that
         straddle ``to_block`` are replaced by copies without the blocks above it); moves every
         checkpoint above ``to_block`` back to ``to_block`` / ``to_block_hash``, and removes those whose
-        ``first_block`` is above it (nothing of their range is left). ``to_block = -1`` forgets the
-        whole chain. Returns the number of rows deleted.
+        ``first_block`` is above it (nothing of their range is left); forgets the markets discovered above
+        it and moves the registry scans back to it. ``to_block = -1`` forgets the whole chain. Returns the
+        number of rows deleted.
         """
         with self._transaction() as con:
             above = listed(con, "chain_id = ? AND last_block > ?", [chain_id, to_block])
@@ -453,6 +454,10 @@ class Writer:
             con.execute("DELETE FROM checkpoints WHERE chain_id = ? AND first_block > ?", [chain_id, to_block])
             con.execute("UPDATE checkpoints SET last_block = ?, last_block_hash = ?, updated_at = current_timestamp "
                         "WHERE chain_id = ? AND last_block > ?", [to_block, to_block_hash, chain_id, to_block])
+            # discovered markets (toolkit.store.discovered): what was found above the block is read again
+            con.execute("DELETE FROM discovered_markets WHERE chain_id = ? AND found_block > ?", [chain_id, to_block])
+            con.execute("UPDATE discovery_scans SET scanned_to = ? WHERE chain_id = ? AND scanned_to > ?",
+                        [to_block, chain_id, to_block])
         return deleted
 
     def start_run(self, run_id: str, command: str, args_json: str, rpc_host: str | None, chain_id: int | None,

@@ -55,6 +55,11 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("tx_index", "INTEGER", "-", _EVENT, "Position of the transaction in its block."),
     _col("log_index", "INTEGER", "-", _EVENT, "Position of the log in its block."),
     _col("event", "VARCHAR", "-", _EVENT, "Event name, e.g. `LiquidationCall`."),
+    _col("event_args", "VARCHAR", "JSON", _EVENT + " (every argument, exact)",
+         "Every argument of the event as the log carries it, a JSON object in declaration order: integers as "
+         "exact base-10 strings, addresses and bytes32 as lower-case 0x hex, booleans as true/false; logs joined "
+         "into the row (Maker `Kick`, Comet `AbsorbDebt`, Liquity `Liquidation`, Euler `DebtSocialized`, ...) "
+         "under `joined`. See docs/schema.md, 'Event arguments'."),
     # accounts
     _col("borrower", "VARCHAR", "address", _EVENT,
          "Account whose position was liquidated (Aave `user`; Liquity v2: the `troveId`, a uint256 as base-10 "
@@ -172,10 +177,22 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
          "protocols.", True),
     _col("protocol_fee_bps", "INTEGER", "bps of the bonus", "getConfiguration bits 152-167 (Aave v3)",
          "Share of the liquidation bonus sent to the treasury; 0 for Aave v2.", True),
-    _col("emode_category", "INTEGER", "-", "Pool.getUserEMode(borrower)", "Borrower's e-mode category (0 = none).", True),
-    _col("close_factor_bps", "INTEGER", "bps of the debt", "LiquidationLogic constants and health_factor_before",
-         "Largest share of the borrower's debt in debt_asset that this liquidation could repay.", True),
-    _col("close_factor_rule", "VARCHAR", "-", "adapter", "The close-factor rule applied, with its source.", True),
+    _col("emode_category", "INTEGER", "-",
+         "Pool.getUserEMode(borrower) and the category's collateral membership at state_block",
+         "E-mode category whose liquidation threshold and bonus apply to this liquidation's collateral; 0 when the "
+         "reserve's own apply (no e-mode, or a borrower's category that does not hold the collateral). Aave "
+         "v3.0-3.1: the collateral reserve's configuration bits 168-175 equal the borrower's category; v3.2+: the "
+         "collateral's reserve id is set in the category's collateralBitmap (docs/sources/aave.md#aave-v32-emode).",
+         True),
+    _col("close_factor_bps", "INTEGER", "bps of the debt",
+         "the pool's liquidation rules at state_block (Aave: toolkit.protocols.aave_rules)",
+         "Largest share of the borrower's debt in debt_asset that this liquidation could repay (Aave v3.3+: 100 % "
+         "below the dust threshold or at HF <= 0.95, else 50 % of the whole position's debt expressed as a share "
+         "of this reserve's debt, to the nearest bp).", True),
+    _col("close_factor_rule", "VARCHAR", "-", "adapter",
+         "The rules applied, with their source: for Aave the pool version detected at state_block by the view "
+         "functions it answers (v3.3+: getReserveDeficit; v3.2: getEModeCategoryCollateralBitmap), the close factor "
+         "and why, then the e-mode rule (docs/sources/aave.md#aave-pool-version).", True),
     _col("health_factor_before_raw", "VARCHAR", "wad (10^18 = 1.0)",
          "Pool.getUserAccountData(borrower) at state_block; Morpho Blue: position and market at state_block",
          "Borrower's health factor before the liquidation (Morpho Blue: largest debt the collateral allows at "
@@ -295,6 +312,35 @@ SEGMENT_COLUMNS: tuple[Column, ...] = (
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the file was listed."),
 )
 
+DISCOVERED_MARKET_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("registry", "VARCHAR", "-", "deployment registry",
+         "Name of the registry file entry (a template with `discovery`) whose registry contract listed the market."),
+    _col("market", "VARCHAR", "address", "registry contract",
+         "Lower-case address of the market's emitter: a cToken, an Aave Pool, a Maker auction contract, an EVK vault."),
+    _col("name", "VARCHAR", "-", "params.pool_names or the provider's getMarketId()",
+         "Deployment name the market is pulled under when it is a deployment of its own (Aave pools); null otherwise."),
+    _col("found_block", "BIGINT", "block", "registry log or list call",
+         "Block of the registry log that listed the market, or the pulled block at which the registry's list "
+         "function named it."),
+    _col("how", "VARCHAR", "-", "discovery", "How it was found, e.g. `MarketListed log 3 of tx 0x.. in block N`."),
+    _col("details_json", "VARCHAR", "JSON", "registry contract",
+         "What else the registry said (Aave: `addresses_provider`, `market_id`)."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that found it."),
+    _col("found_at", "TIMESTAMPTZ", "UTC", "local clock", "When it was stored."),
+)
+
+DISCOVERY_SCAN_COLUMNS: tuple[Column, ...] = (
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("registry", "VARCHAR", "-", "deployment registry", "Name of the registry file entry (template)."),
+    _col("scanned_to", "BIGINT", "block", "discovery",
+         "Last block (inclusive) whose registry logs are all read; the next pull reads them from the block after."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that read them."),
+    _col("updated_at", "TIMESTAMPTZ", "UTC", "local clock", "When it was written."),
+)
+
 STORE_META_COLUMNS: tuple[Column, ...] = (
     _col("schema_version", "INTEGER", "-", "SCHEMA_VERSION", "Version of the column contract the store follows."),
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the store was created."),
@@ -303,7 +349,7 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
 #: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
-#: adds the state position and check columns (and the tables of this round's other changes).
+#: adds columns and tables (``event_args``, the discovered markets, the state position and check columns).
 SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
@@ -312,6 +358,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "blocks": BLOCK_COLUMNS,
     "checkpoints": CHECKPOINT_COLUMNS,
     "runs": RUN_COLUMNS,
+    "discovered_markets": DISCOVERED_MARKET_COLUMNS,
+    "discovery_scans": DISCOVERY_SCAN_COLUMNS,
     "store_meta": STORE_META_COLUMNS,
 }
 
@@ -326,6 +374,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "blocks": ("chain_id", "block_number"),
     "checkpoints": ("chain_id", "protocol", "deployment"),
     "runs": ("run_id",),
+    "discovered_markets": ("chain_id", "protocol", "registry", "market"),
+    "discovery_scans": ("chain_id", "protocol", "registry"),
     "store_meta": ("schema_version",),
 }
 
@@ -338,6 +388,10 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "blocks": "Headers of the blocks the rows and checkpoints refer to; used to detect reorgs.",
     "checkpoints": "How far each deployment has been pulled; written in the same transaction as its rows.",
     "runs": "One row per run of the toolkit that wrote to the store (provenance for exports).",
+    "discovered_markets": "Markets the protocols' registry contracts listed (`toolkit.protocols.discovery`): every "
+                          "emitter a pull read beyond the registry file, with the block and the way it was found; "
+                          "`liqtk decode` reads them to attribute logs without a node.",
+    "discovery_scans": "How far each registry's listing logs have been read (the next pull reads on from there).",
     "store_meta": "One row: the schema version and when and by which version the store was created.",
 }
 
@@ -368,6 +422,15 @@ NOTES: dict[str, str] = {
         "over debt; the collateral factor fills ltv_bps, liquidation_threshold_bps and collateral_factor_raw. "
         "Details and sources: `toolkit/protocols/compound_v2.py`."
     ),
+    "Event arguments": (
+        "`event_args` keeps what the normalized columns leave out, exactly: e.g. Aave v1 "
+        "`accruedBorrowInterest`, Maker `Bite.art` (normalised debt, wad) and `Bite.tab` in rad (debt_repaid_raw "
+        "holds it in DAI wad, rounded down), Morpho `repaidShares`. Keys are the ABI input names of the row's "
+        "event (`event`); integers are strings so that no JSON reader rounds them. A row built from several logs "
+        "lists the others under `joined` as `{\"event\", \"log_index\", \"args\"}`. Query it with DuckDB's JSON "
+        "functions, e.g. `SELECT event_args->>'$.tab' FROM liquidations WHERE event = 'Bite'`. Written by "
+        "`toolkit/protocols/event_args.py`."
+    ),
     "Protocol fee": (
         "Aave v3 sends part of the liquidation bonus to the treasury. The `LiquidationCall` event's "
         "`liquidatedCollateralAmount` is what the liquidator received, *after* the fee "
@@ -376,7 +439,7 @@ NOTES: dict[str, str] = {
         "`total` the collateral seized from the borrower, `bonus` = liquidation_bonus_bps and `fee` = "
         "protocol_fee_bps, the contract computes `fee(total) = percentMul(total - percentDiv(total, bonus), "
         "fee)` and emits `total - fee(total)`; `protocol_fee_raw` recovers `fee(total)` from the event amount "
-        "(`toolkit.protocols.aave.protocol_fee_from_event`). Aave v2 has no protocol fee: `0`."
+        "(`toolkit.protocols.aave_fees.protocol_fee_from_event`). Aave v2 has no protocol fee: `0`."
     ),
 }
 

@@ -1,8 +1,9 @@
 """Aave v2, Aave v3 and Spark reserve parameters at a block.
 
 ``Pool.getConfiguration(asset)`` at the block, decoded with :class:`toolkit.protocols.aave.ReserveConfig` (bits
-0-15 LTV, 16-31 liquidation threshold, 32-47 liquidation bonus including 100 %, all bps; defi-protocols.md §1,
-§2 bitmap table), and the ERC-20 ``symbol()``, with the adapter's ABIs (:mod:`toolkit.protocols.aave`). These
+0-15 LTV, 16-31 liquidation threshold, 32-47 liquidation bonus including 100 %, all bps;
+docs/sources/aave.md#aave-reserve-configuration), and the ERC-20 ``symbol()``, with the adapter's ABIs
+(:mod:`toolkit.protocols.aave`). These
 are the reserve's own values; a borrower in an e-mode category uses the category's (stored per liquidation in
 ``liquidation_threshold_bps``, see :func:`toolkit.compare.thresholds.thresholds_from_rows`). An address that
 is not a reserve of the pool reads as an all-zero bitmap and is left out, as are all assets at a block where the

@@ -27,20 +27,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolkit.protocols.aave_fees import PERCENTAGE_FACTOR, percent_div, percent_mul, protocol_fee_of
 from toolkit.protocols.checks import EXACT, MISMATCH, UNCHECKED, Check
 
-PERCENTAGE_FACTOR = 10_000
 WAD = 10**18
 
 
-def percent_mul(value: int, bps: int) -> int:
-    """``PercentageMath.percentMul``: value x bps / 10000, rounded half up."""
-    return (value * bps + PERCENTAGE_FACTOR // 2) // PERCENTAGE_FACTOR
-
-
-def percent_div(value: int, bps: int) -> int:
-    """``PercentageMath.percentDiv``: value x 10000 / bps, rounded half up."""
-    return (value * PERCENTAGE_FACTOR + bps // 2) // bps
+def percent_div_ceil(value: int, bps: int) -> int:
+    """``PercentageMath.percentDivCeil`` (aave-v3-origin 3.6.0): value x 10000 / bps, rounded up."""
+    return -(-value * PERCENTAGE_FACTOR // bps)
 
 
 def seized_for_debt(debt: int, debt_price: int, coll_price: int, debt_decimals: int, coll_decimals: int,
@@ -51,15 +46,17 @@ def seized_for_debt(debt: int, debt_price: int, coll_price: int, debt_decimals: 
     return percent_mul(debt_price * debt * 10**coll_decimals, bonus) // (coll_price * 10**debt_decimals)
 
 
-def debt_for_collateral(collateral: int, debt_price: int, coll_price: int, debt_decimals: int,
-                        coll_decimals: int, bonus: int) -> int:
-    """Debt (base units) the Pool takes when it seizes the whole balance ``collateral`` (v2 and v3)."""
-    return percent_div(coll_price * collateral * 10**debt_decimals // (debt_price * 10**coll_decimals), bonus)
+def debts_for_collateral(collateral: int, debt_price: int, coll_price: int, debt_decimals: int,
+                         coll_decimals: int, bonus: int) -> tuple[int, int]:
+    """Debt (base units) the Pool takes when it seizes the whole balance ``collateral``: rounded half up
+    (``percentDiv``: v2, v3.0-3.3) and rounded up (``percentDivCeil``: aave-v3-origin 3.6.0)."""
+    value = coll_price * collateral * 10**debt_decimals // (debt_price * 10**coll_decimals)
+    return percent_div(value, bonus), percent_div_ceil(value, bonus)
 
 
 def fee_of(collateral: int, bonus: int, fee_bps: int) -> int:
     """v3 liquidation protocol fee taken from ``collateral`` seized."""
-    return percent_mul(collateral - percent_div(collateral, bonus), fee_bps) if fee_bps else 0
+    return protocol_fee_of(collateral, bonus, fee_bps) if fee_bps else 0
 
 
 def check(row: dict[str, Any], inputs: dict[str, Any]) -> Check:
@@ -81,8 +78,10 @@ def check(row: dict[str, Any], inputs: dict[str, Any]) -> Check:
     uncapped = seized_for_debt(debt, debt_price, coll_price, debt_decimals, coll_decimals, bonus, version)
     ways = [("from debtToCover", uncapped, debt)]
     if balance is not None:
-        ways.append(("capped at the borrower's collateral balance", int(balance),
-                     debt_for_collateral(int(balance), debt_price, coll_price, debt_decimals, coll_decimals, bonus)))
+        half_up, ceiling = debts_for_collateral(int(balance), debt_price, coll_price, debt_decimals, coll_decimals,
+                                                bonus)
+        ways += [("capped at the borrower's collateral balance", int(balance), half_up),
+                 ("capped at the borrower's collateral balance (debt rounded up, v3.4+)", int(balance), ceiling)]
     what = (f"liquidatedCollateralAmount recomputed {'' if version >= 3 else 'with the v2 rounding '}from "
             f"prices {debt_price}/{coll_price}, decimals {debt_decimals}/{coll_decimals}, bonus {bonus} bps"
             + (f", protocol fee {fee_bps} bps" if fee_bps else ""))
