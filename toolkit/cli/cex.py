@@ -122,6 +122,7 @@ def liquidation_price(
     account: Annotated[Optional[Path], typer.Option(help="account.json with several positions (cross or isolated); see docs/cex.md.")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date selecting the risk-tier era (default: the latest era).")] = None,
     era: Annotated[Optional[str], typer.Option(help="Risk-tier era by name (e.g. legacy-100xbt).")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Also use the tier tables `liqtk cex fetch` stored there (eras dated by the fetch time).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Liquidation and bankruptcy price, maintenance margin and tier of one position or an account."""
@@ -147,6 +148,9 @@ def liquidation_price(
         def label(field: str) -> str:
             return _FLAGS.get(field.rsplit(".", 1)[-1], field)
     profile = load_venue(venue_id)
+    if store is not None:
+        from toolkit.cex.fetched_eras import load_fetched
+        profile = load_fetched(profile, store)
     quote = quote_account(profile, spec, label, funding_rate=rate, as_of=moment, era=era)
     record = asdict(quote)
     record["unverified_rules"] = profile.unverified()
@@ -201,3 +205,6 @@ def simulate(
             table.add_row(key, str(value))
     output.table(table)
     output.log("written", out=str(out))
+
+
+from toolkit.cli import cex_data  # noqa: E402,F401  (registers `liqtk cex fetch` and `liqtk cex record`)
