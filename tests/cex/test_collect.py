@@ -87,7 +87,7 @@ def test_recorded_rows_equal_the_messages(server, tmp_path) -> None:
     """Binance's all-market stream (ccxt watch_liquidations_for_symbols without symbols: ``!forceOrder@arr``)."""
     server.script = [json.dumps(m) for m in FORCE_ORDERS]
     store = tmp_path / "s.duckdb"
-    result = _liqtk("cex", "record", "--exchange", "binance", "--duration", "3", "--store", str(store), "--quiet",
+    result = _liqtk("cex", "record", "--venue", "binance", "--duration", "3", "--store", str(store), "--quiet",
                     env=_env(server, tmp_path))
     assert result.returncode == 0, result.stderr
     assert server.subscriptions == [{"method": "SUBSCRIBE", "params": ["!forceOrder@arr"], "id": 1}]
@@ -104,7 +104,7 @@ def test_recorded_rows_equal_the_messages(server, tmp_path) -> None:
 def test_a_dropped_connection_reconnects_and_records_the_gap(server, tmp_path) -> None:
     server.script, server.drop_after, server.interval = [json.dumps(m) for m in FORCE_ORDERS], 1, 0.3
     store = tmp_path / "s.duckdb"
-    result = _liqtk("cex", "record", "--exchange", "binance", "--duration", "6", "--store", str(store), "--quiet",
+    result = _liqtk("cex", "record", "--venue", "binance", "--duration", "6", "--store", str(store), "--quiet",
                     env=_env(server, tmp_path))
     assert result.returncode == 0, result.stderr
     assert server.connections == 2 and "record.disconnected" in result.stderr
@@ -131,7 +131,7 @@ def _shifted(count: int) -> list[str]:
 def test_sigkill_loses_at_most_the_last_flush_interval(server, tmp_path) -> None:
     server.script, server.interval = _shifted(60), 0.1
     store, flush = tmp_path / "s.duckdb", 1.0
-    process = subprocess.Popen([LIQTK, "cex", "record", "--exchange", "binance", "--flush-interval", str(flush),
+    process = subprocess.Popen([LIQTK, "cex", "record", "--venue", "binance", "--flush-interval", str(flush),
                                 "--store", str(store), "--quiet"], env=_env(server, tmp_path),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 90
@@ -146,7 +146,7 @@ def test_sigkill_loses_at_most_the_last_flush_interval(server, tmp_path) -> None
     assert sent_before <= stored <= server.sent
     assert _rows(store, "SELECT status FROM cex_runs") == [("running",)]
     server.script, server.sent = [], 0  # the next recorder finds the killed run and marks it interrupted
-    result = _liqtk("cex", "record", "--exchange", "binance", "--duration", "1", "--store", str(store), "--quiet",
+    result = _liqtk("cex", "record", "--venue", "binance", "--duration", "1", "--store", str(store), "--quiet",
                     env=_env(server, tmp_path))
     assert result.returncode == 0, result.stderr
     assert sorted(_rows(store, "SELECT status FROM cex_runs")) == [("interrupted",), ("ok",)]
@@ -157,12 +157,12 @@ def test_a_second_recorder_on_the_same_store_exits_5(server, tmp_path) -> None:
     server.script = []
     store = tmp_path / "s.duckdb"
     env = _env(server, tmp_path)
-    first = subprocess.Popen([LIQTK, "cex", "record", "--exchange", "binance", "--store", str(store), "--quiet"],
+    first = subprocess.Popen([LIQTK, "cex", "record", "--venue", "binance", "--store", str(store), "--quiet"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 90
     while not server.subscriptions and time.time() < deadline:
         time.sleep(0.05)
-    second = _liqtk("cex", "record", "--exchange", "binance", "--store", str(store), "--quiet", env=env)
+    second = _liqtk("cex", "record", "--venue", "binance", "--store", str(store), "--quiet", env=env)
     assert second.returncode == 5
     (line,) = second.stderr.strip().splitlines()
     assert f"is being recorded into by PID {first.pid}" in line
@@ -183,7 +183,7 @@ def test_fetch_funding_rows_equal_the_answer_and_keys_stay_secret(server, tmp_pa
     store = tmp_path / "s.duckdb"
     secret = "test-key-do-not-print-0123456789"
     env = _env(server, tmp_path, OKX_MARKETS, LIQTK_OKX_API_KEY=secret, LIQTK_OKX_API_SECRET=secret + "s")
-    result = _liqtk("cex", "fetch", "--exchange", "okx", "--symbols", "BTC/USDT:USDT", "--what", "funding",
+    result = _liqtk("cex", "fetch", "--venue", "okx", "--symbols", "BTC/USDT:USDT", "--what", "funding",
                     "--store", str(store), env=env)
     assert result.returncode == 0, result.stderr
     expected = sorted((int(r["fundingTime"]), r["realizedRate"], r) for r in json.loads(body)["data"])
@@ -216,7 +216,7 @@ def test_refusals_are_one_line_exit_1_and_nothing_written(server, tmp_path, stat
     server.default = Answer(status, body, "application/json" if name.endswith(".json") else "text/html")
     store = tmp_path / "s.duckdb"
     env = {k: v for k, v in _env(server, tmp_path).items() if k != "LIQTK_CEX_MARKETS"}  # markets from the server
-    result = _liqtk("cex", "fetch", "--exchange", "binance", "--symbols", "BTC/USDT:USDT", "--what", "funding",
+    result = _liqtk("cex", "fetch", "--venue", "binance", "--symbols", "BTC/USDT:USDT", "--what", "funding",
                     "--store", str(store), env=env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
@@ -225,16 +225,16 @@ def test_refusals_are_one_line_exit_1_and_nothing_written(server, tmp_path, stat
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["fetch", "--exchange", "ftx", "--symbols", "BTC/USDT:USDT"], "error: --exchange: unknown exchange 'ftx'"),
-    (["fetch", "--exchange", "okx", "--symbols", "DOGE/USDT:USDT", "--what", "funding"],
+    (["fetch", "--venue", "ftx", "--symbols", "BTC/USDT:USDT"], "error: --venue: unknown venue 'ftx'"),
+    (["fetch", "--venue", "okx", "--symbols", "DOGE/USDT:USDT", "--what", "funding"],
      "error: --symbols: okx has no market 'DOGE/USDT:USDT'"),
-    (["fetch", "--exchange", "hyperliquid", "--symbols", "BTC/USDC:USDC", "--what", "open-interest"],
+    (["fetch", "--venue", "hyperliquid", "--symbols", "BTC/USDC:USDC", "--what", "open-interest"],
      "error: --what: hyperliquid does not serve open-interest history through ccxt 4"),
-    (["record", "--exchange", "dydx", "--symbols", "BTC/USD:USD"],
+    (["record", "--venue", "dydx", "--symbols", "BTC/USD:USD"],
      "error: --what: dydx-v4 does not serve a liquidation stream through ccxt 4"),
-    (["record", "--exchange", "bitmex", "--symbols", "BTC/USD:BTC"],
-     "error: --exchange: bitmex is not served: ccxt 4"),
-    (["fetch", "--exchange", "okx", "--symbols", "BTC/USDT:USDT", "--what", "insurance"],
+    (["record", "--venue", "bitmex", "--symbols", "BTC/USD:BTC"],
+     "error: --venue: bitmex is not served: ccxt 4"),
+    (["fetch", "--venue", "okx", "--symbols", "BTC/USDT:USDT", "--what", "insurance"],
      "error: --what: insurance is not one of tiers, funding, open-interest, liquidations"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_store(server, tmp_path, args: list[str], message: str) -> None:

@@ -117,7 +117,7 @@ def liquidation_price(
     mark: Annotated[Optional[str], typer.Option(help="Mark price (default: the entry price).")] = None,
     isolated_margin: Annotated[Optional[str], typer.Option("--isolated-margin", help="Isolated margin in settlement currency instead of entry value / leverage.")] = None,
     mmr: Annotated[Optional[str], typer.Option("--mmr", help="Maintenance margin rate (fraction, e.g. 0.004) instead of the era's tier table.")] = None,
-    maintenance_amount: Annotated[Optional[str], typer.Option("--maintenance-amount", help="Maintenance amount (Binance cum) in settlement currency, with --mmr [default: 0].")] = None,
+    maintenance_amount: Annotated[Optional[str], typer.Option("--maintenance-amount", help="Maintenance amount (Binance cum) in settlement currency, with --mmr (default: 0).")] = None,
     funding_rate: Annotated[str, typer.Option("--funding-rate", help="Next funding rate, e.g. -0.000139 (BitMEX adds it to maintenance for the paying side).")] = "0",
     account: Annotated[Optional[Path], typer.Option(help="account.json with several positions (cross or isolated); see docs/cex.md.")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date selecting the risk-tier era (default: the latest era).")] = None,

@@ -34,11 +34,11 @@ def _store(store: Optional[object]) -> object:
 @cex_app.command("fetch")
 @_one_line_errors
 def fetch(
-    exchange: Annotated[str, typer.Option(help=f"Exchange: {_EXCHANGES}.")],
+    venue: Annotated[str, typer.Option(help=f"Venue (exchange): {_EXCHANGES}.")],
     symbols: Annotated[str, typer.Option(help="Comma-separated ccxt symbols (BTC/USDT:USDT) or the venue's ids (BTCUSDT).")],
     what: Annotated[str, typer.Option(help="Comma-separated: tiers, funding, open-interest, liquidations.")] = "tiers,funding",
-    since: Annotated[Optional[str], typer.Option(help="First time of the histories (ISO-8601 UTC) [default: the exchange's latest page].")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Last time of the histories (ISO-8601 UTC) [default: now].")] = None,
+    since: Annotated[Optional[str], typer.Option(help="First time of the histories (ISO-8601 UTC; default: the exchange's latest page).")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Last time of the histories (ISO-8601 UTC; default: now).")] = None,
     store: StoreOption = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another writer of the store.")] = 0,
     json_output: JsonOption = False,
@@ -51,9 +51,9 @@ def fetch(
     from toolkit.cex.io import parse_time
 
     output.configure(quiet=quiet, json=json_output)
-    request = FetchRequest(venue=exchange, what=_list(what), symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
+    request = FetchRequest(venue=venue, what=_list(what), symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
                            since=parse_time(since, "--since") if since else None,
-                           until=parse_time(until, "--until") if until else None, wait=wait)
+                           until=parse_time(to, "--to") if to else None, wait=wait)
     result = asyncio.run(run_fetch(request))
     record = {"event": "cex.fetch.finished", "run_id": result.run_id, "venue": result.venue,
               "answers": result.answers, "rows_added": result.rows}
@@ -64,9 +64,9 @@ def fetch(
 @cex_app.command("record")
 @_one_line_errors
 def record(
-    exchange: Annotated[str, typer.Option(help=f"Exchange with a liquidation stream: {_EXCHANGES}.")],
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated ccxt symbols [default: every symbol the stream carries, where the exchange has an all-market stream].")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds to record [default: until SIGTERM or Ctrl-C].")] = None,
+    venue: Annotated[str, typer.Option(help=f"Venue (exchange) with a liquidation stream: {_EXCHANGES}.")],
+    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated ccxt symbols (default: every symbol the stream carries, where the exchange has an all-market stream).")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Seconds to record (default: until SIGTERM or Ctrl-C).")] = None,
     flush_interval: Annotated[float, typer.Option("--flush-interval", help="Seconds between writes to the store (at most this much is lost if the process is killed).")] = 2.0,
     store: StoreOption = None,
     json_output: JsonOption = False,
@@ -82,7 +82,7 @@ def record(
         raise UserInputError(f"--duration: must be a positive number of seconds, got {duration}")
     if not 0 < flush_interval <= 60:
         raise UserInputError(f"--flush-interval: must lie between 0 and 60 seconds, got {flush_interval}")
-    request = RecordRequest(venue=exchange, symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
+    request = RecordRequest(venue=venue, symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
                             duration=duration, flush_interval=flush_interval)
     state = asyncio.run(run_record(request, output.log))
     record = {"event": "cex.record.finished", "run_id": state.run_id, "messages": state.messages,

@@ -59,7 +59,7 @@ def venue_id(name: str) -> str:
     key = name.strip().lower()
     venue = ALIASES.get(key, key)
     if venue not in EXCHANGES:
-        raise UserInputError(f"--exchange: unknown exchange {name!r}; choose one of {', '.join(EXCHANGES)}")
+        raise UserInputError(f"--venue: unknown venue {name!r}; choose one of {', '.join(EXCHANGES)}")
     return venue
 
 
@@ -74,7 +74,7 @@ def _module(pro: bool) -> Any:
 def exchange_class(venue: str, pro: bool) -> type:
     """The ccxt class of ``venue``: REST (``ccxt.async_support``) or websockets (``ccxt.pro``)."""
     if venue == "bitmex":
-        raise UserInputError(f"--exchange: bitmex is not served: {ccxt_version(venue)} has no BitMEX exchange, and "
+        raise UserInputError(f"--venue: bitmex is not served: {ccxt_version(venue)} has no BitMEX exchange, and "
                              "ccxt's separate BitMEX package (bitmex-api) replaces the process's `ccxt` module, so it "
                              "cannot run beside the other exchanges; choose one of "
                              f"{', '.join(v for v in EXCHANGES if v != 'bitmex')}")
