@@ -154,17 +154,28 @@ def test_fund_drawdown_limit_triggers_adl(drawdown: Decimal | None, expect_adl: 
     assert result.fund_path[-1][1] == (D(10000) if expect_adl else D(6000))
 
 
-def test_adl_at_mark_price_charges_the_fund() -> None:
-    """OKX / Hyperliquid close ADL counterparties at the mark price: the gap between bankruptcy and mark is the
-    fund's, even below zero.
-    Source: §2.3 (OKX 'at the current Mark Price'), §2.5 (Hyperliquid 'previous oracle/mark price')."""
+@pytest.mark.parametrize(("fund", "price", "realized", "fund_end"), [
+    ("10000", None, None, "6000"),      # the fund pays the whole gap of 4,000 itself: no ADL
+    ("2500", "135", "3500", "0"),       # it pays its 2,500; the counterparty carries 1,500: closed at 135
+    ("0", "110", "1000", "0"),          # an empty fund pays nothing: ADL at the bankruptcy price
+])
+def test_adl_at_mark_price_charges_the_fund_only_while_it_can_pay(fund: str, price: str | None,
+                                                                   realized: str | None, fund_end: str) -> None:
+    """OKX / Hyperliquid close ADL counterparties at the mark price; the gap to the bankruptcy price is the fund's
+    only as far as its balance goes, the rest falls on the counterparties (fund first, then ADL; the fund never
+    goes below zero). The short (100 at 100, 10x) is bankrupt at 110 and the mark is 150: a gap of 4,000 on a
+    value of 11,000 at 110. Derived: with a fund F < 4,000 the counterparty's exit value is 15,000 - (4,000 - F).
+    Source: docs/sources/venues.md#okx-adl, #hyperliquid-backstop-and-adl, #loss-waterfall."""
     venue = linear_venue(adl_price=AdlPrice.MARK)
     accounts = [isolated("short", "EXAMPLE", SHORT, "100", "100", "10"),
                 isolated("long", "EXAMPLE", LONG, "100", "100", "2")]
-    result = simulate(venue, accounts, path_of(["100", "150"], "EXAMPLE"))
-    (adl,) = [e for e in result.events if isinstance(e, Deleverage)]
-    assert adl.price == D(150) and adl.realized_pnl == D(5000)
-    assert result.fund_path[-1][1] == D(-4000)
+    result = simulate(venue, accounts, path_of(["100", "150"], "EXAMPLE"), insurance_fund=D(fund))
+    adl = [(e.price, e.realized_pnl) for e in result.events if isinstance(e, Deleverage)]
+    assert adl == ([] if price is None else [(D(price), D(realized))])
+    assert result.fund_path[-1][1] == D(fund_end) and min(b for _, b in result.fund_path) >= 0
+    summary = result.summary()
+    assert summary["shortfall_paid_by_fund"] == min(D(fund), D(4000))
+    assert summary["insurance_fund_uncovered"] == 0
     assert conservation_residual(result, accounts, venue) == 0
 
 

@@ -108,8 +108,10 @@ def test_bad_accounts() -> None:
         quote_account(BITMEX, cross("a", "1", PositionSpec("XBTUSD", LONG, D(1), D(1), D(1),
                                                            isolated_margin=D(1))), label)
     binance = load_venue("binance-usdm")
-    with pytest.raises(UserInputError, match="mmr: binance-usdm has no tier table for ETHUSDT"):
-        quote_account(binance, isolated("a", "ETHUSDT", LONG, "1", "1000", "5"), label)
+    with pytest.raises(UserInputError, match="as_of: no ETHUSDT era in force on 2022-01-01; the earliest starts "
+                                             "2024-10-24"):  # the 2024-10-24 brackets are ETHUSDT's first table
+        quote_account(binance, isolated("a", "ETHUSDT", LONG, "1", "1000", "5"), label,
+                      as_of=START.replace(year=2022, month=1, day=1))
     with pytest.raises(UserInputError, match="venue: unknown venue 'ftx'; choose one of bitmex"):
         load_venue("ftx")
 

@@ -291,7 +291,7 @@ def test_binance_btcusdt_bracket_maintenance_amounts() -> None:
     """BTCUSDT brackets (cap, MMR, cum) (50k, 0.4%, 0) ... (500M, 50%, 100,016,300): the cum column follows
     cum_n = floor_n x (MMR_n - MMR_{n-1}) + cum_{n-1} (DERIVED in the reference).
     Source: §2.1, https://gist.github.com/highfestiva/b71e76f51eed84d56c1be8ebbcc286b5"""
-    tiers = load_venue("binance-usdm").instrument("BTCUSDT").era().tiers
+    tiers = load_venue("binance-usdm").instrument("BTCUSDT").era(name="2021-03-26").tiers
     assert [t.maintenance_amount for t in tiers] == [D(x) for x in (
         0, 50, 1300, 16300, 266300, 1266300, 2516300, 5016300, 25016300, 100016300)]
     floors = [D(0), *(t.max_size for t in tiers[:-1])]
@@ -376,8 +376,9 @@ def test_hyperliquid_maintenance_is_half_initial(max_leverage: str, percent: str
     """MM = 1/2 x IM at max leverage: 1.25% at 40x ... 16.7% at 3x (older text: 1% for 50x).
     Source: §2.5, https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations"""
     raw = tomllib.loads(resources.files("toolkit.cex").joinpath("venues", "hyperliquid.toml").read_text())
-    raw["instruments"]["BTC"]["eras"][0]["tiers"]["max_leverage"] = max_leverage
-    (tier,) = parse_profile("hyperliquid", raw).instrument("BTC").era().tiers
+    (era,) = [e for e in raw["instruments"]["BTC"]["eras"] if e["name"] == "40x"]
+    era["tiers"]["max_leverage"] = max_leverage
+    (tier,) = parse_profile("hyperliquid", raw).instrument("BTC").era(name="40x").tiers
     assert tier.maintenance_rate == tier.initial_rate / 2
     assert abs(tier.maintenance_rate * 100 - D(percent)) < D("0.05")
 

@@ -84,3 +84,20 @@ def test_bar_path_reads_the_fixture_and_interpolates_exactly() -> None:
 def test_bar_path_refuses_a_file_with_missing_bars() -> None:
     with pytest.raises(UserInputError, match="gap"):
         bar_path(PRICES / "gemini_BTCUSD_1m_ohlcv_2025-10-10_derived_from_trades.csv")
+
+
+def test_liquidations_are_counted_by_join_key_not_by_event_rows() -> None:
+    """One Maker liquidation is a ``Bark`` row and a ``Take`` row sharing ``clipper:auction id``; an Aave v3.3
+    liquidation with bad debt is a ``LiquidationCall`` and a ``DeficitCreated`` sharing ``tx_hash:log_index``
+    (docs/schema.md, ``join_key``): 5 rows here, 3 liquidations, plus one row without a key counted once."""
+    rows = pd.DataFrame({
+        "protocol": ["maker", "maker", "aave-v3", "aave-v3", "aave-v3", "aave-v3"],
+        "event": ["Bark", "Take", "LiquidationCall", "DeficitCreated", "LiquidationCall", "DeficitCreated"],
+        "join_key": ["0xclip:7", "0xclip:7", "0xaa:3", "0xaa:3", "0xbb:1", None],
+        "bad_debt_mechanism": ["surplus_buffer"] * 2 + ["deficit"] * 4,
+        "market_id": ["ETH-A"] * 2 + ["m"] * 4, "borrower": ["0x1", "0x1", "0x2", "0x2", "0x3", "0x4"],
+        "bad_debt_raw": [None, None, "0", "5", "0", "1"], "bad_debt_usd": [None, None, 0.0, 5.0, 0.0, 1.0],
+        "collateral_seized_usd": [1.0] * 6, "protocol_fee_usd": [0.0] * 6,
+    })
+    counts = defi_losses(rows).set_index("name")["liquidations"]
+    assert counts.to_dict() == {"aave-v3": 3, "maker": 1}

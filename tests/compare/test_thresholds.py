@@ -62,7 +62,7 @@ def test_leverage_above_the_tier_maximum_has_no_move() -> None:
 def test_venue_era_before_the_profile_is_a_counterfactual() -> None:
     profile = load_venue("hyperliquid")
     era, in_force = venue_era(profile, "BTC", datetime(2020, 3, 13, tzinfo=UTC))
-    assert (era.name, in_force) == ("40x", False)
+    assert (era.name, in_force) == ("2023-07-17-50x", False)  # its earliest era, the meta snapshot of 2023-07-17
     era, in_force = venue_era(load_venue("bitmex"), "XBTUSD", datetime(2020, 3, 13, tzinfo=UTC))
     assert (era.name, in_force) == ("2019-base-200xbt", True)
 

@@ -43,9 +43,11 @@ def test_an_unwritable_out_directory_is_exit_code_2(tmp_path, capsys) -> None:
 
 
 def test_venue_names_map_to_profiles_and_contracts() -> None:
-    assert parse_venues("bitmex,binance,hyperliquid", "ETH", MOMENT) == [
-        VenueContract("bitmex", "ETHUSDT"), VenueContract("binance-usdm", "BTCUSDT"),
+    assert parse_venues("bitmex,binance,hyperliquid", "ETH", MOMENT) == [  # each venue's ETH tiers for ETH
+        VenueContract("bitmex", "ETHUSD"), VenueContract("binance-usdm", "ETHUSDT"),
         VenueContract("hyperliquid", "ETH")]
+    assert parse_venues("bybit,okx,dydx", "ETH", MOMENT) == [  # no ETH table: their bitcoin perpetual
+        VenueContract("bybit", "BTCUSDT"), VenueContract("okx", "BTC-USD-SWAP"), VenueContract("dydx-v4", "ETH-USD")]
     assert parse_venues("bitmex,binance-usdm,hyperliquid", "BTC", MOMENT) == [
         VenueContract("bitmex", "XBTUSD"), VenueContract("binance-usdm", "BTCUSDT"),
         VenueContract("hyperliquid", "BTC")]

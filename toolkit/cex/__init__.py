@@ -1,7 +1,7 @@
 """Centralized-exchange liquidation engines: BitMEX-faithful margin, liquidation, insurance fund and ADL, with
 venue profiles for BitMEX, Binance USD-M, Bybit, OKX, dYdX v4 and Hyperliquid.
 
-Formulas and sources: ``../shared/reference/cex-engines.md`` (section numbers are quoted in every module).
+Formulas and sources: ``docs/sources/venues.md`` (every module cites its entries by anchor).
 Method, assumptions and file schemas: ``docs/cex.md``.
 
 Modules, one job each:

@@ -14,7 +14,7 @@ from enum import Enum
 
 from toolkit.cex.instruments import Instrument
 from toolkit.cex.tiers import RiskTier, override_tier, tier_for_size
-from toolkit.cex.venues import Era, VenueProfile
+from toolkit.cex.venues import Era, Provenance, VenueProfile
 from toolkit.errors import UserInputError
 
 
@@ -78,7 +78,13 @@ def resolve_position(venue: VenueProfile, spec: PositionSpec, label: Label, marg
                              f"{instrument.lot_size}")
     if spec.isolated_margin is not None and margin_mode is MarginMode.CROSS:
         raise UserInputError(f"{label('isolated_margin')}: only isolated positions have an isolated margin")
-    era = profile.era(as_of, era_name)
+    if spec.mmr is not None:
+        try:
+            era = profile.era(as_of, era_name)
+        except UserInputError:  # the user's rate replaces the tiers: no era is needed
+            era = Era("override", None, (), Provenance("mmr and maintenance_amount given by the user", "user"))
+    else:
+        era = profile.era(as_of, era_name)
     if spec.mmr is not None:
         if not 0 < spec.mmr < 1:
             raise UserInputError(f"{label('mmr')}: must be a fraction between 0 and 1, got {spec.mmr}")
@@ -96,7 +102,7 @@ def resolve_position(venue: VenueProfile, spec: PositionSpec, label: Label, marg
     if tier is None:
         raise UserInputError(f"{label('size')}: position size {size.normalize():f} is above the largest "
                              f"{spec.symbol} risk limit {era.tiers[-1].max_size} of {venue.id} (era {era.name})")
-    if spec.leverage * tier.initial_rate > 1:
+    if spec.leverage > tier.max_leverage:
         raise UserInputError(f"{label('leverage')}: {spec.leverage} is above the {spec.symbol} maximum "
                              f"{tier.max_leverage.normalize():f} of tier {tier.number} (era {era.name})")
     return ResolvedPosition(spec, instrument, era, era.tiers)

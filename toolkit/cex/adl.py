@@ -1,13 +1,15 @@
 """Auto-deleveraging: ranking, indicator quintiles and allocation of a liquidated order.
 
-Sources (``../shared/reference/cex-engines.md``):
+Sources (``docs/sources/venues.md``):
 
-* §1.9 BitMEX (https://bitmex.com/app/autoDeleveraging , https://testnet.bitmex.com/app/autoDeleveragingExamples):
+* docs/sources/venues.md#bitmex-insurance-fund-and-adl BitMEX (https://bitmex.com/app/autoDeleveraging ,
+  https://testnet.bitmex.com/app/autoDeleveragingExamples):
   ``Ranking = PNL% * EffLev`` when ``PNL% > 0``, ``PNL% / EffLev`` otherwise;
   ``EffLev = |MarkValue| / (MarkValue - BankruptValue)``, ``PNL% = (MarkValue - AvgEntryValue) / |AvgEntryValue|``;
   for inverse contracts value = ``-Q / price``. Longs and shorts ranked separately, highest first; deleveraged
   at the bankruptcy price of the liquidated order; indicator in 20% increments.
-* §2.1 Binance (https://www.binance.com/en/support/faq/detail/360033525471): ``PNL% = UPNL / |notional|``,
+* docs/sources/venues.md#binance-insurance-fund-and-adl Binance
+  (https://www.binance.com/en/support/faq/detail/360033525471): ``PNL% = UPNL / |notional|``,
   ``EffLev = |notional| / (WalletBalance + UPNL)``, same product/quotient.
 
 Scores are written with operators only (scalars or numpy arrays). They depend on prices and on collateral per
@@ -110,7 +112,8 @@ class Allocation:
 
 
 def allocate(ranked_qty: Sequence[Decimal], needed: Decimal) -> list[Allocation]:
-    """Take ``needed`` contracts from the ranked positions, highest first (§1.9: a short of 20 closes all 10 of
+    """Take ``needed`` contracts from the ranked positions, highest first
+    (docs/sources/venues.md#bitmex-insurance-fund-and-adl: a short of 20 closes all 10 of
     the top account and 10 of the second's 20)."""
     allocations = []
     for index, qty in enumerate(ranked_qty):

@@ -2,7 +2,8 @@
 
 On every tick, in this order:
 
-1. funding: for each funding time since the previous tick (venue schedule, §1.5 / §2), every position held pays
+1. funding: for each funding time since the previous tick (venue schedule, docs/sources/venues.md#bitmex-funding and
+the venues' funding entries), every position held pays
    or receives ``mark value * F`` at the tick's mark; then the next rate (part of BitMEX's maintenance margin)
    is set and isolated liquidation prices are recomputed;
 2. liquidation: accounts in input order; an isolated position whose mark reached its rounded liquidation price,
@@ -62,7 +63,8 @@ def prepare(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePat
             Mapping[datetime, Decimal] | None, era: str | None, index_prices: bool
             ) -> tuple[list[AccountState], dict[str, FundingSchedule], str, PricePath]:
     """Check the population against the venue and the path; open the accounts; one funding schedule per symbol;
-    with ``index_prices`` the path holds index prices and becomes fair-price marks (§1.4).
+    with ``index_prices`` the path holds index prices and becomes fair-price marks
+    (docs/sources/venues.md#bitmex-fair-price-marking).
 
     The risk-tier era is the one in force at the path's first time unless ``era`` names one.
     """
@@ -133,7 +135,7 @@ def simulate(venue: VenueProfile, accounts: Sequence[AccountSpec], path: PricePa
     return SimulationResult(clearing.events, fund_path, snapshot(states),
                             {a.account_id: a.wallet for a in states},
                             {a.account_id: a.initial_collateral for a in states}, insurance_fund, currency,
-                            path.at(len(path.times) - 1), clearing.venue_fees)
+                            path.at(len(path.times) - 1), clearing.venue_fees, fund.uncovered)
 
 
 def _fund(clearing: Clearing, accounts: Sequence[AccountState], schedules: Mapping[str, FundingSchedule],

@@ -144,9 +144,15 @@ class SimulationResult:
     currency: str
     final_marks: dict[str, Decimal]
     venue_fees: Decimal = field(default=Decimal(0))
+    fund_uncovered: Decimal = field(default=Decimal(0))
 
     def summary(self) -> dict[str, Any]:
-        """Liquidations, volume, shortfalls and ADL, computed from the events."""
+        """Liquidations, volume, shortfalls and ADL, computed from the events.
+
+        ``shortfall_paid_by_fund``: everything the insurance fund paid out (the sum of its negative changes: fills
+        worse than the bankruptcy price, the gap of an ADL at the mark price, deficits), the fund's part of the
+        losses; ``insurance_fund_uncovered``: the part of it paid beyond the fund's balance (zero unless ADL found
+        too few counterparties; :class:`toolkit.cex.insurance.InsuranceFund`)."""
         counts = Counter(e.kind for e in self.events)
         trader_fills = [e for e in self.events if isinstance(e, Fill) and e.owner == "trader"]
         fund_fills = [e for e in self.events if isinstance(e, Fill) and e.owner == "insurance_fund"]
@@ -165,7 +171,9 @@ class SimulationResult:
             "liquidated_accounts": len({e.account for e in (*takeovers, *trader_fills, *partials)}),
             "liquidation_volume": sum((e.value for e in (*partials, *trader_fills, *fund_fills, *adl)), Decimal(0)),
             "shortfalls": len(shortfalls) + len(adl_orders),
-            "shortfall_paid_by_fund": -sum(shortfalls, Decimal(0)),
+            "shortfall_paid_by_fund": -sum((e.amount for e in self.events
+                                            if isinstance(e, InsuranceFundChange) and e.amount < 0), Decimal(0)),
+            "insurance_fund_uncovered": self.fund_uncovered,
             "adl_orders": len(adl_orders),
             "adl_count": len(adl),
             "adl_volume": sum((e.value for e in adl), Decimal(0)),

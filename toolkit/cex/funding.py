@@ -1,6 +1,6 @@
 """Perpetual funding: rate, clamp, cap, payment schedule and payments.
 
-Sources (``../shared/reference/cex-engines.md`` §1.5, BitMEX guide text quoted at
+Sources (docs/sources/venues.md#bitmex-funding, BitMEX guide text quoted at
 https://r.arson.gg/r/BitMEX/comments/d5kupn/funding_calculations and
 https://bitmex.com/app/perpetualContractsGuideExamples ):
 
@@ -11,7 +11,7 @@ https://bitmex.com/app/perpetualContractsGuideExamples ):
 * paid at 04:00, 12:00, 20:00 UTC only by positions held at that time; amount = mark value * F, positive F
   means longs pay shorts (https://www.bitmex.com/app/swapsGuide).
 
-Other venues use the same shape with their own times, clamp and cap (venue profiles, §2).
+Other venues use the same shape with their own times, clamp and cap (venue profiles, docs/sources/venues.md).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ from toolkit.errors import UserInputError
 
 
 def interest_rate(quote_rate_daily: Decimal, base_rate_daily: Decimal, intervals_per_day: int = 3) -> Decimal:
-    """``I = (quote - base) / intervals``: the interest component per funding interval (§1.5)."""
+    """``I = (quote - base) / intervals``: the interest component per funding interval
+    (docs/sources/venues.md#bitmex-funding)."""
     return (quote_rate_daily - base_rate_daily) / intervals_per_day
 
 
 def premium_index(impact_bid: Decimal, impact_ask: Decimal, mark: Decimal, spot: Decimal,
                   fair_basis: Decimal) -> Decimal:
-    """``P``: impact-price premium over spot plus the funding basis already in the mark price (§1.5)."""
+    """``P``: impact-price premium over spot plus the funding basis already in the mark price
+    (docs/sources/venues.md#bitmex-funding)."""
     return (max(ZERO, impact_bid - mark) - max(ZERO, mark - impact_ask)) / spot + fair_basis
 
 
@@ -43,13 +45,14 @@ def clamp(value: Decimal, limit: Decimal) -> Decimal:
 
 def funding_rate(premium: Decimal, interest: Decimal, interest_clamp: Decimal = Decimal("0.0005"),
                  cap: Decimal | None = None) -> Decimal:
-    """``F = P + clamp(I - P, ±interest_clamp)``, then limited to ``±cap`` when the venue caps it (§1.5)."""
+    """``F = P + clamp(I - P, ±interest_clamp)``, then limited to ``±cap`` when the venue caps it
+    (docs/sources/venues.md#bitmex-funding)."""
     rate = premium + clamp(interest - premium, interest_clamp)
     return rate if cap is None else clamp(rate, cap)
 
 
 def bitmex_cap(initial_rate: Decimal, maintenance_rate: Decimal, fraction: Decimal = Decimal("0.75")) -> Decimal:
-    """``75% * (IM - MM)``: XBTUSD (1%, 0.5%) -> 0.375% per 8 h (§1.5)."""
+    """``75% * (IM - MM)``: XBTUSD (1%, 0.5%) -> 0.375% per 8 h (docs/sources/venues.md#bitmex-funding)."""
     return fraction * (initial_rate - maintenance_rate)
 
 

@@ -1,6 +1,6 @@
 """Contract specifications and exact value / PnL arithmetic.
 
-Source: ``../shared/reference/cex-engines.md`` §1.1 (BitMEX contract guides:
+Source: docs/sources/venues.md#bitmex-contracts (BitMEX contract guides:
 https://www.bitmex.com/app/inversePerpetualsGuide , https://www.bitmex.com/app/linearPerpetualsGuide ,
 https://bitmex.com/app/quantoPerpetualsGuide ).
 
@@ -19,7 +19,7 @@ Value of ``qty`` contracts at ``price`` (unsigned):
 
 PnL of a position with side ``s`` (+1 long, -1 short), booked entry value ``V_E`` and exit value ``V_X``
 is ``s * k * (V_X - V_E)`` with ``k = +1`` for linear/quanto and ``k = -1`` for inverse
-(inverse: ``Q * (1/E - 1/Exit)`` XBT for a long, §1.1).
+(inverse: ``Q * (1/E - 1/Exit)`` XBT for a long, docs/sources/venues.md#bitmex-contracts).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ONE = Decimal(1)
 
 
 class Kind(str, Enum):
-    """How a contract's value depends on its price (§1.1)."""
+    """How a contract's value depends on its price (docs/sources/venues.md#bitmex-contracts)."""
 
     INVERSE = "inverse"
     LINEAR = "linear"
@@ -48,9 +48,10 @@ class PriceRounding(str, Enum):
     """How liquidation and bankruptcy prices are rounded to the tick.
 
     ``conservative``: a long's price rounds up, a short's down (BitMEX as implemented in
-    binares/uxs:uxs/base/wrappers/bitmex.py, §1.6; Bybit https://help.bybit.com/hc/en-us/articles/360011431853).
+    binares/uxs:uxs/base/wrappers/bitmex.py, docs/sources/venues.md#bitmex-liquidation-price; Bybit
+    https://help.bybit.com/hc/en-us/articles/360011431853).
     ``nearest``: half-up to the nearest tick (reproduces the Binance test vectors of
-    freqtrade/freqtrade:tests/exchange/test_binance.py, §2.1).
+    freqtrade/freqtrade:tests/exchange/test_binance.py, docs/sources/venues.md#binance-liquidation-price).
     """
 
     CONSERVATIVE = "conservative"
@@ -100,10 +101,17 @@ class Instrument:
         return -1 if self.kind is Kind.INVERSE else 1
 
     def value(self, qty: Decimal, price: Decimal) -> Decimal:
-        """Unsigned value of ``qty`` contracts at ``price`` in the settlement currency (§1.1)."""
+        """Unsigned value of ``qty`` contracts at ``price`` in the settlement currency
+        (docs/sources/venues.md#bitmex-contracts)."""
         if self.kind is Kind.INVERSE:
             return quantize(qty * self.contract_value / price, self.base_unit)
         return quantize(qty * self.contract_value * price, self.base_unit)
+
+    def price_of(self, qty: Decimal, value: Decimal) -> Decimal:
+        """The (unrounded) price at which ``qty`` contracts are worth ``value``: the inverse of :meth:`value`."""
+        if self.kind is Kind.INVERSE:
+            return qty * self.contract_value / value
+        return value / (qty * self.contract_value)
 
     def pnl(self, side: int, entry_value: Decimal, exit_value: Decimal) -> Decimal:
         """Realised PnL of a position of ``side`` opened at ``entry_value`` and closed at ``exit_value``."""

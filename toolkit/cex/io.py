@@ -282,10 +282,24 @@ def write_fund_path(fund_path: Iterable[tuple[datetime, Decimal]], path: Path) -
     _atomic_write(path, write)
 
 
+#: Integers of at most this magnitude are exact as JSON numbers in every reader (IEEE-754 doubles).
+JSON_SAFE_INTEGER = 2**53
+
+
+def exact_text(value: Decimal) -> str:
+    """A decimal as plain text with every digit it has and no exponent or trailing zeros (``2291.457286``)."""
+    text = format(value.normalize(), "f") if value else "0"
+    return text
+
+
 def to_json(value: Any) -> Any:
-    """JSON-ready copy: ``Decimal`` -> number, ``datetime`` -> ISO text, enums -> their value."""
+    """JSON-ready copy: ``Decimal`` -> a JSON integer when it is one of at most 2^53, else its exact text (a
+    string: JSON numbers are read as doubles, which would round it); ``datetime`` -> ISO text, enums -> their
+    value."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+        if value == value.to_integral_value() and abs(value) <= JSON_SAFE_INTEGER:
+            return int(value)
+        return exact_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -298,5 +312,6 @@ def to_json(value: Any) -> Any:
 
 
 def write_json(record: Mapping[str, Any], path: Path) -> None:
-    """A JSON file (numbers as JSON numbers), written atomically."""
+    """A JSON file (:func:`to_json`: safe integers as numbers, other decimals as exact strings), written
+    atomically."""
     _atomic_write(path, lambda stream: stream.write(json.dumps(to_json(record), indent=2, sort_keys=True) + "\n"))

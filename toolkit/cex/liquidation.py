@@ -1,6 +1,6 @@
 """Liquidation and bankruptcy prices, partial-liquidation sizes, fill prices.
 
-The documented model (``../shared/reference/cex-engines.md`` §1.6: BitMEX defines the liquidation price as the
+The documented model (docs/sources/venues.md#bitmex-liquidation-price: BitMEX defines the liquidation price as the
 mark price "where only maintenance margin remains" and the bankruptcy price as where margin is zero,
 https://testnet.bitmex.com/app/liquidationExamples ). BitMEX never published a closed form, so this module
 solves that definition exactly for the one position whose price moves:
@@ -8,19 +8,23 @@ solves that definition exactly for the one position whose price moves:
     collateral + PnL(P) = other_requirement + rate * value(basis price) - amount
 
 * ``collateral``: isolated margin, or for cross margin the wallet plus the other positions' unrealised PnL
-  at their marks (Binance's ``WB + UPNL_1``, §2.1);
+  at their marks (Binance's ``WB + UPNL_1``, docs/sources/venues.md#binance-liquidation-price);
 * ``other_requirement``: 0, or for cross margin the other positions' maintenance margin (``TMM_1``);
 * ``rate``: effective maintenance rate (:meth:`MarginRules.effective_rate`), ``amount``: maintenance amount;
 * ``value(basis price)``: the entry value (BitMEX, Bybit) or the value at ``P`` (Binance, dYdX, Hyperliquid).
 
 With ``rate = amount = other_requirement = 0`` the same equation gives the bankruptcy price.
 
-Assumption, stated as the issue asks: for BitMEX this *is* the fitted model of §1.6 item 4 —
+Assumption, stated as the issue asks: for BitMEX this *is* the fitted model of
+docs/sources/venues.md#bitmex-liquidation-price —
 isolated inverse ``LP_long = E / (1 + 1/L - b)``, ``LP_short = E / (1 - 1/L + b)``, ``b = MMR + max(0, funding
 paid by the side)``, no taker-fee term — which reproduces the three BitMEX UI values recorded in
 binares/uxs:uxs/base/wrappers/bitmex.py; the same equation gives BitMEX's linear cross example (510 / 500,
-https://www.bitmex.com/app/isolatedMarginExamples), Binance's formula (§2.1), Bybit's (§2.2), dYdX's (§2.4) and
-Hyperliquid's (§2.5). It is continuous: the booked values are rounded to satoshis, so at the exact price the
+https://www.bitmex.com/app/isolatedMarginExamples), Binance's formula
+(docs/sources/venues.md#binance-liquidation-price), Bybit's (docs/sources/venues.md#bybit-liquidation-price), dYdX's
+(docs/sources/venues.md#dydx-v4-liquidation) and
+Hyperliquid's (docs/sources/venues.md#hyperliquid-liquidations). It is continuous: the booked values are rounded to
+satoshis, so at the exact price the
 booked equity and requirement agree to within one base unit per contract for inverse contracts.
 
 Prices are then rounded to the tick (:meth:`Instrument.round_price`).
@@ -92,7 +96,8 @@ def price_levels(instrument: Instrument, rules: MarginRules, tiers: Sequence[Ris
 
     Entry basis: the tier is fixed by the entry size. Mark basis: each tier is tried and the one whose range
     holds the position's size at the solved price is kept (Binance: "If LP falls in another bracket, recompute
-    with that bracket's MMR/cum", §2.1); above the largest bounded tier the last tier applies.
+    with that bracket's MMR/cum", docs/sources/venues.md#binance-liquidation-price); above the largest bounded tier
+    the last tier applies.
     """
     if rules.basis is MarginBasis.ENTRY:
         candidates: Sequence[RiskTier] = [tier_for_size(tiers, rules.tier_size(instrument, qty, entry_value))
@@ -133,8 +138,10 @@ def reduction_to_tier(instrument: Instrument, qty: Decimal, size: Decimal, targe
 
     The size is assumed proportional to the quantity (value per contract fixed at the current basis price);
     the kept quantity is rounded down to the lot. BitMEX: "submit a FillOrKill order sized to drop into a
-    lower risk-limit tier" (§1.7, https://testnet.bitmex.com/app/liquidationExamples); OKX: "reduce by two
-    tiers" / old OKEx "down to Tier 1", e.g. 15,000 swaps - 2,000 = 13,000 closed (§2.3).
+    lower risk-limit tier" (docs/sources/venues.md#bitmex-liquidation-process,
+    https://testnet.bitmex.com/app/liquidationExamples); OKX: "reduce by two
+    tiers" / old OKEx "down to Tier 1", e.g. 15,000 swaps - 2,000 = 13,000 closed
+    (docs/sources/venues.md#okx-maintenance-and-liquidation).
     """
     keep = instrument.floor_lots(target.max_size * qty / size)  # type: ignore[operator]
     return qty - keep
@@ -142,14 +149,16 @@ def reduction_to_tier(instrument: Instrument, qty: Decimal, size: Decimal, targe
 
 def fraction_reduction(instrument: Instrument, qty: Decimal, fraction: Decimal) -> Decimal:
     """Hyperliquid: only ``fraction`` (20%) of a large position is sent to the book, rounded up to the lot
-    (§2.5, https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations)."""
+    (docs/sources/venues.md#hyperliquid-liquidations,
+    https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations)."""
     return min(qty, instrument.ceil_lots(qty * fraction))
 
 
 def fillable_price(oracle: Decimal, side: int, total_net_collateral: Decimal, total_maintenance: Decimal,
                    spread_to_maintenance_ratio: Decimal, maintenance_fraction: Decimal,
                    bankruptcy_adjustment: Decimal) -> Decimal:
-    """dYdX v4 Fillable Price: the worst price a protocol liquidation order may fill at (§2.4).
+    """dYdX v4 Fillable Price: the worst price a protocol liquidation order may fill at
+    (docs/sources/venues.md#dydx-v4-liquidation).
 
     ``ABR = clamp(BA * (1 - TNC / TMMR), 0, 1)``; spread ``= ABR * SMMR * MMF``; a long is sold at
     ``P * (1 - spread)``, a short bought at ``P * (1 + spread)``

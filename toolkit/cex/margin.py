@@ -1,17 +1,23 @@
 """Initial and maintenance margin.
 
-Sources (``../shared/reference/cex-engines.md``):
+Sources (``docs/sources/venues.md``):
 
-* §1.2 initial margin = entry value / leverage
+* docs/sources/venues.md#bitmex-initial-and-maintenance-margin initial margin = entry value / leverage
   (https://support.bitmex.com/hc/en-gb/articles/18589433891997-What-Is-Initial-Margin-on-BitMEX).
-* §1.2 maintenance margin includes the funding rate when the side pays it (BitMEX staff, r/BitMEX 9 Mar 2020,
+* docs/sources/venues.md#bitmex-initial-and-maintenance-margin maintenance margin includes the funding rate when the
+  side pays it (BitMEX staff, r/BitMEX 9 Mar 2020,
   https://r.arson.gg/r/BitMEX/comments/fc6rui/is_maintenance_margin_factored_into_liquidation); the fitted
-  liquidation model of §1.6 item 4 reproduces BitMEX's UI only with ``rate = base MMR + max(0, funding paid
+  liquidation model of docs/sources/venues.md#bitmex-liquidation-price reproduces BitMEX's UI only with ``rate = base
+  MMR + max(0, funding paid
   by this side)`` and *no* taker-fee term, so the taker fee is added only where a venue documents it
-  (OKX: "tier MMR + fee rate", §2.3).
-* Maintenance margin is computed on the **entry value** (BitMEX: the cross example of §1.6 item 5, liquidation
-  510 / bankruptcy 500, and the fitted inverse model both require it; Bybit §2.2 likewise) or on the
-  **mark value** (Binance §2.1 ``notional * MMR - cum``, dYdX §2.4 ``|S * P * MMF|``, Hyperliquid §2.5).
+  (OKX: "tier MMR + fee rate", docs/sources/venues.md#okx-maintenance-and-liquidation).
+* Maintenance margin is computed on the **entry value** (BitMEX: the cross example of
+  docs/sources/venues.md#bitmex-liquidation-price, liquidation
+  510 / bankruptcy 500, and the fitted inverse model both require it; Bybit
+  docs/sources/venues.md#bybit-liquidation-price likewise) or on the
+  **mark value** (Binance docs/sources/venues.md#binance-liquidation-price ``notional * MMR - cum``, dYdX
+  docs/sources/venues.md#dydx-v4-liquidation ``|S * P * MMF|``, Hyperliquid
+  docs/sources/venues.md#hyperliquid-liquidations).
 """
 
 from __future__ import annotations
@@ -86,5 +92,6 @@ class MarginRules:
 
 
 def initial_margin(instrument: Instrument, qty: Decimal, price: Decimal, leverage: Decimal) -> Decimal:
-    """Entry value / leverage, in settlement currency rounded to its base unit (§1.2)."""
+    """Entry value / leverage, in settlement currency rounded to its base unit
+    (docs/sources/venues.md#bitmex-initial-and-maintenance-margin)."""
     return instrument.money(instrument.value(qty, price) / leverage)

@@ -1,6 +1,6 @@
 """Fair Price Marking: the mark price of a perpetual.
 
-Source: ``../shared/reference/cex-engines.md`` §1.4, https://www.bitmex.com/app/fairPriceMarking :
+Source: docs/sources/venues.md#bitmex-fair-price-marking, https://www.bitmex.com/app/fairPriceMarking :
 ``Funding Basis = Funding Rate * (Time Until Funding / Funding Interval)``,
 ``Fair Price = Index Price * (1 + Funding Basis)``. The mark price moves liquidation prices and unrealised PnL,
 never realised PnL.

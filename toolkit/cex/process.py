@@ -1,7 +1,7 @@
 """The liquidation process, shared by the event engine and the vectorized engine.
 
-Steps (``../shared/reference/cex-engines.md`` §1.7, https://testnet.bitmex.com/app/liquidationExamples and
-https://www.bitmex.com/app/liquidation ; venue variants §2):
+Steps (docs/sources/venues.md#bitmex-liquidation-process, https://testnet.bitmex.com/app/liquidationExamples and
+https://www.bitmex.com/app/liquidation ; venue variants: docs/sources/venues.md#loss-waterfall):
 
 1. Backstop: below ``backstop_equity_fraction * MM`` (Hyperliquid 2/3) the position goes straight to step 4.
 2. Partial liquidation (venue rule): close part of the position in the market to drop to a lower tier
@@ -13,7 +13,12 @@ https://www.bitmex.com/app/liquidation ; venue variants §2):
 4. Takeover: the engine takes the position at the bankruptcy price; the trader's remaining equity goes to the
    insurance fund. The fund closes the position at the fill price: a surplus is kept, a shortfall is paid
    when the fund can (:meth:`InsuranceFund.can_cover`), otherwise ADL closes ranked opposite positions at the
-   bankruptcy price (or the mark price, venue rule) and the fund books the difference.
+   bankruptcy price, or at the mark price (venue rule: OKX, Hyperliquid). At the mark the gap to the bankruptcy
+   price is a loss the fund pays only as far as it can (:meth:`InsuranceFund.payable`); the rest is taken from
+   the counterparties, who are then closed between the mark and the bankruptcy price. So the waterfall is the
+   venue's documented one (docs/sources/venues.md#loss-waterfall): fund (Hyperliquid: the liquidator vault) first,
+   then ADL, and the fund never goes below zero. Only a loss that no counterparty is left to take (ADL found
+   too few opposite contracts) is booked beyond the fund's balance, and counted in ``InsuranceFund.uncovered``.
 
 Assumptions: positions have no open orders (order cancellation is a no-op); an isolated position keeps its
 margin plus the realised PnL of a partial close; a cross account's equity is shared among its positions in
@@ -148,7 +153,8 @@ class Clearing:
     # ------------------------------------------------------------------ funding
 
     def pay_funding(self, time: datetime, position: PositionState, mark: Decimal, rate: Decimal) -> None:
-        """Funding of one position: from its isolated margin, or from the cross wallet (§1.5)."""
+        """Funding of one position: from its isolated margin, or from the cross wallet
+        (docs/sources/venues.md#bitmex-funding)."""
         amount = payment(position.instrument, position.side, position.qty, mark, rate)
         if position.margin is not None:
             position.margin -= amount
@@ -369,7 +375,7 @@ class Clearing:
             counterparty, take = ranked[allocation.index], allocation.qty
             part = (remaining_value if take == remaining_qty
                     else instrument.money(remaining_value * take / remaining_qty))
-            exit_value = instrument.value(take, adl_price)
+            exit_value, price_paid = self._adl_exit(time, instrument, side, take, part, adl_price)
             fund_result = instrument.pnl(side, part, exit_value)
             remaining_qty -= take
             remaining_value -= part
@@ -377,7 +383,7 @@ class Clearing:
             if counterparty.qty and counterparty.margin is not None:
                 self.refresh(counterparty, {instrument.symbol: mark})
             self.events.append(Deleverage(time, account.account_id, instrument.symbol,
-                                          counterparty.account.account_id, counterparty.side, take, adl_price,
+                                          counterparty.account.account_id, counterparty.side, take, price_paid,
                                           exit_value, realized, ranks[allocation.index]))
             self._fund_book(time, fund_result, "adl", account, instrument.symbol)
             self.book.commit(counterparty)
@@ -387,6 +393,19 @@ class Clearing:
             self.events.append(Fill(time, account.account_id, instrument.symbol, side, remaining_qty, price,
                                     fill_value, result, ZERO, "insurance_fund"))
             self._fund_book(time, result, "fill_shortfall", account, instrument.symbol)
+
+    def _adl_exit(self, time: datetime, instrument: Instrument, side: int, qty: Decimal, entry_value: Decimal,
+                  price: Decimal) -> tuple[Decimal, Decimal]:
+        """Value and price at which ADL closes ``qty`` of the fund's position (entry value ``entry_value``)
+        against a counterparty: at ``price`` when the fund can pay the loss that leaves it, else at the value where
+        the fund pays exactly what it can (step 4 of the module docstring)."""
+        exit_value = instrument.value(qty, price)
+        loss = -instrument.pnl(side, entry_value, exit_value)
+        payable = self.fund.payable(time)
+        if loss <= payable:
+            return exit_value, price
+        exit_value = entry_value - side * instrument.value_sign * payable
+        return exit_value, instrument.price_of(qty, exit_value)
 
     def _deleverage(self, position: PositionState, qty: Decimal, exit_value: Decimal) -> Decimal:
         """Close ``qty`` of an ADL counterparty at ``exit_value``; realised PnL and the released isolated margin

@@ -1,7 +1,8 @@
 """Liquidation / bankruptcy prices and margins of one account (what ``liqtk cex liquidation-price`` prints).
 
-Formulas: :mod:`toolkit.cex.liquidation` (solved definition, §1.6 of ``../shared/reference/cex-engines.md``),
-:mod:`toolkit.cex.margin` (§1.2, §1.3). In a cross account every other position stays at its mark price.
+Formulas: :mod:`toolkit.cex.liquidation` (solved definition, docs/sources/venues.md#bitmex-liquidation-price),
+:mod:`toolkit.cex.margin` (docs/sources/venues.md#bitmex-initial-and-maintenance-margin,
+docs/sources/venues.md#bitmex-risk-limits). In a cross account every other position stays at its mark price.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from toolkit.cex.accounts import AccountSpec, Label, resolve_account
 from toolkit.cex.instruments import ZERO, side_name
 from toolkit.cex.margin import initial_margin
 from toolkit.cex.state import equity, open_account, position_levels
-from toolkit.cex.venues import VenueProfile
+from toolkit.cex.venues import VenueProfile, era_staleness
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class PositionQuote:
     mark_price: Decimal
     leverage: Decimal
     era: str
+    era_valid_from: datetime | None
+    era_source: str
     settlement_currency: str
     collateral: Decimal
     initial_margin: Decimal
@@ -56,6 +59,7 @@ class AccountQuote:
     available_balance: Decimal
     price_rounding: str
     positions: tuple[PositionQuote, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def quote_account(venue: VenueProfile, account: AccountSpec, label: Label, *, funding_rate: Decimal = ZERO,
@@ -65,7 +69,8 @@ def quote_account(venue: VenueProfile, account: AccountSpec, label: Label, *, fu
     A position without ``mark_price`` is marked at its entry price. ``funding_rate`` is the next funding rate
     (it raises BitMEX's maintenance rate for the side that pays it). Isolated margin is ``isolated_margin`` or
     entry value / leverage; available balance is equity minus initial margins in cross mode, the free wallet in
-    isolated mode.
+    isolated mode. ``warnings``: an era applied more than a year after it was last known in force
+    (:func:`toolkit.cex.venues.era_staleness`; not for positions that give their own ``mmr``).
     """
     resolved = resolve_account(venue, account, label, as_of, era)
     state = open_account(account, resolved)
@@ -80,7 +85,8 @@ def quote_account(venue: VenueProfile, account: AccountSpec, label: Label, *, fu
         collateral = position.margin if position.margin is not None else account.wallet_balance
         quotes.append(PositionQuote(
             symbol=spec.symbol, side=side_name(spec.side), size=spec.size, entry_price=spec.entry_price,
-            mark_price=mark, leverage=spec.leverage, era=item.era.name,
+            mark_price=mark, leverage=spec.leverage, era=item.era.name, era_valid_from=item.era.valid_from,
+            era_source=item.era.provenance.source,
             settlement_currency=item.instrument.settlement_currency, collateral=collateral,
             initial_margin=initial_margin(item.instrument, spec.size, spec.entry_price, spec.leverage),
             maintenance_margin=requirement.margin(position.basis_value(rules, mark)),
@@ -92,6 +98,8 @@ def quote_account(venue: VenueProfile, account: AccountSpec, label: Label, *, fu
             funding_rate=funding_rate,
         ))
     total_initial = sum((q.initial_margin for q in quotes), ZERO)
+    warnings = [f"{item.spec.symbol}: {text}" for item in resolved if item.tiers == item.era.tiers
+                for text in [era_staleness(item.era, as_of)] if text]
     if state.cross:
         total_equity = equity(state, marks)
         available = total_equity - total_initial
@@ -103,4 +111,4 @@ def quote_account(venue: VenueProfile, account: AccountSpec, label: Label, *, fu
                         equity=total_equity, initial_margin=total_initial,
                         maintenance_margin=sum((q.maintenance_margin for q in quotes), ZERO),
                         available_balance=available, price_rounding=rules.price_rounding.value,
-                        positions=tuple(quotes))
+                        positions=tuple(quotes), warnings=tuple(warnings))

@@ -76,7 +76,7 @@ class AccountState:
 
 def open_account(spec: AccountSpec, resolved: list[ResolvedPosition]) -> AccountState:
     """State of ``spec`` with its positions opened at their entry prices (margin = isolated margin or
-    entry value / leverage, §1.2)."""
+    entry value / leverage, docs/sources/venues.md#bitmex-initial-and-maintenance-margin)."""
     cross = spec.margin_mode is MarginMode.CROSS
     account = AccountState(spec.account_id, cross, spec.wallet_balance, ZERO)
     for item in resolved:

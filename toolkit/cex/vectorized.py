@@ -360,4 +360,4 @@ def simulate_vectorized(venue: VenueProfile, accounts: Sequence[AccountSpec], pa
     pop = engine.pop
     return SimulationResult(engine.clearing.events, fund_path, engine.snapshot(),
                             dict(zip(pop.accounts, pop.wallet, strict=True)), engine.initial, insurance_fund,
-                            currency, path.at(len(times) - 1), engine.clearing.venue_fees)
+                            currency, path.at(len(times) - 1), engine.clearing.venue_fees, fund.uncovered)

@@ -1,18 +1,25 @@
 """Venue profiles: loader and validation of ``toolkit/cex/venues/<id>.toml``.
 
 A profile holds a venue's rules (each with ``value``, ``source``, ``date``, ``unverified`` and ``note``), its
-settlement currencies and its instruments with their risk-tier eras. Items marked UNVERIFIED in
-``../shared/reference/cex-engines.md`` carry ``unverified = true`` and stay configurable: load a profile, then
+settlement currencies and its instruments with their risk-tier eras. Every ``source`` names an entry of
+``docs/sources/venues.md`` (``docs/sources/venues.md#<anchor>``), which gives the public URL or repository, path
+and commit. Items no source confirms carry ``unverified = true`` and stay configurable: load a profile, then
 ``dataclasses.replace`` its :class:`VenueRules`. The file format is described in ``docs/cex.md``.
+
+Eras are dated: ``valid_from`` is the first date a source shows the tiers in force (for a snapshot of an API,
+the snapshot's date: they may have applied earlier), ``seen`` the latest date a source shows them still in force.
+:func:`era_staleness` says when the era picked for a date is older than :data:`STALE_AFTER` there. Bracket files
+(``[[tier_files]]``, :mod:`toolkit.cex.tier_tables`) add an era to every symbol they list, creating linear
+instruments for symbols the TOML does not describe.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from functools import cache
 from importlib import resources
@@ -20,9 +27,10 @@ from typing import Any
 
 from toolkit.cex.adl import Ranking
 from toolkit.cex.funding import FundingSchedule, bitmex_cap, funding_rate
-from toolkit.cex.instruments import Instrument, Kind, PriceRounding
-from toolkit.cex.margin import MarginBasis, MarginRules, TierUnit
-from toolkit.cex.tiers import RiskTier, maintenance_amounts, step_rule_tiers
+from toolkit.cex.instruments import Instrument, PriceRounding
+from toolkit.cex.margin import MarginRules
+from toolkit.cex.tier_tables import venue_symbol
+from toolkit.cex.tiers import RiskTier
 from toolkit.errors import UserInputError
 
 VENUE_IDS = ("bitmex", "binance-usdm", "bybit", "okx", "dydx-v4", "hyperliquid")
@@ -43,8 +51,11 @@ def venue_id(name: str, option: str = "venue") -> str:
 
 class LiquidationStyle(str, Enum):
     """``takeover``: the engine takes the position at the bankruptcy price and the fund keeps any surplus
-    (BitMEX §1.7). ``market``: the position is closed in the market, the trader keeps what is left after the
-    liquidation fee (Binance §2.1, dYdX §2.4, Hyperliquid §2.5); a fill past the limit becomes a takeover."""
+    (BitMEX docs/sources/venues.md#bitmex-liquidation-process). ``market``: the position is closed in the market, the
+    trader keeps what is left after the
+    liquidation fee (Binance docs/sources/venues.md#binance-liquidation-price, dYdX
+    docs/sources/venues.md#dydx-v4-liquidation, Hyperliquid docs/sources/venues.md#hyperliquid-liquidations); a fill
+    past the limit becomes a takeover."""
 
     TAKEOVER = "takeover"
     MARKET = "market"
@@ -123,18 +134,42 @@ class VenueRules:
     funding_cap_value: Decimal | None
 
 
+#: An era more than this much older than the date it is applied to is reported as possibly out of date.
+STALE_AFTER = timedelta(days=365)
+
+
 @dataclass(frozen=True)
 class Era:
     """Risk tiers in force from ``valid_from`` (``None``: undated, selectable by name only).
 
     ``tiers`` is empty when the profile has no tier table for the instrument: positions must then give the
-    ``mmr`` / ``maintenance_amount`` overrides.
+    ``mmr`` / ``maintenance_amount`` overrides. ``seen``: the latest date a source (``seen_source``) shows
+    these tiers still in force; ``fetched``: the era was read from the exchange (``liqtk cex fetch``).
     """
 
     name: str
     valid_from: datetime | None
     tiers: tuple[RiskTier, ...]
     provenance: Provenance
+    seen: datetime | None = None
+    seen_source: str = ""
+    fetched: bool = False
+
+    @property
+    def last_known(self) -> datetime | None:
+        """The latest date a source shows this era in force."""
+        dates = [d for d in (self.valid_from, self.seen) if d is not None]
+        return max(dates) if dates else None
+
+
+def era_staleness(era: Era, as_of: datetime | None) -> str | None:
+    """A warning when the era applied at ``as_of`` was last known in force more than :data:`STALE_AFTER`
+    earlier (the venue may have changed its tiers since), else ``None``."""
+    known = era.last_known
+    if as_of is None or known is None or as_of - known <= STALE_AFTER:
+        return None
+    return (f"era {era.name} was last known in force on {known.date()}, {(as_of - known).days} days before "
+            f"{as_of.date()}: the venue may have changed its tiers since (liqtk cex fetch reads the current ones)")
 
 
 @dataclass(frozen=True)
@@ -175,11 +210,24 @@ class VenueProfile:
     provenance: Mapping[str, Provenance] = field(default_factory=dict)
 
     def instrument(self, symbol: str, field_name: str = "symbol") -> InstrumentProfile:
-        try:
-            return self.instruments[symbol]
-        except KeyError:
-            raise UserInputError(f"{field_name}: {self.id} has no symbol {symbol!r}; choose one of "
-                                 f"{', '.join(self.instruments)}") from None
+        """The instrument ``symbol``: the venue's id (``BTCUSDT``) or the ccxt unified symbol (``BTC/USDT:USDT``)."""
+        found = self.instruments.get(symbol) or self.instruments.get(venue_symbol(symbol, self.id))
+        if found is None:
+            known = list(self.instruments)
+            shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
+            raise UserInputError(f"{field_name}: {self.id} has no symbol {symbol!r}; choose one of {shown}")
+        return found
+
+    def with_eras(self, symbol: str, eras: Sequence[Era], instrument: Instrument | None = None) -> VenueProfile:
+        """A copy with ``eras`` added to ``symbol`` (chronologically); ``instrument`` creates the symbol when the
+        profile does not have it (a fetched table of another contract)."""
+        current = self.instruments.get(symbol)
+        if current is None:
+            if instrument is None:
+                self.instrument(symbol)  # raises the unknown-symbol error
+            current = InstrumentProfile(instrument, (), Provenance("liqtk cex fetch", "fetched"))  # type: ignore[arg-type]
+        merged = _chronological([*current.eras, *eras])
+        return replace(self, instruments={**self.instruments, symbol: replace(current, eras=merged)})
 
     def unverified(self) -> list[str]:
         """Names of rules the reference marks UNVERIFIED."""
@@ -204,234 +252,19 @@ class VenueProfile:
         return FundingSchedule(rules.funding_hours, rules.funding_interval, default, rates)
 
 
-# ---------------------------------------------------------------------------------------------- parsing
+def _chronological(eras: Sequence[Era]) -> tuple[Era, ...]:
+    """Undated eras first (in their order), then dated ones by ``valid_from`` (stable)."""
+    undated = [e for e in eras if e.valid_from is None]
+    dated = sorted((e for e in eras if e.valid_from is not None), key=lambda e: e.valid_from)  # type: ignore[arg-type, return-value]
+    return (*undated, *dated)
 
-class _ProfileError(Exception):
-    """A malformed profile; turned into a UserInputError naming the file."""
-
-
-def _decimal(raw: Any) -> Decimal:
-    """A decimal from a string, an int, or a fraction written ``"a/b"``."""
-    text = str(raw).strip()
-    try:
-        if "/" in text:
-            numerator, denominator = text.split("/")
-            return Decimal(numerator) / Decimal(denominator)
-        value = Decimal(text)
-    except (InvalidOperation, ValueError, ZeroDivisionError):
-        raise _ProfileError(f"{raw!r} is not a number") from None
-    if not value.is_finite():
-        raise _ProfileError(f"{raw!r} is not a finite number")
-    return value
-
-
-def _enum(kind: type[Enum]) -> Callable[[Any], Any]:
-    def convert(raw: Any) -> Any:
-        try:
-            return kind(raw)
-        except ValueError:
-            raise _ProfileError(f"{raw!r} is not one of {', '.join(m.value for m in kind)}") from None
-    return convert
-
-
-def _bool(raw: Any) -> bool:
-    if not isinstance(raw, bool):
-        raise _ProfileError(f"{raw!r} is not true or false")
-    return raw
-
-
-def _int(raw: Any) -> int:
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise _ProfileError(f"{raw!r} is not an integer")
-    return raw
-
-
-def _hours(raw: Any) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not raw or any(not isinstance(h, int) or not 0 <= h < 24 for h in raw):
-        raise _ProfileError(f"{raw!r} is not a list of UTC hours 0-23")
-    return tuple(sorted(raw))
-
-
-def _date(raw: Any) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        raise _ProfileError(f"{raw!r} is not an ISO date") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-# rule name -> converter; rules absent from a file take the default in _DEFAULTS (or are required).
-_RULES: dict[str, Callable[[Any], Any]] = {
-    "margin_basis": _enum(MarginBasis), "tier_unit": _enum(TierUnit), "taker_fee": _decimal,
-    "maintenance_includes_taker_fee": _bool, "maintenance_includes_funding": _bool,
-    "price_rounding": _enum(PriceRounding), "liquidation_style": _enum(LiquidationStyle),
-    "market_limit": _enum(MarketLimit), "liquidation_fee_rate": _decimal, "partial": _enum(PartialRule),
-    "partial_min_tier": _int, "partial_tiers_down": _int, "partial_fraction": _decimal,
-    "partial_min_value": _decimal, "partial_cooldown_seconds": _int, "backstop_equity_fraction": _decimal,
-    "fillable_spread_to_mmr": _decimal, "fillable_bankruptcy_adjustment": _decimal,
-    "adl_ranking": _enum(Ranking), "adl_price": _enum(AdlPrice), "adl_drawdown_limit": _decimal,
-    "adl_drawdown_window_hours": _int, "funding_hours": _hours, "funding_interval_hours": _int,
-    "funding_interest_rate": _decimal, "funding_interest_clamp": _decimal, "funding_cap": _enum(FundingCap),
-    "funding_cap_value": _decimal,
-}
-_DEFAULTS: dict[str, Any] = {
-    "market_limit": MarketLimit.BANKRUPTCY, "liquidation_fee_rate": Decimal(0), "partial_min_tier": 2,
-    "partial_tiers_down": 1, "partial_fraction": Decimal(1), "partial_min_value": Decimal(0),
-    "partial_cooldown_seconds": 0, "backstop_equity_fraction": None, "fillable_spread_to_mmr": Decimal(0),
-    "fillable_bankruptcy_adjustment": Decimal(0), "adl_drawdown_limit": None, "adl_drawdown_window_hours": 8,
-    "funding_cap_value": None,
-}
-# rules that must be present when another rule has a given value
-_REQUIRED_WHEN: dict[tuple[str, Any], tuple[str, ...]] = {
-    ("liquidation_style", LiquidationStyle.MARKET): ("market_limit", "liquidation_fee_rate"),
-    ("market_limit", MarketLimit.FILLABLE_PRICE): ("fillable_spread_to_mmr", "fillable_bankruptcy_adjustment"),
-    ("partial", PartialRule.TIER): ("partial_min_tier", "partial_tiers_down"),
-    ("partial", PartialRule.FRACTION): ("partial_fraction", "partial_min_value", "partial_cooldown_seconds"),
-    ("funding_cap", FundingCap.FIXED): ("funding_cap_value",),
-}
-
-
-def _provenance(table: Mapping[str, Any], where: str) -> Provenance:
-    for key in ("source", "date"):
-        if not isinstance(table.get(key), str) or not table[key].strip():
-            raise _ProfileError(f"{where}: missing {key!r} (every parameter names its source and date)")
-    unverified = table.get("unverified", False)
-    if not isinstance(unverified, (bool, list)):
-        raise _ProfileError(f"{where}: 'unverified' must be true/false or a list of field names")
-    return Provenance(table["source"], table["date"], bool(unverified), str(table.get("note", "")))
-
-
-def _parse_rules(raw: Mapping[str, Any]) -> tuple[VenueRules, dict[str, Provenance]]:
-    values: dict[str, Any] = {}
-    provenance: dict[str, Provenance] = {}
-    for name, table in raw.items():
-        if name not in _RULES:
-            raise _ProfileError(f"rules.{name}: unknown rule")
-        if not isinstance(table, Mapping) or "value" not in table:
-            raise _ProfileError(f"rules.{name}: expected a table with value, source and date")
-        try:
-            values[name] = _RULES[name](table["value"])
-        except _ProfileError as exc:
-            raise _ProfileError(f"rules.{name}: {exc}") from None
-        provenance[name] = _provenance(table, f"rules.{name}")
-    for (name, trigger), needed in _REQUIRED_WHEN.items():
-        if values.get(name) is trigger:
-            for other in needed:
-                if other not in values:
-                    raise _ProfileError(f"rules.{other}: required when {name} = {trigger.value}")
-    missing = [name for name in _RULES if name not in values and name not in _DEFAULTS]
-    if missing:
-        raise _ProfileError(f"rules.{missing[0]}: missing")
-    merged = {**_DEFAULTS, **values}
-    margin = MarginRules(merged["margin_basis"], merged["tier_unit"], merged["taker_fee"],
-                         merged["maintenance_includes_taker_fee"], merged["maintenance_includes_funding"])
-    rules = VenueRules(
-        margin=margin, price_rounding=merged["price_rounding"], liquidation_style=merged["liquidation_style"],
-        market_limit=merged["market_limit"], liquidation_fee_rate=merged["liquidation_fee_rate"],
-        partial=merged["partial"], partial_min_tier=merged["partial_min_tier"],
-        partial_tiers_down=merged["partial_tiers_down"], partial_fraction=merged["partial_fraction"],
-        partial_min_value=merged["partial_min_value"],
-        partial_cooldown=timedelta(seconds=merged["partial_cooldown_seconds"]),
-        backstop_equity_fraction=merged["backstop_equity_fraction"],
-        fillable_spread_to_mmr=merged["fillable_spread_to_mmr"],
-        fillable_bankruptcy_adjustment=merged["fillable_bankruptcy_adjustment"],
-        adl_ranking=merged["adl_ranking"], adl_price=merged["adl_price"],
-        adl_drawdown_limit=merged["adl_drawdown_limit"],
-        adl_drawdown_window=timedelta(hours=merged["adl_drawdown_window_hours"]),
-        funding_hours=merged["funding_hours"], funding_interval=timedelta(hours=merged["funding_interval_hours"]),
-        funding_interest_rate=merged["funding_interest_rate"],
-        funding_interest_clamp=merged["funding_interest_clamp"], funding_cap=merged["funding_cap"],
-        funding_cap_value=merged["funding_cap_value"],
-    )
-    return rules, provenance
-
-
-def _column(table: Mapping[str, Any], key: str, where: str, length: int | None = None) -> list[Decimal]:
-    values = table.get(key)
-    if not isinstance(values, list) or not values or (length is not None and len(values) != length):
-        raise _ProfileError(f"{where}.{key}: expected a list of {length or 'one or more'} numbers")
-    return [_decimal(v) for v in values]
-
-
-def _parse_tiers(table: Mapping[str, Any] | None, where: str) -> tuple[RiskTier, ...]:
-    """Tier rules: ``step`` (BitMEX), ``table`` (explicit columns), ``half_initial`` (Hyperliquid)."""
-    if table is None:
-        return ()
-    rule = table.get("rule")
-    if rule == "step":
-        return step_rule_tiers(_decimal(table["base_limit"]), _decimal(table["step"]),
-                               _decimal(table["base_maintenance"]), _decimal(table["base_initial"]),
-                               _int(table["steps"]))
-    if rule == "half_initial":
-        # Hyperliquid: maintenance = half the initial margin at maximum leverage (§2.5)
-        initial = 1 / _decimal(table["max_leverage"])
-        return (RiskTier(1, None, initial / 2, initial),)
-    if rule != "table":
-        raise _ProfileError(f"{where}.rule: {rule!r} is not step, table or half_initial")
-    sizes = _column(table, "max_size", where)
-    count = len(sizes)
-    rates = _column(table, "maintenance_rate", where, count)
-    leverages = _column(table, "max_leverage", where, count)
-    amounts = [Decimal(0)] * count  # no maintenance amount unless the venue publishes one (Binance cum)
-    if "maintenance_amount" in table:
-        amounts = _column(table, "maintenance_amount", where, count)
-        derived = maintenance_amounts([Decimal(0), *sizes[:-1]], rates)
-        for number, (a, b) in enumerate(zip(amounts, derived, strict=True), start=1):
-            if a != b:
-                raise _ProfileError(f"{where}.maintenance_amount: tier {number} is {a}, the cum recursion "
-                                    f"gives {b.normalize():f}")
-    if any(b <= a for a, b in zip(sizes, sizes[1:])) or any(b < a for a, b in zip(rates, rates[1:])):
-        raise _ProfileError(f"{where}: tier sizes must increase and rates must not decrease")
-    return tuple(RiskTier(n + 1, sizes[n], rates[n], 1 / leverages[n], amounts[n]) for n in range(count))
-
-
-_INSTRUMENT_KEYS = ("kind", "contract_value", "tick_size", "lot_size", "settlement_currency", "quote_currency")
-
-
-def _parse_instrument(symbol: str, raw: Mapping[str, Any], currencies: Mapping[str, Decimal]) -> InstrumentProfile:
-    where = f"instruments.{symbol}"
-    for key in _INSTRUMENT_KEYS:
-        if key not in raw:
-            raise _ProfileError(f"{where}.{key}: missing")
-    settlement = raw["settlement_currency"]
-    if settlement not in currencies:
-        raise _ProfileError(f"{where}.settlement_currency: {settlement!r} is not in [currencies]")
-    instrument = Instrument(symbol=symbol, kind=_enum(Kind)(raw["kind"]),
-                            contract_value=_decimal(raw["contract_value"]), tick_size=_decimal(raw["tick_size"]),
-                            lot_size=_decimal(raw["lot_size"]), settlement_currency=settlement,
-                            quote_currency=str(raw["quote_currency"]), base_unit=currencies[settlement])
-    for key in ("contract_value", "tick_size", "lot_size"):
-        if getattr(instrument, key) <= 0:
-            raise _ProfileError(f"{where}.{key}: must be positive")
-    eras = []
-    for index, era in enumerate(raw.get("eras", [])):
-        era_where = f"{where}.eras[{index}]"
-        valid_from = _date(era["valid_from"]) if "valid_from" in era else None
-        eras.append(Era(str(era.get("name", index)), valid_from, _parse_tiers(era.get("tiers"), f"{era_where}.tiers"),
-                        _provenance(era, era_where)))
-    dated = [e.valid_from for e in eras if e.valid_from is not None]
-    if not dated:
-        raise _ProfileError(f"{where}.eras: at least one era needs valid_from")
-    if dated != sorted(dated):
-        raise _ProfileError(f"{where}.eras: dated eras must be in chronological order")
-    return InstrumentProfile(instrument, tuple(eras), _provenance(raw, where))
 
 
 def parse_profile(venue_id: str, raw: Mapping[str, Any]) -> VenueProfile:
-    """Build and validate a profile from the parsed TOML ``raw``."""
-    try:
-        currencies = {name: _decimal(table["base_unit"]) for name, table in raw.get("currencies", {}).items()}
-        rules, provenance = _parse_rules(raw.get("rules", {}))
-        instruments = {symbol: _parse_instrument(symbol, table, currencies)
-                       for symbol, table in raw.get("instruments", {}).items()}
-        if not instruments:
-            raise _ProfileError("instruments: none defined")
-    except _ProfileError as exc:
-        raise UserInputError(f"venue profile {venue_id}: {exc}") from None
-    except KeyError as exc:
-        raise UserInputError(f"venue profile {venue_id}: missing key {exc}") from None
-    return VenueProfile(id=str(raw.get("id", venue_id)), name=str(raw.get("name", venue_id)), rules=rules,
-                        instruments=instruments, provenance=provenance)
+    """Build and validate a profile from the parsed TOML ``raw`` (:mod:`toolkit.cex.profile_files`)."""
+    from toolkit.cex.profile_files import parse_profile as parse
+
+    return parse(venue_id, raw)
 
 
 @cache

@@ -40,7 +40,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # flag names of the single-position form, for error messages
 _FLAGS = {"symbol": "--symbol", "side": "--side", "size": "--qty", "entry_price": "--entry",
-          "leverage": "--leverage", "mark_price": "--mark", "isolated_margin": "--isolated-margin"}
+          "leverage": "--leverage", "mark_price": "--mark", "isolated_margin": "--isolated-margin", "mmr": "--mmr",
+          "maintenance_amount": "--maintenance-amount"}
 
 
 class Engine(str, Enum):
@@ -66,7 +67,8 @@ def _decimal_option(raw: str | None, flag: str) -> Decimal | None:
 
 def _single_position(venue: str | None, symbol: str | None, side: str | None, qty: str | None,
                      entry: str | None, leverage: str | None, mark: str | None,
-                     isolated_margin: str | None) -> tuple[str, AccountSpec]:
+                     isolated_margin: str | None, mmr: str | None = None,
+                     maintenance_amount: str | None = None) -> tuple[str, AccountSpec]:
     given = {"--venue": venue, "--symbol": symbol, "--side": side, "--qty": qty, "--entry": entry,
              "--leverage": leverage}
     for flag, value in given.items():
@@ -76,22 +78,31 @@ def _single_position(venue: str | None, symbol: str | None, side: str | None, qt
     spec = PositionSpec(symbol=symbol, side=parse_side(side, "--side"),  # type: ignore[arg-type]
                         size=parse_decimal(qty, "--qty"), entry_price=parse_decimal(entry, "--entry"),
                         leverage=parse_decimal(leverage, "--leverage"), mark_price=_decimal_option(mark, "--mark"),
-                        isolated_margin=_decimal_option(isolated_margin, "--isolated-margin"))
+                        isolated_margin=_decimal_option(isolated_margin, "--isolated-margin"),
+                        mmr=_decimal_option(mmr, "--mmr"),
+                        maintenance_amount=_decimal_option(maintenance_amount, "--maintenance-amount"))
     return venue, AccountSpec("cli", MarginMode.ISOLATED, Decimal(0), (spec,))  # type: ignore[return-value]
 
 
 def _print_quote(quote: AccountQuote) -> None:
     table = Table(title=f"{quote.venue} {quote.margin_mode} margin (prices rounded: {quote.price_rounding})")
     for column in ("symbol", "side", "size", "entry", "mark", "lev", "liquidation", "bankruptcy",
-                   "maint. margin", "rate", "tier"):
+                   "maint. margin", "rate", "tier", "era"):
         table.add_column(column, justify="left" if column in ("symbol", "side") else "right")
     for p in quote.positions:
         table.add_row(p.symbol, p.side, f"{p.size}", f"{p.entry_price}", f"{p.mark_price}", f"{p.leverage}",
                       f"{p.liquidation_price if p.liquidation_price is not None else 'none'}",
                       f"{p.bankruptcy_price if p.bankruptcy_price is not None else 'none'}",
                       f"{p.maintenance_margin} {p.settlement_currency}", f"{p.maintenance_rate}",
-                      f"{p.tier if p.tier is not None else 'override'}")
+                      f"{p.tier if p.tier is not None else 'override'}",
+                      p.era if p.tier is not None else "--mmr")
     output.table(table)
+    for position in quote.positions:
+        if position.tier is not None:
+            valid = position.era_valid_from.date() if position.era_valid_from else "undated"
+            output.result(f"{position.symbol} era {position.era} (from {valid}): {position.era_source}")
+    for warning in quote.warnings:
+        output.warn(warning)
 
 
 @cex_app.command("liquidation-price")
@@ -105,10 +116,13 @@ def liquidation_price(
     leverage: Annotated[Optional[str], typer.Option(help="Leverage; isolated margin = entry value / leverage.")] = None,
     mark: Annotated[Optional[str], typer.Option(help="Mark price (default: the entry price).")] = None,
     isolated_margin: Annotated[Optional[str], typer.Option("--isolated-margin", help="Isolated margin in settlement currency instead of entry value / leverage.")] = None,
+    mmr: Annotated[Optional[str], typer.Option("--mmr", help="Maintenance margin rate (fraction, e.g. 0.004) instead of the era's tier table.")] = None,
+    maintenance_amount: Annotated[Optional[str], typer.Option("--maintenance-amount", help="Maintenance amount (Binance cum) in settlement currency, with --mmr (default: 0).")] = None,
     funding_rate: Annotated[str, typer.Option("--funding-rate", help="Next funding rate, e.g. -0.000139 (BitMEX adds it to maintenance for the paying side).")] = "0",
     account: Annotated[Optional[Path], typer.Option(help="account.json with several positions (cross or isolated); see docs/cex.md.")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Date selecting the risk-tier era (default: the latest era).")] = None,
     era: Annotated[Optional[str], typer.Option(help="Risk-tier era by name (e.g. legacy-100xbt).")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Also use the tier tables `liqtk cex fetch` stored there (eras dated by the fetch time).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Liquidation and bankruptcy price, maintenance margin and tier of one position or an account."""
@@ -117,7 +131,8 @@ def liquidation_price(
     moment = None if as_of is None else parse_time(as_of, "--as-of")
     if account is not None:
         single = {"--venue": venue, "--symbol": symbol, "--side": side, "--qty": qty, "--entry": entry,
-                  "--leverage": leverage, "--mark": mark, "--isolated-margin": isolated_margin}
+                  "--leverage": leverage, "--mark": mark, "--isolated-margin": isolated_margin, "--mmr": mmr,
+                  "--maintenance-amount": maintenance_amount}
         extra = [flag for flag, value in single.items() if value is not None]
         if extra:
             raise UserInputError(f"{extra[0]}: not allowed with --account (the file holds the positions)")
@@ -127,11 +142,15 @@ def liquidation_price(
         def label(field: str) -> str:
             return f"{name}: {field}"
     else:
-        venue_id, spec = _single_position(venue, symbol, side, qty, entry, leverage, mark, isolated_margin)
+        venue_id, spec = _single_position(venue, symbol, side, qty, entry, leverage, mark, isolated_margin, mmr,
+                                          maintenance_amount)
 
         def label(field: str) -> str:
             return _FLAGS.get(field.rsplit(".", 1)[-1], field)
     profile = load_venue(venue_id)
+    if store is not None:
+        from toolkit.cex.fetched_eras import load_fetched
+        profile = load_fetched(profile, store)
     quote = quote_account(profile, spec, label, funding_rate=rate, as_of=moment, era=era)
     record = asdict(quote)
     record["unverified_rules"] = profile.unverified()
@@ -186,3 +205,6 @@ def simulate(
             table.add_row(key, str(value))
     output.table(table)
     output.log("written", out=str(out))
+
+
+from toolkit.cli import cex_data  # noqa: E402,F401  (registers `liqtk cex fetch` and `liqtk cex record`)

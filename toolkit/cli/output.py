@@ -115,6 +115,14 @@ def error(message: str, exit_code: int) -> None:
         sys.stderr.write(clean(f"error: {message}") + "\n")
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr (a JSON ``warning`` event with ``--quiet``)."""
+    if is_quiet():
+        log("warning", message=message)
+    else:
+        sys.stderr.write(clean(f"warning: {message}") + "\n")
+
+
 def result(text_or_record: str | dict[str, Any] | list[Any]) -> None:
     """A command's result on stdout: a record (dict or list) as JSON, indented on a terminal; text as is."""
     if isinstance(text_or_record, dict | list):

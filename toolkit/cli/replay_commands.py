@@ -139,27 +139,39 @@ def replay(
         output.result(record)
         return
     table = Table("place", "positions liquidated", "liquidations", "volume USD", "penalty USD",
-                  "bad debt / fund + ADL USD", title=f"{result.event.title}, {result.asset}: "
+                  "losses USD", title=f"{result.event.title}, {result.asset}: "
                                                      f"{len(result.borrowers)} positions")
     summary = _summary_rows(out)
     for row in summary:
         table.add_row(*row)
     output.table(table)
+    for place, amount in _uncovered(out):
+        output.warn(f"{place}: the insurance fund paid {amount:,.2f} USD beyond its balance (ADL found too few "
+                    "counterparties); summary.csv insurance_fund_uncovered_usd")
     output.result(f"report {out / 'report.html'} ({seconds} s); data sha256 {manifest['data_sha256']}, "
                   f"store content sha256 {manifest['store']['content_sha256']}")
 
 
+def _uncovered(out: Path) -> list[tuple[str, Decimal]]:
+    """Venues of ``summary.csv`` whose fund paid at least a cent beyond its balance
+    (``insurance_fund_uncovered_usd``)."""
+    import pandas as pd
+
+    frame = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
+    column = frame.get("insurance_fund_uncovered_usd", pd.Series([""] * len(frame)))
+    return [(place, Decimal(v)) for place, v in zip(frame["place"], column, strict=True)
+            if v and Decimal(v) >= Decimal("0.005")]  # shown to the cent: rounding residues are not a loss
+
+
 def _summary_rows(out: Path) -> list[tuple[str, ...]]:
-    """The report's ``summary.csv`` as table rows: losses are bad debt (DeFi) or fund paid + ADL haircut."""
+    """The report's ``summary.csv`` as table rows, each figure one of its columns rounded to cents (``losses_usd``:
+    bad debt on chain, or what the fund paid plus the ADL haircut; its definition is in toolkit.crash.report)."""
     import pandas as pd
 
     frame = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
     rows = []
     for row in frame.itertuples():
-        if row.kind == "defi":
-            loss = Decimal(row.bad_debt_recorded_usd or 0) + Decimal(row.debt_left_uncovered_usd or 0)
-        else:
-            loss = Decimal(row.shortfall_paid_by_fund_usd or 0) + Decimal(row.adl_haircut_usd or 0)
         rows.append((row.place, f"{row.liquidated_positions} of {row.positions}", row.liquidations,
-                     f"{Decimal(row.volume_usd):,.2f}", f"{Decimal(row.penalty_usd):,.2f}", f"{loss:,.2f}"))
+                     f"{Decimal(row.volume_usd):,.2f}", f"{Decimal(row.penalty_usd):,.2f}",
+                     f"{Decimal(row.losses_usd):,.2f}"))
     return rows

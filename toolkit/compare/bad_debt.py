@@ -80,8 +80,19 @@ def _sum_usd(values: pd.Series) -> float | None:
     return float(sum((decimal(v) for v in present), Decimal(0))) if len(present) else None
 
 
+def liquidation_count(rows: pd.DataFrame) -> int:
+    """Liquidations in ``rows``: distinct ``join_key`` values (one liquidation can be several event rows: Maker
+    ``Bark`` + ``Take``, Comet absorb legs, Aave ``DeficitCreated`` beside its ``LiquidationCall``), each row
+    without a key counting once."""
+    if "join_key" not in rows.columns:
+        return len(rows)
+    keys = rows["join_key"]
+    return int(keys.dropna().nunique() + keys.isna().sum())
+
+
 def defi_losses(liquidations: pd.DataFrame) -> pd.DataFrame:
-    """Bad debt recorded on chain per protocol and mechanism (module docstring)."""
+    """Bad debt recorded on chain per protocol and mechanism (module docstring); ``liquidations`` counts
+    liquidations, not event rows (:func:`liquidation_count`)."""
     rows = []
     for (protocol, mechanism), group in liquidations.groupby(["protocol", "bad_debt_mechanism"], dropna=False):
         absorbed, counterpart = MECHANISMS.get(str(mechanism), ("unknown", "unknown mechanism"))
@@ -90,7 +101,7 @@ def defi_losses(liquidations: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "side": "defi", "name": protocol, "mechanism": mechanism, "counterpart": counterpart,
             "positions": group[["market_id", "borrower"]].drop_duplicates().shape[0],
-            "liquidations": len(group),
+            "liquidations": liquidation_count(group),
             "liquidated_value_usd": _sum_usd(group["collateral_seized_usd"].add(group["protocol_fee_usd"],
                                                                                 fill_value=0)),
             "bad_debt_rows": int((recorded["bad_debt_raw"].astype(str) != "0").sum()),

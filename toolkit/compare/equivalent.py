@@ -26,7 +26,12 @@ tier limits are converted to this contract:
 * contract-count tiers (OKX): of an inverse contract, ``count x face value`` USD; of a linear one,
   ``count x contract value`` collateral units.
 
-Quanto contracts are refused (their value depends on a third price).
+* value tiers of a quanto contract (BitMEX ETHUSD: XBT per USD of the ETH price): settlement-currency value,
+  converted to USD at ``settlement_price`` (USD per XBT at the same moment), which the caller must give;
+  maintenance amounts likewise.
+
+Only the quanto's tiers are used: the synthetic contract is linear, so the quanto's dependence on the
+settlement currency's price (its PnL in XBT) is not modelled.
 """
 
 from __future__ import annotations
@@ -67,20 +72,23 @@ def _converted(tier: RiskTier, size_factor: Decimal, amount_factor: Decimal) -> 
 
 
 def equivalent_venue(contract: VenueContract, moment: datetime, collateral_price: Decimal,
-                     collateral_decimals: int) -> Equivalent:
+                     collateral_decimals: int, settlement_price: Decimal | None = None) -> Equivalent:
     """The venue of ``contract`` reduced to the synthetic ``COLLATERAL/USD`` contract (module docstring), with
-    the tiers of the contract's era at ``moment`` converted at ``collateral_price`` (USD)."""
+    the tiers of the contract's era at ``moment`` converted at ``collateral_price`` (USD), or for a quanto at
+    ``settlement_price`` (USD per unit of its settlement currency)."""
     profile = load_venue(contract.venue)
     source = profile.instrument(contract.symbol).instrument
     era, in_force = venue_era(profile, contract.symbol, moment)
     if not era.tiers:
         raise UserInputError(f"{contract}: era {era.name} has no tier table; choose another symbol")
     unit = profile.rules.margin.tier_unit
-    if source.kind is Kind.QUANTO:
-        raise UserInputError(f"{contract} is a quanto contract; choose a linear or inverse one")
     usd_settled = source.settlement_currency in USD_LIKE
     amount_factor = Decimal(1) if usd_settled else collateral_price
-    if unit is TierUnit.CONTRACTS and source.kind is Kind.INVERSE:
+    if source.kind is Kind.QUANTO:
+        if settlement_price is None or unit is not TierUnit.VALUE:
+            raise UserInputError(f"{contract} is a quanto contract; choose a linear or inverse one")
+        tiers = tuple(_converted(t, settlement_price, settlement_price) for t in era.tiers)
+    elif unit is TierUnit.CONTRACTS and source.kind is Kind.INVERSE:
         tiers, unit = tuple(_converted(t, source.contract_value, amount_factor) for t in era.tiers), TierUnit.VALUE
     elif unit is TierUnit.CONTRACTS or not usd_settled:
         factor = source.contract_value if unit is TierUnit.CONTRACTS else Decimal(1)

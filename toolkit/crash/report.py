@@ -9,7 +9,9 @@ Files (``OUT/``):
 * ``timeline.csv``: one row per step and place: liquidations, volume and penalties in that step, the
   insurance fund after it (venues), and the step's prices;
 * ``summary.csv``: one row per place: totals, bad debt (DeFi) next to insurance-fund drawdown and ADL (venues),
-  and each venue's ledger (every party's gain, summing to zero);
+  ``losses_usd`` (the one loss figure ``liqtk replay`` prints: DeFi ``bad_debt_recorded_usd +
+  debt_left_uncovered_usd``, venues ``shortfall_paid_by_fund_usd + adl_haircut_usd``, what the fund paid out and
+  what ADL took from counterparties), and each venue's ledger (every party's gain, summing to zero);
 * ``keeper.csv``: every liquidation transaction the keeper sent (step, position, protocol, block, hash);
 * ``transfers.csv``: each stored liquidation against the ERC-20 transfers of its receipt (:func:`transfer_checks`:
   the collateral the liquidator received and the debt it paid equal what the event reports);
@@ -257,8 +259,9 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "liquidated_positions": int(own["liquidated"].sum()), "liquidations": len(mine),
             "volume_usd": _d(_sum(mine["collateral_seized_usd"]) + _sum(mine["protocol_fee_usd"])),
             "penalty_usd": _d(_sum(mine["liquidation_bonus_usd"]) + _sum(mine["protocol_fee_usd"])),
-            "bad_debt_recorded_usd": _d(_sum(mine["bad_debt_usd"])),
-            "debt_left_uncovered_usd": _d(sum((Decimal(v) for v in own["debt_left_uncovered_usd"]), ZERO)),
+            "bad_debt_recorded_usd": _d(recorded := _sum(mine["bad_debt_usd"])),
+            "debt_left_uncovered_usd": _d(left := sum((Decimal(v) for v in own["debt_left_uncovered_usd"]), ZERO)),
+            "losses_usd": _d(recorded + left),
             "bad_debt_mechanism": ", ".join(sorted(set(mine["bad_debt_mechanism"].dropna()))),
         })
     for run in result.venues:
@@ -279,8 +282,10 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "insurance_fund_end_usd": _d(summary["insurance_fund_end"]),
             "insurance_fund_drawdown_usd": _d(summary["insurance_fund_start"] - summary["insurance_fund_min"]),
             "shortfalls": summary["shortfalls"], "shortfall_paid_by_fund_usd": _d(summary["shortfall_paid_by_fund"]),
+            "insurance_fund_uncovered_usd": _d(summary["insurance_fund_uncovered"]),
             "adl_orders": summary["adl_orders"], "adl_volume_usd": _d(summary["adl_volume"]),
-            "adl_haircut_usd": _d(haircut), "funding_payments": summary["funding_payments"],
+            "adl_haircut_usd": _d(haircut), "losses_usd": _d(summary["shortfall_paid_by_fund"] + haircut),
+            "funding_payments": summary["funding_payments"],
             **{f"ledger_{party}_usd": _d(amount) for party, amount in run.ledger.items()},
         })
     columns = list(dict.fromkeys(key for row in rows for key in row))

@@ -247,7 +247,7 @@ def replay(config: ReplayConfig, store_path: Path, progress: Progress | None = N
         fund = (notional * INSURANCE_FUND_SHARE).quantize(Decimal("0.01"))
     runs = []
     for done, contract in enumerate(checked.contracts, start=1):
-        population = venue_population(contract, borrowers, path.times[0], opening)
+        population = venue_population(contract, borrowers, path.times[0], opening, _prices(checked.paths, 0))
         result = run_venue(population, path, fund, config.seed)
         runs.append(VenueRun(population, result, quote_longs(population), outcomes(result, population, path),
                              ledger(result, population.accounts, population.profile)))

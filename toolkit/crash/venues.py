@@ -6,10 +6,11 @@ Venues (:func:`parse_venues`)
 ``--venues`` takes profile ids (``bitmex``, ``binance-usdm``, ``bybit``, ``okx``, ``dydx-v4``, ``hyperliquid``),
 the short names of :data:`toolkit.cex.venues.VENUE_ALIASES` (``binance`` is the Binance USD-M futures profile ``binance-usdm``),
 and ``venue:SYMBOL`` to name the contract whose risk tiers apply. Without a symbol, the contract is the
-venue's perpetual of the replayed asset when its profile has a tier table for it (BitMEX ``ETHUSDT``,
-Hyperliquid ``ETH``; the quanto BitMEX ``ETHUSD`` is skipped), else the venue's bitcoin perpetual
-(:data:`toolkit.compare.DEFAULT_SYMBOLS`: Binance has no ETHUSDT bracket table in its profile, so an ETH
-replay applies its BTCUSDT brackets, said in the report).
+venue's perpetual of the replayed asset (:data:`ASSET_SYMBOLS`: for ETH, Binance ``ETHUSDT`` with its
+2024-10-24 brackets, BitMEX ``ETHUSD`` with its 2021-07-22 risk limits, Hyperliquid ``ETH``, dYdX ``ETH-USD``),
+else the venue's bitcoin perpetual (:data:`toolkit.compare.DEFAULT_SYMBOLS`; Bybit and OKX have no ETH table,
+said in the report). The tiers of the quanto ``ETHUSD`` (risk limits in XBT) are converted to USD at the BTC
+price of the window's first step.
 
 Contract and population (:func:`venue_population`)
 --------------------------------------------------
@@ -39,7 +40,7 @@ the inputs and the events). They sum to exactly zero: nothing is created or lost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -47,7 +48,7 @@ from decimal import Decimal
 from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
                          quote_account, simulate)
 from toolkit.cex.events import Deleverage, Event, Fill, FundingPayment, PartialLiquidation, Takeover
-from toolkit.cex.instruments import LONG, SHORT, Instrument, Kind
+from toolkit.cex.instruments import LONG, SHORT, Instrument
 from toolkit.cex.tiers import tier_for_size
 from toolkit.cex.venues import VENUE_ALIASES, VenueProfile, venue_id  # noqa: F401 (VENUE_ALIASES: re-exported)
 from toolkit.compare import DEFAULT_SYMBOLS, VenueContract
@@ -65,15 +66,18 @@ def _base_asset(symbol: str) -> str:
     return symbol.upper().replace("XBT", "BTC")
 
 
+#: The contract of each venue a replay of an asset applies when ``--venues`` names none (module docstring).
+ASSET_SYMBOLS: dict[tuple[str, str], str] = {
+    ("binance-usdm", "ETH"): "ETHUSDT", ("bitmex", "ETH"): "ETHUSD", ("hyperliquid", "ETH"): "ETH",
+    ("dydx-v4", "ETH"): "ETH-USD",
+}
+
+
 def asset_contract(venue_id: str, asset: str, moment: datetime) -> VenueContract:
     """The contract of ``venue_id`` a replay of ``asset`` uses when none is named (module docstring)."""
-    profile = load_venue(venue_id)
-    for symbol, instrument in profile.instruments.items():
-        if _base_asset(symbol).startswith(asset) and instrument.instrument.kind is not Kind.QUANTO:
-            era, _ = venue_era(profile, symbol, moment)
-            if era.tiers:
-                return VenueContract(venue_id, symbol)
-    return VenueContract(venue_id, DEFAULT_SYMBOLS[venue_id])
+    symbol = ASSET_SYMBOLS.get((venue_id, asset), DEFAULT_SYMBOLS[venue_id])
+    era, _ = venue_era(load_venue(venue_id), symbol, moment)
+    return VenueContract(venue_id, symbol if era.tiers else DEFAULT_SYMBOLS[venue_id])
 
 
 def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> list[VenueContract]:
@@ -108,10 +112,13 @@ class VenuePopulation:
 
 
 def venue_population(contract: VenueContract, borrowers: Sequence[Borrower], moment: datetime,
-                     price: Decimal) -> VenuePopulation:
-    """Longs and lenders' shorts of ``borrowers`` opened at ``price`` on ``contract`` (module docstring)."""
+                     price: Decimal, prices: Mapping[str, Decimal] | None = None) -> VenuePopulation:
+    """Longs and lenders' shorts of ``borrowers`` opened at ``price`` on ``contract`` (module docstring);
+    ``prices`` (USD by asset at ``moment``) value a quanto's settlement currency."""
     decimals = TOKENS_BY_SYMBOL[borrowers[0].collateral_symbol].decimals
-    equivalent = equivalent_venue(contract, moment, price, decimals)
+    settlement = load_venue(contract.venue).instrument(contract.symbol).instrument.settlement_currency
+    equivalent = equivalent_venue(contract, moment, price, decimals,
+                                  (prices or {}).get(_base_asset(settlement)))
     profile, era = equivalent.profile, equivalent.era
     instrument = profile.instrument(SYMBOL).instrument
     population = VenuePopulation(contract, equivalent, [])

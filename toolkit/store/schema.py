@@ -15,25 +15,10 @@ from __future__ import annotations
 
 import inspect
 import sys
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Column:
-    """One column: DuckDB type, unit (or ``-``), where the value comes from, and what it means."""
-
-    name: str
-    sql_type: str
-    unit: str
-    source: str
-    description: str
-    #: True when the value needs ``eth_call`` state reads (null in ``liqtk decode`` and with ``--no-state``).
-    needs_state: bool = False
-
-
-def _col(name: str, sql_type: str, unit: str, source: str, description: str, state: bool = False) -> Column:
-    return Column(name, sql_type, unit, source, description, state)
-
+from toolkit.store import cex_schema
+from toolkit.store.schema_columns import Column
+from toolkit.store.schema_columns import col as _col
 
 _EVENT = "event log"
 _RAW = "exact base-10 integer string"
@@ -349,7 +334,8 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
 #: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
-#: adds columns and tables (``event_args``, the discovered markets, the state position and check columns).
+#: adds columns and tables (``event_args``, the discovered markets, the state position and check columns, the
+#: tables of exchange data of :mod:`toolkit.store.cex_schema`).
 SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
@@ -361,6 +347,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "discovered_markets": DISCOVERED_MARKET_COLUMNS,
     "discovery_scans": DISCOVERY_SCAN_COLUMNS,
     "store_meta": STORE_META_COLUMNS,
+    **cex_schema.TABLES,
 }
 
 #: Tables that are views: ``liquidations`` reads the segment files listed in ``segments``.
@@ -377,6 +364,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "discovered_markets": ("chain_id", "protocol", "registry", "market"),
     "discovery_scans": ("chain_id", "protocol", "registry"),
     "store_meta": ("schema_version",),
+    **cex_schema.PRIMARY_KEYS,
 }
 
 #: What each table holds (the headings of docs/schema.md).
@@ -393,6 +381,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
                           "`liqtk decode` reads them to attribute logs without a node.",
     "discovery_scans": "How far each registry's listing logs have been read (the next pull reads on from there).",
     "store_meta": "One row: the schema version and when and by which version the store was created.",
+    **cex_schema.TABLE_DESCRIPTIONS,
 }
 
 #: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
