@@ -293,9 +293,92 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
     _col("package_version", "VARCHAR", "-", "toolkit.__version__", "liquidation-toolkit version that created it."),
 )
 
+#: ``liqtk positions`` (:mod:`toolkit.snapshot`): one row per snapshot, account, market and asset held.
+POSITION_COLUMNS: tuple[Column, ...] = (
+    _col("snapshot_id", "VARCHAR", "-", "snapshot", "`chain_id:protocol:deployment:block_number`."),
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id of the node read."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("deployment", "VARCHAR", "-", "deployment registry", "Deployment name."),
+    _col("block_number", "BIGINT", "block", "arguments", "Block whose post-state the snapshot describes."),
+    _col("block_hash", "VARCHAR", "hash", "eth_getBlockByNumber", "Hash of block_number when read."),
+    _col("block_timestamp", "TIMESTAMPTZ", "UTC", "eth_getBlockByNumber", "Timestamp of block_number."),
+    _col("market_id", "VARCHAR", "-", "deployment registry / event log",
+         "Market of the position: the Aave Pool, the Compound v2 Comptroller, the Morpho Blue market id."),
+    _col("account", "VARCHAR", "address", "borrow events", "Borrower (lower-case)."),
+    _col("asset", "VARCHAR", "address", "protocol views", "Underlying token of the holding (lower-case)."),
+    _col("symbol", "VARCHAR", "-", "ERC-20 symbol()", "Symbol of the asset."),
+    _col("decimals", "INTEGER", "-", "ERC-20 decimals() / reserve configuration", "Decimals of the asset."),
+    _col("uses_as_collateral", "BOOLEAN", "-", "Aave getUserConfiguration / Comptroller getAssetsIn / Morpho",
+         "Whether the protocol counts the holding as collateral."),
+    _col("collateral_balance_raw", "VARCHAR", "protocol units", "scaledBalanceOf / getAccountSnapshot / position",
+         "The account's collateral in the protocol's own units, which change only with its events: Aave scaled "
+         "aToken balance, Compound vTokens, Morpho collateral."),
+    _col("debt_balance_raw", "VARCHAR", "protocol units", "scaledBalanceOf / Borrow, RepayBorrow events / position",
+         "Debt in the protocol's own units: Aave scaled variable debt, Compound borrow principal, Morpho borrow shares."),
+    _col("debt_index_raw", "VARCHAR", "wad", "AccrueInterest event / borrowIndex()",
+         "Compound v2: the market's borrowIndex when the principal was set (interestIndex); null otherwise."),
+    _col("stable_debt_raw", "VARCHAR", "asset base units", "StableDebtToken.balanceOf at block_number",
+         "Aave stable-rate debt (read at every snapshot); null when none."),
+    _col("emode_category", "INTEGER", "-", "Pool.getUserEMode", "Aave v3 e-mode category of the account (0 = none)."),
+    _col("read_block", "BIGINT", "block", "snapshot",
+         "Block at which the account's composition was read; older than block_number when carried from an earlier "
+         "snapshot because the account had no event since."),
+    _col("collateral_raw", "VARCHAR", "asset base units", "derived, as the protocol computes it at block_number",
+         "Collateral in the asset (Aave rayMul(scaled, normalized income); Compound vTokens x exchangeRateStored / "
+         "1e18; Morpho collateral); `0` when the holding is debt only."),
+    _col("debt_raw", "VARCHAR", "asset base units", "derived, as the protocol computes it at block_number",
+         "Debt in the asset (Aave rayMul(scaled, normalized variable debt) + stable; Compound principal x borrowIndex "
+         "/ interestIndex; Morpho toAssetsUp(shares) over the stored totals)."),
+    _col("price_raw", "VARCHAR", "price_currency / price_unit_raw", "protocol oracle at block_number",
+         "Oracle price of one whole token as the protocol uses it (Aave: the e-mode price source when it applies)."),
+    _col("price_unit_raw", "VARCHAR", "-", "BASE_CURRENCY_UNIT, 1e18, 10^(36 - decimals), 10^(36 + loan - collateral decimals)",
+         "price_raw of one whole unit of price_currency."),
+    _col("price_currency", "VARCHAR", "-", "deployment registry", "`USD`, `ETH`, or the Morpho loan token's symbol."),
+    _col("usd_per_currency_raw", "VARCHAR", "USD / usd_per_currency_unit_raw", "ETH/USD or loan-token USD feed",
+         "USD value of one price_currency unit (`1` for USD); null when the registry names no feed."),
+    _col("usd_per_currency_unit_raw", "VARCHAR", "-", "feed decimals()", "One USD in usd_per_currency_raw units."),
+    _col("price_usd", "DOUBLE", "USD", "price_raw / price_unit_raw x usd_per_currency", "USD per whole token."),
+    _col("collateral_usd", "DOUBLE", "USD", "collateral_raw x price_usd", "Value of the collateral."),
+    _col("debt_usd", "DOUBLE", "USD", "debt_raw x price_usd", "Value of the debt."),
+    _col("liquidation_threshold_raw", "VARCHAR", "wad (10^18 = 100%)", "reserve / e-mode configuration, collateral "
+         "factor, LLTV", "Liquidation threshold in force for this holding as collateral."),
+    _col("ltv_raw", "VARCHAR", "wad (10^18 = 100%)", "reserve / e-mode configuration, collateral factor, LLTV",
+         "Borrow limit of this holding as collateral."),
+    _col("account_collateral_raw", "VARCHAR", "protocol value units", "derived as the protocol's account view",
+         "Aave totalCollateralBase; Compound sum of collateral x collateral factor (sumCollateral); Morpho max borrow."),
+    _col("account_debt_raw", "VARCHAR", "protocol value units", "derived as the protocol's account view",
+         "Aave totalDebtBase; Compound sumBorrowPlusEffects; Morpho borrowed assets."),
+    _col("health_factor_raw", "VARCHAR", "wad (10^18 = 1.0)", "derived as Aave getUserAccountData, Compound "
+         "getAccountLiquidity, Morpho _isHealthy", "Account health factor; liquidatable below 1e18."),
+    _col("health_factor", "DOUBLE", "-", "health_factor_raw / 1e18", "Health factor."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that wrote the row."),
+)
+
+#: One row per positions snapshot (``liqtk positions``).
+POSITION_SNAPSHOT_COLUMNS: tuple[Column, ...] = (
+    _col("snapshot_id", "VARCHAR", "-", "snapshot", "`chain_id:protocol:deployment:block_number`."),
+    _col("chain_id", "BIGINT", "-", "eth_chainId", "EIP-155 chain id."),
+    _col("protocol", "VARCHAR", "-", "deployment registry", "Protocol id."),
+    _col("deployment", "VARCHAR", "-", "deployment registry", "Deployment name."),
+    _col("block_number", "BIGINT", "block", "arguments", "Snapshot block."),
+    _col("block_hash", "VARCHAR", "hash", "eth_getBlockByNumber", "Hash of the snapshot block when read."),
+    _col("block_timestamp", "TIMESTAMPTZ", "UTC", "eth_getBlockByNumber", "Timestamp of the snapshot block."),
+    _col("base_snapshot_id", "VARCHAR", "-", "store", "Earlier complete snapshot the unchanged accounts were carried "
+         "from; null for a full snapshot."),
+    _col("scanned_from_block", "BIGINT", "block", "snapshot", "First block whose events were read for accounts."),
+    _col("accounts_read", "BIGINT", "accounts", "snapshot", "Accounts whose composition was read at the block."),
+    _col("accounts_carried", "BIGINT", "accounts", "snapshot", "Accounts carried from the base snapshot."),
+    _col("accounts_done", "BIGINT", "accounts", "snapshot", "Accounts processed so far (a resumed snapshot skips them)."),
+    _col("positions", "BIGINT", "accounts", "snapshot", "Accounts with debt stored (rows grouped by account)."),
+    _col("status", "VARCHAR", "-", "snapshot", "`partial` while being written, `complete` when done."),
+    _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that wrote the snapshot."),
+    _col("updated_at", "TIMESTAMPTZ", "UTC", "local clock", "When the row was last written."),
+)
+
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
-#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`).
-SCHEMA_VERSION: int = 3
+#: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4 adds
+#: the positions snapshots (``positions``, ``position_snapshots``).
+SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "liquidations": LIQUIDATION_COLUMNS,
@@ -304,6 +387,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "checkpoints": CHECKPOINT_COLUMNS,
     "runs": RUN_COLUMNS,
     "store_meta": STORE_META_COLUMNS,
+    "positions": POSITION_COLUMNS,
+    "position_snapshots": POSITION_SNAPSHOT_COLUMNS,
 }
 
 #: Tables that are views: ``liquidations`` reads the segment files listed in ``segments``.
@@ -318,6 +403,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "checkpoints": ("chain_id", "protocol", "deployment"),
     "runs": ("run_id",),
     "store_meta": ("schema_version",),
+    "positions": ("snapshot_id", "market_id", "account", "asset"),
+    "position_snapshots": ("snapshot_id",),
 }
 
 #: What each table holds (the headings of docs/schema.md).
@@ -330,6 +417,9 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "checkpoints": "How far each deployment has been pulled; written in the same transaction as its rows.",
     "runs": "One row per run of the toolkit that wrote to the store (provenance for exports).",
     "store_meta": "One row: the schema version and when and by which version the store was created.",
+    "positions": "Open borrow positions at a block (`liqtk positions`): one row per snapshot, account, market and "
+                 "asset, amounts exact and computed as the protocol computes them; accounts without debt are absent.",
+    "position_snapshots": "One row per positions snapshot: block, base snapshot of an incremental one, progress.",
 }
 
 #: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
