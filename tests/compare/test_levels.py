@@ -14,11 +14,11 @@ The book (prices: WETH 2,000 USD, WBTC 50,000 USD, USDC 1 USD; HF = sum(amount x
   - WETH alone: 3,300 (1 - m) + 35,000 < 30,000 needs m > 1 + 5,000/3,300: never.
   - both together: 38,300 (1 - m) < 30,000  <=>  m > 83/383 = 21.67 %: step 22.
 
-Liquidatable collateral at the moved prices, step k, f = 1 - k/100:
+Liquidatable collateral at step k, valued at the snapshot's prices (and at the moved prices, f = 1 - k/100):
 
-* WETH: k < 6: 0; 6 <= k < 28: p2, 10,000 f; k >= 28: p1 + p2, 30,000 f. Debt 9,000, then 21,000.
-* WBTC: k < 24: 0; k >= 24: p3, 50,000 f + 4,000 (its WETH at 2,000). Debt 30,000.
-* all non-stable: p2 from 6 (10,000 f), p3 from 22 (54,000 f), p1 from 28 (20,000 f).
+* WETH: k < 6: 0; 6 <= k < 28: p2, 10,000 (10,000 f); k >= 28: p1 + p2, 30,000 (30,000 f). Debt 9,000, then 21,000.
+* WBTC: k < 24: 0; k >= 24: p3, 54,000 (50,000 f + 4,000: its WETH stays at 2,000). Debt 30,000.
+* all non-stable: p2 from 6 (10,000), p3 from 22 (54,000), p1 from 28 (20,000); at the moved prices all of it x f.
 """
 
 from __future__ import annotations
@@ -48,15 +48,17 @@ def _book() -> list[LendingAccount]:
     ]
 
 
-def _expected(scenario: str, k: int) -> tuple[Fraction, Fraction, int]:
+def _expected(scenario: str, k: int) -> tuple[Fraction, Fraction, Fraction, int]:
+    """Collateral at the snapshot's prices, at the moved prices, debt, accounts (module docstring)."""
     f = 1 - F(k, 100)
     if scenario == "WETH":
-        return ((F(0), F(0), 0) if k < 6 else (10000 * f, F(9000), 1) if k < 28 else (30000 * f, F(21000), 2))
+        return ((F(0), F(0), F(0), 0) if k < 6 else (F(10000), 10000 * f, F(9000), 1) if k < 28
+                else (F(30000), 30000 * f, F(21000), 2))
     if scenario == "WBTC":
-        return (F(0), F(0), 0) if k < 24 else (50000 * f + 4000, F(30000), 1)
-    collateral = (10000 * f if k >= 6 else 0) + (54000 * f if k >= 22 else 0) + (20000 * f if k >= 28 else 0)
+        return (F(0), F(0), F(0), 0) if k < 24 else (F(54000), 50000 * f + 4000, F(30000), 1)
+    collateral = (10000 if k >= 6 else 0) + (54000 if k >= 22 else 0) + (20000 if k >= 28 else 0)
     debt = (9000 if k >= 6 else 0) + (30000 if k >= 22 else 0) + (12000 if k >= 28 else 0)
-    return F(collateral), F(debt), (k >= 6) + (k >= 22) + (k >= 28)
+    return F(collateral), collateral * f, F(debt), (k >= 6) + (k >= 22) + (k >= 28)
 
 
 def test_three_positions_give_the_hand_derived_value_at_every_step() -> None:
@@ -65,10 +67,11 @@ def test_three_positions_give_the_hand_derived_value_at_every_step() -> None:
     for scenario in ("WETH", "WBTC", ALL_NON_STABLE):
         for k in range(0, 61):
             collateral, _, debt = result.exact[(scenario, "all", k)]
-            want_collateral, want_debt, want_count = _expected(scenario, k)
+            want_collateral, at_move, want_debt, want_count = _expected(scenario, k)
             assert (collateral, debt) == (want_collateral, want_debt), (scenario, k)
             row = result.curve(scenario).iloc[k]
             assert row["accounts"] == want_count and row["move_pct"] == k
+            assert row["collateral_at_move_usd"] == float(at_move)
     first = result.accounts.set_index(["scenario", "account"])["first_step"]
     assert first[("WETH", "p1")] == 28 and first[("WETH", "p2")] == 6 and pd.isna(first[("WETH", "p3")])
     assert first[("WBTC", "p3")] == 24 and first[(ALL_NON_STABLE, "p3")] == 22

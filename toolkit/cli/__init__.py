@@ -86,6 +86,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Snapshot every open borrow position of a deployment at a block: collateral and debt per asset, "
                   "prices, thresholds, e-mode and health factor, as the protocol computes them; incremental and "
                   "resumable."),
+    "levels": ("toolkit.cli.positions_commands:levels",
+               "Liquidation levels of positions snapshots: collateral and debt that become liquidatable as a price "
+               "falls, on the lending protocols and, for the same exposure, on the venues' engines; CSV files and a "
+               "citable chart."),
     "replay": ("toolkit.cli.replay_commands:replay",
                "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' "
                "engines, driven by the same prices; writes an HTML report with charts, CSV files and a manifest."),

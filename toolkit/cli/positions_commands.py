@@ -58,3 +58,67 @@ def positions(
                           + (how if o.status == "complete" else "already complete"))
         output.result(f"run {result.run_id}: {result.status}, store {request.store_path}")
     raise typer.Exit(EXIT_OK if result.status == "ok" else EXIT_NOTHING_NEW)
+
+
+#: Moves the text summary of ``liqtk levels`` shows.
+SUMMARY_MOVES = (5, 10, 20, 30, 40, 60)
+
+
+def levels(
+    out: Annotated[Path, typer.Option(help="Directory for levels.csv, venue_levels.csv, level_accounts.csv, levels.png (+ manifest).")],
+    protocol: Annotated[Optional[str], typer.Option(help="Only snapshots of this protocol id (default: every one in the store).")] = None,
+    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="Only snapshots of this chain id.")] = None,
+    market: Annotated[Optional[str], typer.Option(help="Only snapshots of this deployment name.")] = None,
+    block: Annotated[Optional[int], typer.Option(help="The snapshots at this block (default: each deployment's latest).")] = None,
+    asset: Annotated[Optional[str], typer.Option(help="Collateral symbol the venues and the chart follow (default: the largest collateral).")] = None,
+    venues: Annotated[str, typer.Option(help="Venue profile ids, comma-separated; venue:SYMBOL names the contract.")] = "bitmex,binance-usdm,hyperliquid",
+    leverage_distribution: Annotated[Optional[str], typer.Option("--leverage-distribution", help="leverage:share pairs of the venue population, e.g. 5:0.2,10:0.2,25:0.195,50:0.195,125:0.21 (the default; docs/sources/leverage.md).")] = None,
+    max_move: Annotated[int, typer.Option("--max-move", help="Largest fall, in whole percent.")] = 60,
+    event: Annotated[Optional[str], typer.Option(help="A crash (2020-03-12, 2021-05-19, 2022-11-08, 2025-10-10) whose largest fall of the asset is marked; warns when the snapshot is far from its date.")] = None,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Liquidation levels of positions snapshots: collateral and debt that become liquidatable as a price falls, on
+    the lending protocols and, for the same exposure, on the venues' engines; CSV files and a citable chart."""
+    import warnings
+
+    from toolkit.compare.level_report import levels as level_report
+    from toolkit.compare.venue_levels import DEFAULT_LEVERAGE_DISTRIBUTION, parse_distribution
+    from toolkit.settings import resolve_store_path
+
+    output.configure(quiet=quiet)
+    distribution = parse_distribution(leverage_distribution) if leverage_distribution else DEFAULT_LEVERAGE_DISTRIBUTION
+    path = label = None
+    if event is not None:
+        from toolkit.crash.events import crash_event, load_paths
+
+        crash = crash_event(event)
+        underlying = "BTC" if asset and "BTC" in asset.upper() else "ETH"
+        path, label = load_paths(crash)[underlying], f"{crash.id} {underlying}"
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        report = level_report(resolve_store_path(store), chain_id=chain_id, protocol=protocol, deployment=market,
+                              block=block, asset=asset, venues=[v.strip() for v in venues.split(",") if v.strip()],
+                              max_move=max_move, leverage_distribution=distribution, path=path, path_label=label)
+    for message in report.warnings:
+        output.log("levels.warning", message=message)
+    paths = report.save(out)
+    lending = report.lending.curve(report.asset)
+    steps = [m for m in SUMMARY_MOVES if m <= max_move]
+    record: dict[str, Any] = {"event": "levels.finished", "asset": report.asset, "out": str(out),
+                              "files": {k: str(v) for k, v in paths.items()},
+                              "snapshots": [s.snapshot_id for s in report.snapshots], "warnings": report.warnings,
+                              "lending_collateral_usd": {m: float(lending.loc[m, "collateral_usd"]) for m in steps}}
+    if quiet:
+        output.result(record)
+        return
+    from rich.table import Table
+
+    table = Table("place", *(f"-{m} %" for m in steps),
+                  title=f"Collateral liquidatable (USD, snapshot prices) as {report.asset} falls")
+    table.add_row("lending (all)", *(f"{lending.loc[m, 'collateral_usd']:,.0f}" for m in steps))
+    for (place, population), rows in report.venues.groupby(["place", "population"], sort=False):
+        rows = rows.set_index("move_pct")
+        table.add_row(f"{place} ({population})", *(f"{rows.loc[m, 'collateral_usd']:,.0f}" for m in steps))
+    output.table(table)
+    output.result(f"levels of {len(report.snapshots)} snapshot(s) in {out}: " + ", ".join(p.name for p in paths.values()))

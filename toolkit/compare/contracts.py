@@ -69,3 +69,22 @@ def venue_era(profile: VenueProfile, symbol: str, moment: datetime) -> tuple[Era
     if moment < dated[0].valid_from:  # type: ignore[operator]
         return dated[0], False
     return instrument.era(moment), True
+
+
+def _base_asset(symbol: str) -> str:
+    return symbol.upper().replace("XBT", "BTC")
+
+
+def asset_contract(venue_id: str, asset: str, moment: datetime) -> VenueContract:
+    """The contract of ``venue_id`` for ``asset`` (``ETH``, ``BTC``) when none is named: the venue's perpetual of the
+    asset when its profile has a tier table for it at ``moment`` (quanto contracts skipped), else its bitcoin
+    perpetual (:data:`DEFAULT_SYMBOLS`)."""
+    from toolkit.cex.instruments import Kind
+
+    profile = load_venue(venue_id)
+    for symbol, instrument in profile.instruments.items():
+        if _base_asset(symbol).startswith(asset) and instrument.instrument.kind is not Kind.QUANTO:
+            era, _ = venue_era(profile, symbol, moment)
+            if era.tiers:
+                return VenueContract(venue_id, symbol)
+    return VenueContract(venue_id, DEFAULT_SYMBOLS[venue_id])

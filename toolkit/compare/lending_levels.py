@@ -25,8 +25,10 @@ HEALTH_FACTOR_LIQUIDATION_THRESHOLD``; Compound: shortfall > 0; Morpho: borrowed
 Two scenarios: each collateral asset alone (``S`` = that asset), and all non-stable assets together
 (``S`` = every asset whose symbol is not in ``stables``, default :data:`STABLES`). Moves are whole percent steps
 ``0 .. max_move`` (default 60). At each step: the accounts liquidatable, the value of their collateral and of the
-part of it in ``S``, and their debt, all at the moved prices. The step at which an account is first liquidatable is
-the smallest ``k`` with ``k/100`` above its crossing move (``crossing`` in :attr:`Levels.accounts`).
+part of it in ``S``, and their debt, valued at the snapshot's prices (so the curve says how much of today's book is
+liquidatable after that move, and only grows for long positions), and their collateral at the moved prices. The
+step at which an account is first liquidatable is the smallest ``k`` with ``k/100`` above its crossing move
+(``crossing`` in :attr:`Levels.accounts`).
 
 Assumptions: prices of the moved assets fall together and exactly; interest does not accrue; the oracle price is
 the price; an account is counted whole once liquidatable (a liquidation closes part of it, up to the close factor).
@@ -144,12 +146,14 @@ class Levels:
     """The result of :func:`levels`.
 
     * ``table``: one row per scenario, place (each protocol/deployment and ``all``) and step: ``move_pct`` (the fall,
-      0 .. 60), ``price_factor``, ``accounts``, ``collateral_usd``, ``moved_collateral_usd``, ``debt_usd``
-      (liquidatable accounts at the moved prices; USD floats rounded once from exact values);
+      0 .. 60), ``price_factor``, ``accounts``, ``collateral_usd``, ``moved_collateral_usd``, ``debt_usd`` (of the
+      liquidatable accounts, at the snapshot's prices) and ``collateral_at_move_usd`` (at the moved prices); USD
+      floats rounded once from exact values;
     * ``accounts``: one row per scenario and account: ``crossing`` (the exact move where HF = 1, as float; empty
       when no move crosses), ``first_step`` (first step at which it is liquidatable, empty if none within range),
       ``health_factor`` now, collateral and debt now;
-    * ``exact``: ``(scenario, place, step) -> (collateral, moved collateral, debt)`` as Fractions.
+    * ``exact``: ``(scenario, place, step) -> (collateral, moved collateral, debt)`` as Fractions, at the snapshot's
+      prices.
     """
 
     table: pd.DataFrame
@@ -161,6 +165,44 @@ class Levels:
         """The rows of one scenario and place, by step."""
         rows = self.table[(self.table["scenario"] == scenario) & (self.table["place"] == place)]
         return rows.sort_values("move_pct").reset_index(drop=True)
+
+
+#: The value columns of a level row (:meth:`StepCurve.rows`).
+LEVEL_COLUMNS = ("accounts", "collateral_usd", "moved_collateral_usd", "debt_usd", "collateral_at_move_usd")
+
+
+class StepCurve:
+    """Sums over the steps ``0 .. max_move`` of what is liquidatable, kept as difference arrays of (count, moved
+    value, other value, moved debt, other debt) at the snapshot's prices."""
+
+    def __init__(self, max_move: int) -> None:
+        self.max_move = max_move
+        self.diffs = [[Fraction(0)] * 5 for _ in range(max_move + 2)]
+
+    def add(self, steps: range, values: Sequence[Fraction]) -> None:
+        """Count ``values`` at every step of ``steps`` (a sub-range of ``0 .. max_move``)."""
+        if len(steps):
+            for i, value in enumerate(values):
+                self.diffs[steps.start][i] += value
+                self.diffs[steps.stop][i] -= value
+
+    def totals(self) -> list[tuple[int, Fraction, list[Fraction]]]:
+        """``(step, price factor, running sums)`` for every step."""
+        out, running = [], [Fraction(0)] * 5
+        for step in range(self.max_move + 1):
+            running = [r + d for r, d in zip(running, self.diffs[step], strict=True)]
+            out.append((step, 1 - Fraction(step, 100), running))
+        return out
+
+    def rows(self, **fixed: Any) -> list[dict[str, Any]]:
+        """One row per step: ``fixed`` columns, ``move_pct``, ``price_factor`` and :data:`LEVEL_COLUMNS`."""
+        rows = []
+        for step, factor, (count, moved_value, other_value, moved_debt, other_debt) in self.totals():
+            rows.append({**fixed, "move_pct": step, "price_factor": float(factor), "accounts": int(count),
+                         "collateral_usd": float(moved_value + other_value), "moved_collateral_usd": float(moved_value),
+                         "debt_usd": float(moved_debt + other_debt),
+                         "collateral_at_move_usd": float(factor * moved_value + other_value)})
+        return rows
 
 
 def collateral_symbols(accounts: Iterable[LendingAccount]) -> list[str]:
@@ -200,8 +242,7 @@ def levels(accounts: Sequence[LendingAccount], *, max_move: int = MAX_MOVE, stab
     account_rows: list[dict[str, Any]] = []
     exact: dict[tuple[str, str, int], tuple[Fraction, Fraction, Fraction]] = {}
     for name, moved in scenarios(accounts, stables, assets).items():
-        # difference arrays over steps: count, moved value, other value, moved debt, other debt
-        sums = {place: [[Fraction(0)] * 5 for _ in range(max_move + 2)] for place in [*places, "all"]}
+        curves = {place: StepCurve(max_move) for place in [*places, "all"]}
         for account in accounts:
             terms = account.terms(moved)
             hit = terms.steps(max_move)
@@ -214,29 +255,15 @@ def levels(accounts: Sequence[LendingAccount], *, max_move: int = MAX_MOVE, stab
                 "first_step": hit.start if len(hit) else None,
                 "health_factor": None if health is None else float(health),
                 "collateral_usd": float(account.collateral_usd), "debt_usd": float(account.debt_usd)})
-            if not len(hit):
-                continue
             values = (Fraction(1), terms.moved_value, terms.other_value, terms.moved_debt, terms.other_debt)
             for place in (_place(account), "all"):
-                start, stop = sums[place][hit.start], sums[place][hit.stop]
-                for i, value in enumerate(values):
-                    start[i] += value
-                    stop[i] -= value
-        for place, diffs in sums.items():
-            running = [Fraction(0)] * 5
-            for step in range(max_move + 1):
-                running = [r + d for r, d in zip(running, diffs[step], strict=True)]
-                factor = 1 - Fraction(step, 100)
-                count, moved_value, other_value, moved_debt, other_debt = running
-                collateral = factor * moved_value + other_value
-                debt = factor * moved_debt + other_debt
-                exact[(name, place, step)] = (collateral, factor * moved_value, debt)
-                rows.append({"scenario": name, "moved_assets": ",".join(sorted(moved)), "place": place,
-                             "move_pct": step, "price_factor": float(factor), "accounts": int(count),
-                             "collateral_usd": float(collateral), "moved_collateral_usd": float(factor * moved_value),
-                             "debt_usd": float(debt)})
+                curves[place].add(hit, values)
+        for place, curve in curves.items():
+            rows += curve.rows(scenario=name, moved_assets=",".join(sorted(moved)), place=place)
+            for step, _, running in curve.totals():
+                exact[(name, place, step)] = (running[1] + running[2], running[1], running[3] + running[4])
     return Levels(pd.DataFrame(rows, columns=["scenario", "moved_assets", "place", "move_pct", "price_factor",
-                                              "accounts", "collateral_usd", "moved_collateral_usd", "debt_usd"]),
+                                              *LEVEL_COLUMNS]),
                   pd.DataFrame(account_rows, columns=["scenario", "protocol", "deployment", "market_id", "account",
                                                       "crossing", "first_step", "health_factor", "collateral_usd",
                                                       "debt_usd"]),

@@ -12,17 +12,17 @@ Two populations per venue contract, for a single-asset scenario (asset ``X`` fal
   (:func:`toolkit.cex.quote_account`) gives the first step ``k`` with ``P0 (1 - k/100) < LP`` (the engine
   liquidates below it: ``toolkit.cex.process``, equity < maintenance). A position above the contract's largest
   risk limit is left out (counted in ``excluded``); one with no equity left is liquidatable at once. Counted: the
-  account's collateral value and debt at the moved prices, as on the lending side, so both curves measure the
-  same thing.
+  account's collateral value and debt, as on the lending side (:data:`toolkit.compare.lending_levels.LEVEL_COLUMNS`),
+  so both curves measure the same thing.
 * **leverage distribution** (:func:`distribution_levels`): the lending book's exposure to ``X`` (its ``X``
   collateral value at current prices, ``E``) held on the venue by longs whose leverages follow a distribution:
   ``share`` of ``E`` at each ``leverage`` (capped at the first tier's maximum), each opened at ``P0`` (the
-  exposure-weighted mean price) as a position of the first tier. Counted: the position value ``share x E x f``
-  once liquidatable.
+  exposure-weighted mean price) as a position of the first tier. Counted: the position value ``share x E`` (and
+  ``share x E x f`` at the moved price) once liquidatable.
 
 Default distribution (:data:`DEFAULT_LEVERAGE_DISTRIBUTION`), a model choice documented with its source in
-docs/sources/leverage.md#default-leverage-distribution: Binance's December 2019 statement on Binance Futures users
-(60 % at 20x or more, 21 % at the 125x maximum), read as 40 % below 20x (5x and 10x, 20 % each), 39 % from 20x to
+docs/sources/leverage.md#default-leverage-distribution: Binance's December 2019 statement on Binance Futures
+users (60 % at 20x or more, 21 % at the 125x maximum), read as 40 % below 20x (5x and 10x, 20 % each), 39 % from 20x to
 below 125x (25x and 50x, 19.5 % each) and 21 % at 125x. The representative leverage of each band is ours.
 """
 
@@ -43,7 +43,7 @@ from toolkit.cex.instruments import LONG
 from toolkit.cex.tiers import tier_for_size
 from toolkit.compare.contracts import VenueContract
 from toolkit.compare.equivalent import SYMBOL, equivalent_venue
-from toolkit.compare.lending_levels import LendingAccount
+from toolkit.compare.lending_levels import LEVEL_COLUMNS, LendingAccount, StepCurve
 from toolkit.errors import UserInputError
 
 
@@ -92,32 +92,6 @@ def first_step(price: Fraction, liquidation_price: Fraction | None, max_move: in
     return step if step <= max_move else None
 
 
-@dataclass
-class _Curve:
-    """Difference arrays over steps of (count, moved value, other value, moved debt, other debt)."""
-
-    max_move: int
-
-    def __post_init__(self) -> None:
-        self.diffs = [[Fraction(0)] * 5 for _ in range(self.max_move + 2)]
-
-    def add(self, start: int, values: Sequence[Fraction]) -> None:
-        for i, value in enumerate(values):
-            self.diffs[start][i] += value
-            self.diffs[self.max_move + 1][i] -= value
-
-    def rows(self, **fixed: Any) -> list[dict[str, Any]]:
-        out, running = [], [Fraction(0)] * 5
-        for step in range(self.max_move + 1):
-            running = [r + d for r, d in zip(running, self.diffs[step], strict=True)]
-            f = 1 - Fraction(step, 100)
-            count, moved, other, moved_debt, other_debt = running
-            out.append({**fixed, "move_pct": step, "price_factor": float(f), "accounts": int(count),
-                        "collateral_usd": float(f * moved + other), "moved_collateral_usd": float(f * moved),
-                        "debt_usd": float(f * moved_debt + other_debt)})
-        return out
-
-
 def _holding(account: LendingAccount, symbol: str) -> tuple[Fraction, Fraction, int] | None:
     """Net long tokens of ``symbol``, its price and decimals; ``None`` when the account is not long it."""
     mine = [h for h in account.holdings if h.symbol == symbol]
@@ -129,7 +103,7 @@ def same_position_levels(accounts: Sequence[LendingAccount], symbol: str, contra
                          moment: datetime, max_move: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Rows of the "same positions" population on ``contract`` (module docstring), and the accounts left out
     (account -> reason)."""
-    curve, excluded = _Curve(max_move), {}
+    curve, excluded = StepCurve(max_move), {}
     moved = frozenset({symbol})
     for account in accounts:
         held = _holding(account, symbol)
@@ -140,7 +114,7 @@ def same_position_levels(accounts: Sequence[LendingAccount], symbol: str, contra
         values = (Fraction(1), terms.moved_value, terms.other_value, terms.moved_debt, terms.other_debt)
         margin = account.collateral_usd - account.debt_usd
         if margin <= 0:
-            curve.add(0, values)
+            curve.add(range(0, max_move + 1), values)
             continue
         p0 = _decimal(price)
         equivalent = equivalent_venue(contract, moment, p0, decimals)
@@ -158,7 +132,7 @@ def same_position_levels(accounts: Sequence[LendingAccount], symbol: str, contra
         lp = quote.liquidation_price_exact
         step = first_step(Fraction(p0), None if lp is None else Fraction(lp), max_move)
         if step is not None:
-            curve.add(step, values)
+            curve.add(range(step, max_move + 1), values)
     return curve.rows(), excluded
 
 
@@ -175,7 +149,7 @@ def distribution_levels(accounts: Sequence[LendingAccount], symbol: str, contrac
                 exposure += h.collateral * h.price
                 weighted_price += h.collateral * h.price * h.price
                 decimals = h.decimals
-    curve = _Curve(max_move)
+    curve = StepCurve(max_move)
     if exposure == 0:
         return curve.rows()
     p0 = _decimal(weighted_price / exposure)
@@ -192,7 +166,7 @@ def distribution_levels(accounts: Sequence[LendingAccount], symbol: str, contrac
         step = first_step(Fraction(p0), None if lp is None else Fraction(lp), max_move)
         if step is not None:
             value = exposure * Fraction(bucket.share)
-            curve.add(step, (Fraction(1), value, Fraction(0), Fraction(0), Fraction(0)))
+            curve.add(range(step, max_move + 1), (Fraction(1), value, Fraction(0), Fraction(0), Fraction(0)))
     return curve.rows()
 
 
@@ -211,5 +185,5 @@ def venue_levels(accounts: Sequence[LendingAccount], symbol: str, contracts: Seq
                  for row in distribution_levels(accounts, symbol, contract, moment=moment, max_move=max_move,
                                                 distribution=distribution)]
         excluded[str(contract)] = left_out
-    return pd.DataFrame(rows, columns=["scenario", "place", "population", "move_pct", "price_factor", "accounts",
-                                       "collateral_usd", "moved_collateral_usd", "debt_usd"]), excluded
+    return pd.DataFrame(rows, columns=["scenario", "place", "population", "move_pct", "price_factor",
+                                       *LEVEL_COLUMNS]), excluded

@@ -44,14 +44,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
+from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult,
                          quote_account, simulate)
 from toolkit.cex.events import Deleverage, Event, Fill, FundingPayment, PartialLiquidation, Takeover
-from toolkit.cex.instruments import LONG, SHORT, Instrument, Kind
+from toolkit.cex.instruments import LONG, SHORT, Instrument
 from toolkit.cex.tiers import tier_for_size
 from toolkit.cex.venues import VENUE_ALIASES, VenueProfile, venue_id  # noqa: F401 (VENUE_ALIASES: re-exported)
-from toolkit.compare import DEFAULT_SYMBOLS, VenueContract
-from toolkit.compare.contracts import venue_era
+from toolkit.compare import VenueContract
+from toolkit.compare.contracts import asset_contract
 from toolkit.compare.equivalent import SYMBOL, Equivalent, equivalent_venue
 from toolkit.crash.population import Borrower, perp_position
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL
@@ -59,21 +59,6 @@ from toolkit.errors import UserInputError
 
 #: Suffix of the account id of a borrower's lenders (the 1x short).
 LENDER_SUFFIX = "-lenders"
-
-
-def _base_asset(symbol: str) -> str:
-    return symbol.upper().replace("XBT", "BTC")
-
-
-def asset_contract(venue_id: str, asset: str, moment: datetime) -> VenueContract:
-    """The contract of ``venue_id`` a replay of ``asset`` uses when none is named (module docstring)."""
-    profile = load_venue(venue_id)
-    for symbol, instrument in profile.instruments.items():
-        if _base_asset(symbol).startswith(asset) and instrument.instrument.kind is not Kind.QUANTO:
-            era, _ = venue_era(profile, symbol, moment)
-            if era.tiers:
-                return VenueContract(venue_id, symbol)
-    return VenueContract(venue_id, DEFAULT_SYMBOLS[venue_id])
 
 
 def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> list[VenueContract]:

@@ -2,7 +2,7 @@
 
 Sources: npm ``@aave/core-v3@1.19.3`` (``GenericLogic.calculateUserAccountData``, ``EModeLogic``,
 ``UserConfiguration``, ``WadRayMath``, ``PercentageMath``) and ``@aave/protocol-v2@1.0.1`` (``GenericLogic``); the
-docs/sources/aave.md#account-data entry.
+docs/sources/positions.md#aave-account-data.
 
 * Borrowers: ``Borrow`` logs of the Pool (``onBehalfOf``, indexed: topic 2; v2 and v3 differ in one field type,
   hence two topic0s). Touched accounts: every address in the logs of the Pool and its aTokens (supply, withdraw,
@@ -144,7 +144,8 @@ class AaveSnapshot:
             assets[asset] = AssetState(
                 asset, symbol[0] if symbol else None, config.decimals, need(three, ("price", asset))[0], unit,
                 currency, usd[0], usd[1], config.liquidation_threshold_bps * BPS_TO_WAD, config.ltv_bps * BPS_TO_WAD,
-                {"id": rid, "a_token": a_token.lower(), "stable_debt": stable.lower(), "variable_debt": variable.lower(),
+                {"id": rid, "a_token": a_token.lower(), "stable_debt": stable.lower(),
+                 "variable_debt": variable.lower(),
                  "income": need(two, ("income", asset))[0], "debt_index": need(two, ("debt", asset))[0],
                  "emode": config.emode_category, "lt_bps": config.liquidation_threshold_bps, "ltv_bps": config.ltv_bps})
         return MarketState(block, {pool: assets}, {"emodes": emodes, "oracle": oracle.lower()})
@@ -232,7 +233,8 @@ def _row(composition: Composition, holding: Holding, st: AssetState, counted: bo
     return {"market_id": composition.market_id, "account": composition.account, "asset": st.asset,
             "symbol": st.symbol, "decimals": st.decimals, "uses_as_collateral": counted,
             "collateral_balance_raw": str(holding.collateral_balance), "debt_balance_raw": str(holding.debt_balance),
-            "debt_index_raw": None, "stable_debt_raw": None if holding.stable_debt is None else str(holding.stable_debt),
+            "debt_index_raw": None,
+            "stable_debt_raw": None if holding.stable_debt is None else str(holding.stable_debt),
             "emode_category": composition.emode_category, "read_block": composition.read_block,
             "collateral_raw": str(collateral), "debt_raw": str(debt), "price_raw": str(price),
             "price_unit_raw": str(st.price_unit_raw), "price_currency": st.price_currency,

@@ -3,7 +3,7 @@
 Sources: ``compound-finance/compound-protocol`` (``CToken.sol`` ``borrowFresh``, ``repayBorrowFresh``,
 ``borrowBalanceStoredInternal``, ``accrueInterest``; ``Comptroller.sol`` ``getHypotheticalAccountLiquidityInternal``)
 and npm ``@venusprotocol/venus-protocol@9.2.0`` (``VToken.sol``, ``ComptrollerLens.sol``), which the devchain
-deploys; docs/sources/compound.md#account-liquidity.
+deploys; docs/sources/positions.md#compound-account-liquidity.
 
 * Borrowers: ``Borrow(borrower, borrowAmount, accountBorrows, totalBorrows)`` logs of the cTokens (nothing
   indexed). Touched accounts: every address in the logs of the cTokens and the Comptroller (``Transfer`` of
@@ -125,8 +125,8 @@ class CompoundSnapshot:
             symbol = deployment.params.get("native_symbol") if native else (optional(two, ("symbol", asset)) or
                                                                              (None,))[0]
             factor = need(one, ("markets", ctoken))[1]
-            assets[ctoken] = AssetState(ctoken, symbol, decimals, need(two, ("price", ctoken))[0], 10 ** (36 - decimals),
-                                        currency, usd[0], usd[1], factor, factor,
+            assets[ctoken] = AssetState(ctoken, symbol, decimals, need(two, ("price", ctoken))[0],
+                                        10 ** (36 - decimals), currency, usd[0], usd[1], factor, factor,
                                         {"underlying": asset, "rate": need(one, ("rate", ctoken))[0],
                                          "index": need(one, ("index", ctoken))[0]})
         return MarketState(block, {comptroller: assets}, {"oracle": oracle.lower()})

@@ -1,7 +1,8 @@
 """Positions of Morpho Blue at a block, valued with the terms of ``Morpho._isHealthy``.
 
 Sources: npm ``@morpho-org/morpho-blue@1.0.0`` ``src/`` (``Morpho.sol`` ``borrow`` L235-L266, ``_isHealthy``
-L527-L540, ``libraries/EventsLib.sol`` ``Borrow`` L69-L76, ``SharesMathLib.sol``); docs/sources/morpho.md#positions.
+L527-L540, ``libraries/EventsLib.sol`` ``Borrow`` L69-L76, ``SharesMathLib.sol``);
+docs/sources/positions.md#morpho-positions.
 
 * Borrowers: ``Borrow(Id indexed id, address caller, address indexed onBehalf, address indexed receiver, ...)``:
   the position ``(id, onBehalf)``. Touched positions: every log of Morpho whose first indexed topic is a market
@@ -118,7 +119,8 @@ class MorphoSnapshot:
             rows.append({
                 "market_id": composition.market_id, "account": composition.account, "asset": token,
                 "symbol": st.symbol, "decimals": st.decimals, "uses_as_collateral": holding.uses_as_collateral,
-                "collateral_balance_raw": str(holding.collateral_balance), "debt_balance_raw": str(holding.debt_balance),
+                "collateral_balance_raw": str(holding.collateral_balance),
+                "debt_balance_raw": str(holding.debt_balance),
                 "debt_index_raw": None, "stable_debt_raw": None, "emode_category": 0,
                 "read_block": composition.read_block, "collateral_raw": str(amount), "debt_raw": str(debt),
                 "price_raw": str(st.price_raw), "price_unit_raw": str(st.price_unit_raw),

@@ -208,7 +208,8 @@ class _Snapshot:
                 rows += [self._identity(row) for row in self.family.rows(d, market, composition)]
             stored.commit_batch(self.writer, self.id, rows, first + len(batch))
             self._report("accounts", first + len(batch), len(work))
-        outcome.positions = stored.complete(self.writer, self.id, accounts_read=len(reading), accounts_carried=len(keep))
+        outcome.positions = stored.complete(self.writer, self.id, accounts_read=len(reading),
+                                            accounts_carried=len(keep))
         outcome.status, outcome.base_snapshot_id, outcome.scanned_from_block = "complete", base_id, start
         outcome.accounts_read, outcome.accounts_carried = len(reading), len(keep)
         return outcome
@@ -246,7 +247,8 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
         expected = deployments[0].chain.chain_id
         if chain_id != expected:
             raise WrongChain(f"the node at {client.redacted_url} serves chain id {chain_id}, but {request.chain} is "
-                             f"chain id {expected}; point --rpc at a {request.chain} node or choose the matching --chain")
+                             f"chain id {expected}; point --rpc at a {request.chain} node or choose the matching "
+                             "--chain")
         headers = BlockHeaders(client)
         number = await headers.resolve_bound(request.block)
         header = (await headers.get([number]))[number]

@@ -17,10 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+import toolkit
 from toolkit.errors import StoreError
 from toolkit.store import schema
 from toolkit.store.arrow import rows_to_table, to_pandas
 from toolkit.store.db import Store, Writer
+from toolkit.store.manifest import Manifest, content_sha256, utc_now
+from toolkit.store.provenance import git_commit
 
 
 def snapshot_id(chain_id: int, protocol: str, deployment: str, block: int) -> str:
@@ -122,3 +125,41 @@ def read_positions(store: Store, snapshot: str | Sequence[str]) -> pd.DataFrame:
         table = con.sql("SELECT * FROM positions WHERE list_contains(?, snapshot_id) "
                         "ORDER BY snapshot_id, market_id, account, asset", params=[ids]).to_arrow_table()
     return to_pandas(table)
+
+
+_ORDER = "snapshot_id, market_id, account, asset"
+
+
+def snapshot_dataset(store: Store, snapshot: str | Sequence[str], *, name: str = "positions"
+                     ) -> tuple[pd.DataFrame, Manifest]:
+    """The rows of the snapshots (as :func:`read_positions`) and a manifest for citing them (figures, exports):
+    content SHA-256 over the ``positions`` columns in the order ``snapshot_id, market_id, account, asset``, each
+    snapshot's block and hash as a block range, the snapshot records as checkpoints, the runs that wrote the rows
+    with their node versions and redacted RPC hosts."""
+    ids = [snapshot] if isinstance(snapshot, str) else list(snapshot)
+    with store.reader() as con:
+        table = con.sql(f"SELECT * FROM positions WHERE list_contains(?, snapshot_id) ORDER BY {_ORDER}",
+                        params=[ids]).to_arrow_table()
+        records = con.sql("SELECT * EXCLUDE (updated_at), strftime(block_timestamp, '%Y-%m-%dT%H:%M:%SZ') AS at "
+                          "FROM position_snapshots WHERE list_contains(?, snapshot_id) ORDER BY snapshot_id",
+                          params=[ids]).to_arrow_table().to_pylist()
+        runs = con.sql("SELECT list(DISTINCT run_id ORDER BY run_id) AS run_ids, list(DISTINCT node_client_version "
+                       "ORDER BY node_client_version) FILTER (WHERE node_client_version IS NOT NULL) AS versions, "
+                       "list(DISTINCT rpc_host ORDER BY rpc_host) FILTER (WHERE rpc_host IS NOT NULL) AS hosts "
+                       "FROM runs WHERE list_contains(?, run_id)",
+                       params=[sorted({r["run_id"] for r in records if r["run_id"]})]).to_arrow_table().to_pylist()[0]
+    ranges = []
+    for chain_id in sorted({r["chain_id"] for r in records}):
+        mine = sorted((r["block_number"], r["block_hash"]) for r in records if r["chain_id"] == chain_id)
+        ranges.append({"chain_id": chain_id, "first_block": mine[0][0], "last_block": mine[-1][0],
+                       "first_block_hash": mine[0][1], "last_block_hash": mine[-1][1]})
+    checkpoints = [{k: v for k, v in r.items() if k != "block_timestamp"} for r in records]
+    manifest = Manifest(
+        name=name, created_at=utc_now(), format="dataset", file_name="", file_sha256=None, file_bytes=None,
+        content_sha256=content_sha256(table, schema.POSITION_COLUMNS), row_count=table.num_rows,
+        schema_version=schema.SCHEMA_VERSION,
+        columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in schema.POSITION_COLUMNS],
+        filters={"snapshot_ids": ids}, chain_ids=sorted({r["chain_id"] for r in records}), block_ranges=ranges,
+        checkpoints=checkpoints, run_ids=runs["run_ids"] or [], node_client_versions=runs["versions"] or [],
+        rpc_hosts=runs["hosts"] or [], package_version=toolkit.__version__, git_commit=git_commit())
+    return to_pandas(table), manifest
