@@ -63,7 +63,8 @@ def check_aave(book: Book, protocol: str, rows: pd.DataFrame, block: int, extra:
         for row in mine.itertuples():
             reserve = next(r for r in market.reserves.values() if r.underlying.lower() == row.asset)
             if row.uses_as_collateral:
-                assert row.collateral_raw == str(call(w3, reserve.a_token, SCALED.fn("balanceOf"), (account,), block)[0])
+                assert row.collateral_raw == str(call(w3, reserve.a_token, SCALED.fn("balanceOf"), (account,),
+                                                      block)[0])
             assert row.debt_raw == str(call(w3, reserve.variable_debt_token, SCALED.fn("balanceOf"), (account,),
                                             block)[0])
     assert set(rows["account"]) == with_debt and len(with_debt) >= 4

@@ -79,13 +79,20 @@ def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> lis
 
 @dataclass
 class VenuePopulation:
-    """The accounts of one venue contract, the venue reduced to its ``COLLATERAL/USD`` equivalent, and the
-    positions left out (position id -> reason)."""
+    """The accounts of one venue contract, the venue reduced to its ``COLLATERAL/USD`` equivalent, the positions
+    left out (position id -> reason), and the population's name (``same equity`` here; the replay's second one is
+    :mod:`toolkit.crash.leverage_population`)."""
 
     contract: VenueContract
     equivalent: Equivalent
     accounts: list[AccountSpec]
     excluded: dict[str, str] = field(default_factory=dict)
+    name: str = "same equity"
+
+    @property
+    def place(self) -> str:
+        """What the report calls it: the contract, with the population's name unless it is the first one."""
+        return str(self.contract) if self.name == "same equity" else f"{self.contract} {self.name}"
 
     @property
     def profile(self) -> VenueProfile:
