@@ -91,8 +91,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "falls, on the lending protocols and, for the same exposure, on the venues' engines; CSV files and a "
                "citable chart."),
     "replay": ("toolkit.cli.replay_commands:replay",
-               "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' "
-               "engines, driven by the same prices; writes an HTML report with charts, CSV files and a manifest."),
+               "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain (or the real positions "
+               "of a fork of a chain) and the venues' engines, driven by the same prices; writes an HTML report with "
+               "charts, CSV files and a manifest."),
     "cex": ("toolkit.cli.cex:cex_app",
             "Centralized-exchange liquidation engines: liquidation prices and population simulations."),
 }

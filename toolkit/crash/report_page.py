@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.compare.display import data_uri, html_table
 from toolkit.crash.run import ReplayResult, VenueRun
 from toolkit.store.manifest import Manifest, utc_now
@@ -116,7 +116,7 @@ def manifest(result: ReplayResult, dataset: Manifest, entries: Sequence[Mapping[
                     "ledger_residual_usd": plain(run.ledger["residual"])} for run in result.venues],
         "fork": result.fork,
         "findings": findings(summary),
-        "package_version": toolkit.__version__, "git_commit": git_commit(),
+        "package_version": __version__, "git_commit": git_commit(),
         "data_sha256": data_sha256, "files": list(entries),
     }
 

@@ -34,7 +34,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.chain.blocks import BlockHeaders
 from toolkit.chain.logs import LogReader
 from toolkit.chain.logtable import log_dicts
@@ -260,7 +260,7 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
             writer.start_run(run_id=run_id, command="positions", args_json=json.dumps(request.redacted_args()),
                              rpc_host=client.redacted_url, chain_id=chain_id, protocol=request.protocol,
                              deployment=",".join(d.name for d in deployments), from_block=None, to_block=number,
-                             node_client_version=version, package_version=toolkit.__version__,
+                             node_client_version=version, package_version=__version__,
                              git_commit=git_commit())
             error: ToolkitError | None = None
             try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-import toolkit
+from toolkit._version import __version__
 from toolkit.errors import StoreError
 from toolkit.store import schema
 from toolkit.store.arrow import rows_to_table, to_pandas
@@ -161,5 +161,5 @@ def snapshot_dataset(store: Store, snapshot: str | Sequence[str], *, name: str =
         columns=[{"name": c.name, "type": c.sql_type, "unit": c.unit} for c in schema.POSITION_COLUMNS],
         filters={"snapshot_ids": ids}, chain_ids=sorted({r["chain_id"] for r in records}), block_ranges=ranges,
         checkpoints=checkpoints, run_ids=runs["run_ids"] or [], node_client_versions=runs["versions"] or [],
-        rpc_hosts=runs["hosts"] or [], package_version=toolkit.__version__, git_commit=git_commit())
+        rpc_hosts=runs["hosts"] or [], package_version=__version__, git_commit=git_commit())
     return to_pandas(table), manifest
