@@ -115,3 +115,22 @@ def test_snapshot_rows_become_accounts_with_exact_usd_prices() -> None:
     weth, usdc = account.holdings
     assert weth.price == F(300012345678, 10**8) and weth.collateral == 3
     assert usdc.price == F(333319, 10**9) * F(300012345678, 10**8) and usdc.debt == 5000
+
+
+def test_a_snapshot_far_from_the_price_path_gets_a_warning_with_both_dates() -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from toolkit.cex import PricePath
+    from toolkit.compare.level_report import _age_warning
+    from toolkit.store.positions import SnapshotRecord
+
+    taken = datetime(2025, 1, 1, 0, 48, tzinfo=UTC)
+    record = SnapshotRecord("1:aave-v3:core:9", 1, "aave-v3", "core", 9, "0x", taken, None, 0, 1, 0, 1, 1, "complete",
+                            None)
+    path = PricePath((datetime(2025, 10, 9, tzinfo=UTC), datetime(2025, 10, 10, tzinfo=UTC)),
+                     {"PATH": (Decimal(4000), Decimal(3700))})
+    (message,) = _age_warning([record], path, timedelta(days=7))
+    assert "2025-01-01 00:48" in message and "2025-10-09 00:00" in message and "aave-v3/core" in message
+    assert _age_warning([record], PricePath((taken + timedelta(days=2),), {"PATH": (Decimal(1),)}),
+                        timedelta(days=7)) == []

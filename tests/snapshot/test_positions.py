@@ -168,3 +168,34 @@ def test_a_snapshot_killed_midway_resumes_to_the_same_rows(book, tmp_path) -> No
     pd.testing.assert_frame_equal(resumed[columns], clean[columns])
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 3, again.stderr  # complete already: nothing new
+
+
+def test_liqtk_levels_writes_its_chart_and_warns_with_both_dates(book, tmp_path, capsys) -> None:
+    from toolkit import cli
+
+    block = book.devchain.chain.w3.eth.block_number
+    store = tmp_path / "s.duckdb"
+    _take(book, store, block)
+
+    def liqtk(*args: str) -> int:
+        try:
+            cli.main(list(args))
+        except SystemExit as done:
+            return int(done.code or 0)
+        return 0
+
+    assert liqtk("levels", "--store", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "x")) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    out = tmp_path / "levels"
+    assert liqtk("levels", "--store", str(store), "--out", str(out), "--event", "2025-10-10", "--quiet") == 0
+    captured = capsys.readouterr()
+    warning = next(json.loads(line) for line in captured.err.splitlines() if "levels.warning" in line)
+    assert "2025-01-01" in warning["message"] and "2025-10-09" in warning["message"]
+    record = json.loads(captured.out)
+    assert record["asset"] == "WETH" and len(record["snapshots"]) == 4
+    assert {p.name for p in out.iterdir()} >= {"levels.png", "levels.png.manifest.json", "levels.csv",
+                                                "venue_levels.csv", "level_accounts.csv"}
+    manifest = json.loads((out / "levels.png.manifest.json").read_text())
+    assert manifest["block_ranges"] == [{"chain_id": 31337, "first_block": block, "last_block": block,
+                                         "first_block_hash": manifest["block_ranges"][0]["first_block_hash"],
+                                         "last_block_hash": manifest["block_ranges"][0]["first_block_hash"]}]
