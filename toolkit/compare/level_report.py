@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from toolkit.cex import PricePath
+from toolkit.cex.venues import venue_id
 from toolkit.compare.contracts import VenueContract, asset_contract
 from toolkit.compare.figures import save_figure
 from toolkit.compare.lending_levels import ALL_NON_STABLE, MAX_MOVE, STABLES, Levels, accounts_from_snapshot
@@ -122,16 +123,17 @@ class LevelReport:
         return paths
 
 
-def latest_snapshots(store: Store, *, chain_id: int | None = None, protocol: str | None = None,
-                     deployment: str | None = None, block: int | None = None) -> list[stored.SnapshotRecord]:
-    """The complete snapshot at ``block`` (else the latest) of every deployment matching the filters."""
+def latest_snapshots(store: Store, *, chain: int | None = None, protocol: str | None = None,
+                     market: str | None = None, block: int | None = None) -> list[stored.SnapshotRecord]:
+    """The complete snapshot at ``block`` (else the latest) of every deployment matching the filters (``chain``: a
+    chain id)."""
     chosen: dict[tuple[int, str, str], stored.SnapshotRecord] = {}
-    for record in stored.snapshots(store, chain_id=chain_id, protocol=protocol, deployment=deployment):
+    for record in stored.snapshots(store, chain_id=chain, protocol=protocol, deployment=market):
         if block is None or record.block_number == block:
             chosen[(record.chain_id, record.protocol, record.deployment)] = record
     if not chosen:
-        where = ", ".join(f"{k} {v}" for k, v in (("chain id", chain_id), ("protocol", protocol),
-                                                   ("deployment", deployment), ("block", block)) if v is not None)
+        where = ", ".join(f"{k} {v}" for k, v in (("chain id", chain), ("protocol", protocol),
+                                                   ("market", market), ("block", block)) if v is not None)
         raise UserInputError(f"no complete positions snapshot in {store.path}{' for ' + where if where else ''}; "
                              "take one with `liqtk positions`")
     return list(chosen.values())
@@ -156,16 +158,19 @@ def _age_warning(snapshots: Sequence[stored.SnapshotRecord], path: PricePath, ma
             for date, names in dates.items()]
 
 
-def levels(store: str | Path | Store, *, chain_id: int | None = None, protocol: str | None = None,
-           deployment: str | None = None, block: int | None = None, asset: str | None = None,
+def levels(store: str | Path | Store, *, chain: int | str | None = None, protocol: str | None = None,
+           market: str | None = None, block: int | None = None, asset: str | None = None,
            venues: Sequence[str | VenueContract] = DEFAULT_LEVEL_VENUES, max_move: int = MAX_MOVE,
            leverage_distribution: Sequence[LeverageBucket] = DEFAULT_LEVERAGE_DISTRIBUTION,
            stables: frozenset[str] = STABLES, path: PricePath | None = None, path_label: str | None = None,
            max_age: timedelta = MAX_AGE) -> LevelReport:
     """The level report of the latest complete snapshot (or the one at ``block``) of every deployment of ``store``
-    matching the filters (module docstring)."""
-    opened = store if isinstance(store, Store) else Store(store, create=False)
-    records = latest_snapshots(opened, chain_id=chain_id, protocol=protocol, deployment=deployment, block=block)
+    matching the filters (``chain``: a name or chain id; module docstring)."""
+    from toolkit.settings import chain_id_of
+
+    opened = store if isinstance(store, Store) else Store(Path(store).expanduser(), create=False)
+    records = latest_snapshots(opened, chain=None if chain is None else chain_id_of(chain), protocol=protocol,
+                               market=market, block=block)
     rows, dataset = stored.snapshot_dataset(opened, [r.snapshot_id for r in records])
     accounts = accounts_from_snapshot(rows)
     if not accounts:
@@ -178,8 +183,9 @@ def levels(store: str | Path | Store, *, chain_id: int | None = None, protocol: 
                              f"{', '.join(assets)}")
     moment = max(r.block_timestamp for r in records)
     underlying = "BTC" if "BTC" in main.upper() else "ETH" if "ETH" in main.upper() else main.upper()
-    contracts = [VenueContract.of(v) if isinstance(v, VenueContract) or ":" in str(v)
-                 else asset_contract(str(v), underlying, moment) for v in venues]
+    contracts = [v if isinstance(v, VenueContract) else VenueContract.of(
+        f"{venue_id(str(v).partition(':')[0], 'venues')}:{str(v).partition(':')[2]}") if ":" in str(v)
+        else asset_contract(venue_id(str(v), "venues"), underlying, moment) for v in venues]
     venue_table, excluded = venue_levels(accounts, main, contracts, moment=moment, max_move=max_move,
                                          distribution=leverage_distribution)
     report = LevelReport(lending, venue_table, main, records, dataset, excluded)

@@ -18,8 +18,9 @@ For each deployment of the request (:func:`snapshot_async`):
    last batch to the same rows;
 6. the snapshot is marked complete.
 
-Reads go through :func:`toolkit.snapshot.reads.state_reader` (batched ``eth_call``), at the block only (Compound:
-also an index at an earlier block when its logs do not show it). The run is recorded in ``runs`` (command
+Reads go through :func:`toolkit.snapshot.reads.state_reader`: the toolkit's reader contract, many view calls in
+one ``eth_call`` where the node takes state overrides, else JSON-RPC batches of ``eth_call``; at the block only
+(Compound: also an index at an earlier block when its logs do not show it). The run is recorded in ``runs`` (command
 ``positions``) with the redacted RPC host.
 """
 
@@ -97,6 +98,8 @@ class SnapshotOutcome:
     accounts_read: int = 0
     accounts_carried: int = 0
     positions: int = 0
+    #: Which reader answered the view calls: ``reader contract`` or ``eth_call batches``.
+    reader: str | None = None
 
 
 @dataclass
@@ -212,6 +215,7 @@ class _Snapshot:
                                             accounts_carried=len(keep))
         outcome.status, outcome.base_snapshot_id, outcome.scanned_from_block = "complete", base_id, start
         outcome.accounts_read, outcome.accounts_carried = len(reading), len(keep)
+        outcome.reader = self.state.mode
         return outcome
 
     async def _scan(self, market: Any, start: int, block: int) -> Discovery:
@@ -281,14 +285,16 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
     return result
 
 
-def snapshot(chain: str, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
-             block: int | str = "finalized", deployment: str | None = None, address: str | None = None,
+def snapshot(chain: str | int, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
+             block: int | str = "finalized", market: str | None = None, address: str | None = None,
              batch_accounts: int = 500) -> SnapshotResult:
-    """Synchronous :func:`snapshot_async` (also inside Jupyter); ``rpc`` defaults to the chain's variable."""
+    """Synchronous :func:`snapshot_async` (also inside Jupyter); ``chain`` a name or chain id, ``rpc`` defaults to
+    the chain's variable, ``market`` one deployment of the protocol."""
     from toolkit.pipeline import run_blocking
-    from toolkit.settings import resolve_rpc_url, resolve_store_path
+    from toolkit.settings import chain_name_of, resolve_rpc_url, resolve_store_path
 
+    chain = chain_name_of(chain)
     request = SnapshotRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
-                              store_path=resolve_store_path(store), block=block, deployment=deployment,
+                              store_path=resolve_store_path(store), block=block, deployment=market,
                               address=address, batch_accounts=batch_accounts)
     return run_blocking(snapshot_async(request))
