@@ -53,6 +53,10 @@ def positions(
                               "chain_id": result.chain_id, "block": result.block_number,
                               "block_hash": result.block_hash, "seconds": result.seconds,
                               "snapshots": [o.__dict__ for o in result.outcomes], "store": str(request.store_path)}
+    for o in result.outcomes:
+        for line in o.warnings:
+            output.log("positions.warning", deployment=o.deployment, message=line)
+
     def show() -> None:
         for o in result.outcomes:
             how = (f"{o.accounts_read} accounts read, {o.accounts_carried} carried from {o.base_snapshot_id}"

@@ -1,8 +1,10 @@
-"""Positions of Aave v2, Aave v3 (3.0-3.2 e-mode) and Spark at a block, valued as ``Pool.getUserAccountData``.
+"""Positions of Aave v2, Aave v3 (every version to 3.6) and Spark at a block, valued as ``Pool.getUserAccountData``.
 
-Sources: npm ``@aave/core-v3@1.19.3`` (``GenericLogic.calculateUserAccountData``, ``EModeLogic``,
-``UserConfiguration``, ``WadRayMath``, ``PercentageMath``) and ``@aave/protocol-v2@1.0.1`` (``GenericLogic``); the
-docs/sources/positions.md#aave-account-data.
+Sources: npm ``@aave/core-v3@1.19.3`` (v3.0-3.1: ``GenericLogic.calculateUserAccountData``, ``EModeLogic``,
+``UserConfiguration``, ``WadRayMath``, ``PercentageMath``), npm ``@aave-dao/aave-v3-origin@3.6.0`` (v3.6:
+``GenericLogic``, ``TokenMath``, ``MathUtils.mulDivCeil``, ``ValidationLogic.getUserReserveLtv``,
+``PoolInstance.POOL_REVISION = 10``), aave-dao/aave-v3-origin ``docs/3.5/Aave-v3.5-features.md`` (v3.5 rounding),
+``@aave/protocol-v2@1.0.1`` (``GenericLogic``); docs/sources/positions.md#aave-account-data.
 
 * Borrowers: ``Borrow`` logs of the Pool (``onBehalfOf``, indexed: topic 2; v2 and v3 differ in one field type,
   hence two topic0s). Touched accounts: every address in the logs of the Pool and its aTokens (supply, withdraw,
@@ -13,22 +15,34 @@ docs/sources/positions.md#aave-account-data.
   with time alone, so such accounts are read at every snapshot).
 * Market state at the block: ``getReservesList``, ``getReserveData`` (configuration bitmap and token addresses),
   ``getReserveNormalizedIncome`` / ``getReserveNormalizedVariableDebt`` (the indexes ``balanceOf`` uses at the
-  block), the oracle of the addresses provider and its ``getAssetPrice``, v3 ``BASE_CURRENCY_UNIT`` and
-  ``getEModeCategoryData`` of each category a reserve belongs to (bits 168-175) with its price source's price;
-  v2's ETH-quoted oracle is converted with the chain's ETH/USD feed (``deployments/chains.toml``).
-* Values, exactly as ``calculateUserAccountData``: collateral = ``rayMul(scaled, income)``, its base-currency value
-  ``collateral x price / 10^decimals`` (integer division) counted where the account uses the reserve as collateral
-  and its threshold is not 0; debt = ``rayMul(scaled, debt index) + stable``, valued ``price x debt /
-  10^decimals``; in e-mode the category's LTV and threshold replace the reserve's for reserves of the category,
-  and its price source's price replaces theirs when set; average threshold = ``sum(value x LT) / total``
-  (integer division); ``HF = wadDiv(percentMul(total collateral, average threshold), total debt)``.
-
-Aave v3.2+ e-modes (collateral and borrowable bitmaps) are not read here.
+  block), the oracle of the addresses provider and its ``getAssetPrice``, v3 ``BASE_CURRENCY_UNIT``; v2's
+  ETH-quoted oracle is converted with the chain's ETH/USD feed (``deployments/chains.toml``).
+* Which account math the pool runs at the block (:class:`AccountMath`), found by probes: v2 by the registry;
+  v3 pools whose ``getEModeCategoryCollateralBitmap`` reverts are v3.0-3.1; otherwise ``POOL_REVISION`` decides:
+  below 9 v3.2-3.4, 9 v3.5, 10 or more v3.6+ (3.6.0 has 10; the v3.7.0 release notes bump it from 10 to 11).
+* E-mode. v3.0-3.1: the categories reserves belong to (configuration bits 168-175), ``getEModeCategoryData``
+  and its price source's price; a reserve of the account's category takes the category's LTV, threshold and
+  price (debt too). v3.2+: ``getEModeCategoryCollateralConfig`` of every category 1-255, and for the configured
+  ones ``getEModeCategoryCollateralBitmap`` and (v3.6) ``getEModeCategoryLtvzeroBitmap``; a reserve whose id is
+  set in the account's category's collateral bitmap takes its threshold and LTV (0 when in the ltvzero bitmap);
+  no price sources.
+* Values, as ``calculateUserAccountData`` of that math: collateral counted where the account uses the reserve
+  as collateral and (before v3.6) the reserve's own threshold is not 0; collateral ``rayMul(scaled, income)``
+  (v3.5+: rounded down), its value ``collateral x price / 10^decimals`` rounded down; debt ``rayMul(scaled,
+  debt index) + stable`` (v3.5+: rounded up, no stable), its value ``price x debt / 10^decimals`` (v3.5+: rounded
+  up). Health factor before v3.5: average threshold ``sum(value x LT) / total`` (integer division), ``HF =
+  wadDiv(percentMul(total collateral, average), total debt)``; v3.5+: ``HF = wadDiv(sum(value x LT), total
+  debt) / 10000``.
+* Check: :meth:`AaveSnapshot.check` reads ``getUserAccountData`` of re-read accounts at the block; the snapshot
+  compares it with the replicated totals and health factor (a difference is a warning and is stored with the
+  snapshot's ``rules``). v3.2-3.4 are computed with the v3.0 rounding and health-factor formula and the v3.2
+  bitmap e-mode, a reading not checked against their source here: the check is what vouches for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from toolkit.abi import load_abi
@@ -55,6 +69,16 @@ def ray_mul(a: int, b: int) -> int:
     return (a * b + HALF_RAY) // RAY
 
 
+def ray_mul_floor(a: int, b: int) -> int:
+    """v3.5+ ``WadRayMath.rayMulFloor`` (``TokenMath.getATokenBalance``): ``a x b / RAY`` rounded down."""
+    return a * b // RAY
+
+
+def ray_mul_ceil(a: int, b: int) -> int:
+    """v3.5+ ``WadRayMath.rayMulCeil`` (``TokenMath.getVTokenBalance``): ``a x b / RAY`` rounded up."""
+    return -(-a * b // RAY)
+
+
 def percent_mul(value: int, bps: int) -> int:
     """``PercentageMath.percentMul``: ``(value x bps + 5000) / 10000``."""
     return (value * bps + 5_000) // 10_000
@@ -67,6 +91,63 @@ def wad_div(a: int, b: int) -> int:
 
 def _version(deployment: Deployment) -> int:
     return int(deployment.params["aave_version"])
+
+
+#: Categories a v3.2+ pool can have (``uint8`` ids, 0 = none).
+CATEGORIES = range(1, 256)
+
+
+@dataclass(frozen=True)
+class AccountMath:
+    """The ``calculateUserAccountData`` a pool runs at a block (module docstring).
+
+    :ivar name: ``Aave v2``, ``Aave v3.0-3.1``, ``Aave v3.2-3.4``, ``Aave v3.5`` or ``Aave v3.6+``.
+    :ivar revision: ``POOL_REVISION`` when read (v3.2+ probes), else None.
+    :ivar bitmap_emode: e-mode by the category's collateral bitmap (v3.2+).
+    :ivar protocol_rounding: v3.5+ rounding (collateral down, debt up) and health factor from the sum.
+    :ivar counts_zero_threshold: v3.6+: collateral of a reserve with threshold 0 counts in the total.
+    """
+
+    name: str
+    revision: int | None = None
+    bitmap_emode: bool = False
+    protocol_rounding: bool = False
+    counts_zero_threshold: bool = False
+
+    @classmethod
+    def of(cls, aave_version: int, bitmap_answers: bool, revision: int | None) -> AccountMath:
+        """The math from the probes (module docstring)."""
+        if aave_version < 3:
+            return cls("Aave v2")
+        if not bitmap_answers:
+            return cls("Aave v3.0-3.1", revision)
+        if revision is None or revision < 9:
+            return cls("Aave v3.2-3.4", revision, True)
+        if revision == 9:
+            return cls("Aave v3.5", revision, True, True)
+        return cls("Aave v3.6+", revision, True, True, True)
+
+    @property
+    def text(self) -> str:
+        """One line for ``position_snapshots.rules``."""
+        revision = "" if self.revision is None else f", POOL_REVISION {self.revision}"
+        emode = ("e-mode by collateral bitmap" if self.bitmap_emode else
+                 "e-mode by reserve category bits" if self.name != "Aave v2" else "no e-mode")
+        rounding = ("collateral rounded down, debt up, HF = wadDiv(sum value x LT, debt) / 1e4"
+                    if self.protocol_rounding else "half-up rayMul, HF = wadDiv(percentMul(collateral, avg LT), debt)")
+        return f"{self.name}{revision}: {emode}; {rounding}"
+
+
+@dataclass(frozen=True)
+class EModeCategory:
+    """One e-mode category at the block: LTV and threshold (bps); v3.0-3.1 price-source price (0: none);
+    v3.2+ collateral and ltvzero bitmaps (bit = reserve id)."""
+
+    ltv_bps: int
+    lt_bps: int
+    price: int = 0
+    collateral_bitmap: int | None = None
+    ltvzero_bitmap: int = 0
 
 
 class AaveSnapshot:
@@ -112,23 +193,16 @@ class AaveSnapshot:
                    for a in reserves}
         third: dict[Hashable, Call] = {("price", a): Call(block, oracle, ORACLE_V3.fn("getAssetPrice"), (a,))
                                        for a in reserves}
-        categories = sorted({c.emode_category for c in configs.values() if c.emode_category}) if v3 else []
         if v3:
             third["unit"] = Call(block, oracle, ORACLE_V3.fn("BASE_CURRENCY_UNIT"))
-        for category in categories:
-            third[("emode", category)] = Call(block, pool, POOL_V3.fn("getEModeCategoryData"), (category,))
+            third["bitmap"] = Call(block, pool, POOL_V3.fn("getEModeCategoryCollateralBitmap"), (1,))
+            third["revision"] = Call(block, pool, POSITIONS_V3.fn("POOL_REVISION"))
         three = await read(state, third)
-        emodes: dict[int, tuple[int, int, int]] = {}
-        fourth: dict[Hashable, Call] = {}
-        for category in categories:
-            ltv, lt, _, source, _ = need(three, ("emode", category))[0]
-            emodes[category] = (ltv, lt, 0)
-            if source.lower() != ZERO:
-                fourth[("source", category)] = Call(block, oracle, ORACLE_V3.fn("getAssetPrice"), (source,))
-        four = await read(state, fourth)
-        for category in list(emodes):
-            if ("source", category) in fourth:
-                emodes[category] = (*emodes[category][:2], need(four, ("source", category))[0])
+        revision = optional(three, "revision")
+        math = AccountMath.of(_version(deployment), optional(three, "bitmap") is not None,
+                              revision[0] if revision else None)
+        emodes = await (_emodes_bitmap(state, pool, block) if math.bitmap_emode else
+                        _emodes_v30(state, pool, oracle, block, configs) if v3 else _nothing())
         if v3:
             unit, currency, usd = need(three, "unit")[0], "USD", (1, 1)
         else:
@@ -148,7 +222,8 @@ class AaveSnapshot:
                  "variable_debt": variable.lower(),
                  "income": need(two, ("income", asset))[0], "debt_index": need(two, ("debt", asset))[0],
                  "emode": config.emode_category, "lt_bps": config.liquidation_threshold_bps, "ltv_bps": config.ltv_bps})
-        return MarketState(block, {pool: assets}, {"emodes": emodes, "oracle": oracle.lower()})
+        return MarketState(block, {pool: assets}, {"emodes": emodes, "oracle": oracle.lower(), "math": math},
+                           rules=math.text)
 
     async def compositions(self, deployment: Deployment, state: Any, market: MarketState, keys: Sequence[Key],
                            found: Discovery, carried: dict[Key, Composition]) -> list[Composition]:
@@ -196,36 +271,88 @@ class AaveSnapshot:
 
     def rows(self, deployment: Deployment, market: MarketState, composition: Composition) -> list[dict[str, Any]]:
         pool = deployment.address("pool")
-        emodes: dict[int, tuple[int, int, int]] = market.params["emodes"]
-        category = composition.emode_category
+        math: AccountMath = market.params["math"]
+        emode: EModeCategory | None = market.params["emodes"].get(composition.emode_category) \
+            if composition.emode_category else None
         total_collateral = total_debt = weighted_lt = 0
         rows = []
         for asset, holding in sorted(composition.holdings.items()):
             st = market.assets[pool][asset]
-            in_emode = category != 0 and st.params["emode"] == category and category in emodes
-            ltv_bps, lt_bps, emode_price = emodes[category] if in_emode else (st.params["ltv_bps"],
-                                                                               st.params["lt_bps"], 0)
-            price = emode_price or st.price_raw
+            ltv_bps, lt_bps, price = st.params["ltv_bps"], st.params["lt_bps"], st.price_raw
+            if emode is not None and math.bitmap_emode:
+                rid = st.params["id"]
+                if emode.collateral_bitmap is not None and (emode.collateral_bitmap >> rid) & 1:
+                    lt_bps = emode.lt_bps
+                    ltv_bps = 0 if (emode.ltvzero_bitmap >> rid) & 1 else emode.ltv_bps
+            elif emode is not None and st.params["emode"] == composition.emode_category:
+                ltv_bps, lt_bps, price = emode.ltv_bps, emode.lt_bps, emode.price or st.price_raw
             unit = 10**st.decimals
-            counted = holding.uses_as_collateral and lt_bps != 0
-            collateral = ray_mul(holding.collateral_balance, st.params["income"]) if counted else 0
-            debt = (ray_mul(holding.debt_balance, st.params["debt_index"]) if holding.debt_balance else 0) + (
+            counted = holding.uses_as_collateral and (math.counts_zero_threshold or st.params["lt_bps"] != 0)
+            balance, owed = (ray_mul_floor, ray_mul_ceil) if math.protocol_rounding else (ray_mul, ray_mul)
+            collateral = balance(holding.collateral_balance, st.params["income"]) if counted else 0
+            debt = (owed(holding.debt_balance, st.params["debt_index"]) if holding.debt_balance else 0) + (
                 holding.stable_debt or 0)
             if counted:
                 value = collateral * price // unit
                 total_collateral += value
                 weighted_lt += value * lt_bps
-            total_debt += price * debt // unit
+            total_debt += -(-price * debt // unit) if math.protocol_rounding else price * debt // unit
             if collateral or debt:
                 rows.append(_row(composition, holding, st, counted, collateral, debt, price, lt_bps, ltv_bps))
         if total_debt == 0 or not rows:
             return []
-        average = weighted_lt // total_collateral if total_collateral else 0
-        health = wad_div(percent_mul(total_collateral, average), total_debt)
+        if math.protocol_rounding:
+            health = wad_div(weighted_lt, total_debt) // 10_000
+        else:
+            average = weighted_lt // total_collateral if total_collateral else 0
+            health = wad_div(percent_mul(total_collateral, average), total_debt)
         for row in rows:
             row.update(account_collateral_raw=str(total_collateral), account_debt_raw=str(total_debt),
                        health_factor_raw=str(health))
         return rows
+
+    async def check(self, deployment: Deployment, state: Any, block: int,
+                    keys: Sequence[Key]) -> dict[Key, tuple[int, int, int]]:
+        """The pool's own ``getUserAccountData`` of ``keys`` at ``block``: (total collateral, total debt, health
+        factor) in the units of ``account_collateral_raw``, ``account_debt_raw``, ``health_factor_raw``."""
+        pool = deployment.address("pool")
+        abi = POOL_V3 if _version(deployment) >= 3 else POOL_V2
+        answers = await read(state, {key: Call(block, pool, abi.fn("getUserAccountData"), (key[1],)) for key in keys})
+        return {key: (need(answers, key)[0], need(answers, key)[1], need(answers, key)[5]) for key in keys}
+
+
+async def _nothing() -> dict[int, EModeCategory]:
+    return {}
+
+
+async def _emodes_v30(state: Any, pool: str, oracle: str, block: int,
+                      configs: dict[str, ReserveConfig]) -> dict[int, EModeCategory]:
+    """v3.0-3.1: the categories reserves belong to, with their price source's price."""
+    categories = sorted({c.emode_category for c in configs.values() if c.emode_category})
+    data = await read(state, {c: Call(block, pool, POOL_V3.fn("getEModeCategoryData"), (c,)) for c in categories})
+    sources = {c: need(data, c)[0][3] for c in categories}
+    prices = await read(state, {c: Call(block, oracle, ORACLE_V3.fn("getAssetPrice"), (source,))
+                                for c, source in sources.items() if source.lower() != ZERO})
+    return {c: EModeCategory(need(data, c)[0][0], need(data, c)[0][1], need(prices, c)[0] if c in prices else 0)
+            for c in categories}
+
+
+async def _emodes_bitmap(state: Any, pool: str, block: int) -> dict[int, EModeCategory]:
+    """v3.2+: every configured category (threshold not 0) with its bitmaps."""
+    configs = await read(state, {c: Call(block, pool, POOL_V3.fn("getEModeCategoryCollateralConfig"), (c,))
+                                 for c in CATEGORIES})
+    used = [c for c in CATEGORIES if need(configs, c)[0][1]]
+    bitmaps: dict[Hashable, Call] = {}
+    for c in used:
+        bitmaps[("collateral", c)] = Call(block, pool, POOL_V3.fn("getEModeCategoryCollateralBitmap"), (c,))
+        bitmaps[("ltvzero", c)] = Call(block, pool, POSITIONS_V3.fn("getEModeCategoryLtvzeroBitmap"), (c,))
+    answers = await read(state, bitmaps)
+    out = {}
+    for c in used:
+        ltvzero = optional(answers, ("ltvzero", c))
+        out[c] = EModeCategory(need(configs, c)[0][0], need(configs, c)[0][1], 0,
+                               need(answers, ("collateral", c))[0], ltvzero[0] if ltvzero else 0)
+    return out
 
 
 def _row(composition: Composition, holding: Holding, st: AssetState, counted: bool, collateral: int, debt: int,

@@ -129,7 +129,9 @@ class CompoundSnapshot:
                                         10 ** (36 - decimals), currency, usd[0], usd[1], factor, factor,
                                         {"underlying": asset, "rate": need(one, ("rate", ctoken))[0],
                                          "index": need(one, ("index", ctoken))[0]})
-        return MarketState(block, {comptroller: assets}, {"oracle": oracle.lower()})
+        return MarketState(block, {comptroller: assets}, {"oracle": oracle.lower()},
+                           rules="Comptroller getHypotheticalAccountLiquidityInternal: vTokens x exchangeRateStored, "
+                                 "principal x borrowIndex / interestIndex, prices of the Comptroller's oracle")
 
     async def compositions(self, deployment: Deployment, state: Any, market: MarketState, keys: Sequence[Key],
                            found: Discovery, carried: dict[Key, Composition]) -> list[Composition]:

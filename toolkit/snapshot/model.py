@@ -90,6 +90,8 @@ class MarketState:
     block: int
     assets: dict[str, dict[str, AssetState]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    #: How the family values positions at this block (stored in ``position_snapshots.rules``).
+    rules: str = ""
 
 
 class SnapshotFamily(Protocol):
@@ -114,6 +116,16 @@ class SnapshotFamily(Protocol):
     def rows(self, deployment: Deployment, market: MarketState, composition: Composition) -> list[dict[str, Any]]:
         """The ``positions`` rows of one composition valued at the market's block (no snapshot identity
         columns); empty when the account has no debt."""
+
+
+class CheckedFamily(SnapshotFamily, Protocol):
+    """A family that can ask the protocol for its own account totals (Aave ``getUserAccountData``)."""
+
+    async def check(self, deployment: Deployment, state: StateCaller, block: int,
+                    keys: Sequence[Key]) -> dict[Key, tuple[int, int, int]]:
+        """(account collateral, account debt, health factor) of ``keys`` at ``block`` as the protocol's own view
+        answers them, in the units of the rows' ``account_collateral_raw``, ``account_debt_raw``,
+        ``health_factor_raw``."""
 
 
 def is_address_word(word: str) -> bool:

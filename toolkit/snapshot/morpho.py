@@ -85,7 +85,9 @@ class MorphoSnapshot:
                 loan: AssetState(loan, symbol, loan_decimals, 1, 1, symbol, usd[0], usd[1], 0, 0, {})}
             _, _, total_assets, total_shares, _, _ = need(one, ("market", m))
             totals[m] = (total_assets, total_shares, loan, collateral, lltv)
-        return MarketState(block, assets, {"totals": totals})
+        return MarketState(block, assets, {"totals": totals},
+                           rules="Morpho Blue _isHealthy: borrow shares toAssetsUp over the stored totals, "
+                                 "collateral x oracle price / 1e36 x LLTV")
 
     async def compositions(self, deployment: Deployment, state: Any, market: MarketState, keys: Sequence[Key],
                            found: Discovery, carried: dict[Key, Composition]) -> list[Composition]:

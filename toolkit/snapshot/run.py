@@ -16,7 +16,10 @@ For each deployment of the request (:func:`snapshot_async`):
 5. carried, then read accounts, in sorted order, in batches of ``batch_accounts``: each batch's rows and the count
    of accounts done are committed together (:mod:`toolkit.store.positions`), so a killed snapshot resumes after its
    last batch to the same rows;
-6. the snapshot is marked complete.
+6. the first :data:`CHECK_ACCOUNTS` re-read accounts with debt are checked against the protocol's own account view
+   where the family has one (Aave ``getUserAccountData``: collateral, debt and health factor must be equal); a
+   difference is a warning, not an error;
+7. the snapshot is marked complete with its ``rules``: how the values were computed and checked.
 
 Reads go through :func:`toolkit.snapshot.reads.state_reader`: the toolkit's reader contract, many view calls in
 one ``eth_call`` where the node takes state overrides, else JSON-RPC batches of ``eth_call``; at the block only
@@ -44,7 +47,7 @@ from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols.registry import Deployment, registry
 from toolkit.redact import redact_url
 from toolkit.snapshot.families import family_for
-from toolkit.snapshot.model import Composition, Discovery, Holding, Key, SnapshotFamily
+from toolkit.snapshot.model import Composition, Discovery, Holding, Key, MarketState, SnapshotFamily
 from toolkit.snapshot.reads import state_reader
 from toolkit.store import positions as stored
 from toolkit.store.db import Store, Writer
@@ -100,6 +103,10 @@ class SnapshotOutcome:
     positions: int = 0
     #: Which reader answered the view calls: ``reader contract`` or ``eth_call batches``.
     reader: str | None = None
+    #: How the values were computed and checked (``position_snapshots.rules``).
+    rules: str | None = None
+    #: Accounts whose replicated totals differ from the protocol's own view (one line each).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +160,10 @@ def usd_columns(row: dict[str, Any]) -> dict[str, Any]:
             "health_factor": None if health is None else float(Fraction(int(health), 10**18))}
 
 
+#: Re-read accounts per snapshot whose replicated totals are checked against the protocol's own view.
+CHECK_ACCOUNTS = 8
+
+
 class _Snapshot:
     """One deployment's snapshot (module docstring, steps 2-6)."""
 
@@ -200,6 +211,7 @@ class _Snapshot:
                 self.run_id))
         done = existing.accounts_done if existing else 0
         size = self.request.batch_accounts
+        checked = 0
         for first in range(done, len(work), size):
             batch = work[first:first + size]
             compositions = [c for _, c in batch if c is not None]
@@ -207,16 +219,41 @@ class _Snapshot:
             if fresh:
                 compositions += await self.family.compositions(d, self.state, market, fresh, found, carried)
             rows = []
+            by_key: dict[Key, dict[str, Any]] = {}
             for composition in compositions:
-                rows += [self._identity(row) for row in self.family.rows(d, market, composition)]
+                mine = self.family.rows(d, market, composition)
+                if mine and composition.read_block == block:
+                    by_key[composition.key] = mine[0]
+                rows += [self._identity(row) for row in mine]
+            if checked < CHECK_ACCOUNTS and by_key:
+                checked += await self._check(market, dict(list(by_key.items())[:CHECK_ACCOUNTS - checked]),
+                                             outcome)
             stored.commit_batch(self.writer, self.id, rows, first + len(batch))
             self._report("accounts", first + len(batch), len(work))
+        outcome.rules = market.rules + (f"; {checked} re-read accounts checked against the protocol's own account "
+                                        f"view, {len(outcome.warnings)} differ" if checked else "")
+        outcome.rules += "".join(f"; {line}" for line in outcome.warnings)
         outcome.positions = stored.complete(self.writer, self.id, accounts_read=len(reading),
-                                            accounts_carried=len(keep))
+                                            accounts_carried=len(keep), rules=outcome.rules)
         outcome.status, outcome.base_snapshot_id, outcome.scanned_from_block = "complete", base_id, start
         outcome.accounts_read, outcome.accounts_carried = len(reading), len(keep)
         outcome.reader = self.state.mode
         return outcome
+
+    async def _check(self, market: MarketState, rows: dict[Key, dict[str, Any]], outcome: SnapshotOutcome) -> int:
+        """Compare the replicated account totals of ``rows`` (one row per account) with the protocol's own view
+        when the family can ask for it; returns how many accounts were checked."""
+        check = getattr(self.family, "check", None)
+        if check is None:
+            return 0
+        answers = await check(self.deployment, self.state, market.block, list(rows))
+        for key, (collateral, debt, health) in answers.items():
+            row = rows[key]
+            ours = (int(row["account_collateral_raw"]), int(row["account_debt_raw"]), int(row["health_factor_raw"]))
+            if ours != (collateral, debt, health):
+                outcome.warnings.append(f"{key[1]} in {key[0]}: replicated (collateral, debt, HF) {ours} but the "
+                                        f"protocol answers {(collateral, debt, health)} at block {market.block}")
+        return len(answers)
 
     async def _scan(self, market: Any, start: int, block: int) -> Discovery:
         """Step 3: the events of blocks ``[start, block]``."""

@@ -51,6 +51,7 @@ class SnapshotRecord:
     status: str
     run_id: str | None
     updated_at: datetime | None = None
+    rules: str | None = None
 
 
 def _records(store: Store, where: str, params: Sequence[Any]) -> list[SnapshotRecord]:
@@ -107,14 +108,15 @@ def commit_batch(writer: Writer, snapshot: str, rows: Sequence[Mapping[str, Any]
             raise StoreError(f"positions snapshot {snapshot} is not being written in {writer.store.path}")
 
 
-def complete(writer: Writer, snapshot: str, *, accounts_read: int, accounts_carried: int) -> int:
-    """Mark the snapshot complete with its counts; returns the number of accounts with a position."""
+def complete(writer: Writer, snapshot: str, *, accounts_read: int, accounts_carried: int,
+             rules: str | None = None) -> int:
+    """Mark the snapshot complete with its counts and ``rules``; returns the number of accounts with a position."""
     with writer.transaction() as con:
         positions = con.execute("SELECT count(DISTINCT (market_id, account)) FROM positions WHERE snapshot_id = ?",
                                 [snapshot]).fetchone()[0]
         con.execute("UPDATE position_snapshots SET status = 'complete', accounts_read = ?, accounts_carried = ?, "
-                    "positions = ?, updated_at = current_timestamp WHERE snapshot_id = ?",
-                    [accounts_read, accounts_carried, positions, snapshot])
+                    "positions = ?, rules = ?, updated_at = current_timestamp WHERE snapshot_id = ?",
+                    [accounts_read, accounts_carried, positions, rules, snapshot])
     return positions
 
 

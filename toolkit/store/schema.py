@@ -371,6 +371,9 @@ POSITION_SNAPSHOT_COLUMNS: tuple[Column, ...] = (
     _col("accounts_done", "BIGINT", "accounts", "snapshot", "Accounts processed so far (a resumed snapshot skips them)."),
     _col("positions", "BIGINT", "accounts", "snapshot", "Accounts with debt stored (rows grouped by account)."),
     _col("status", "VARCHAR", "-", "snapshot", "`partial` while being written, `complete` when done."),
+    _col("rules", "VARCHAR", "-", "protocol probes at block_number",
+         "How the values were computed (e.g. the Aave version's account math found by probes) and how many re-read "
+         "accounts were checked against the protocol's own account view, with any that differ."),
     _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that wrote the snapshot."),
     _col("updated_at", "TIMESTAMPTZ", "UTC", "local clock", "When the row was last written."),
 )
