@@ -1,6 +1,6 @@
 """The layers of the package (docs/conventions.md, README "Layout"): core -- ``toolkit.chain``,
-``toolkit.protocols``, ``toolkit.store``, ``toolkit.compare``, ``toolkit.cex`` -- and the pull path
-(``toolkit.pipeline``, ``toolkit.schedule``, ``toolkit.settings``) never import the local chain
+``toolkit.protocols``, ``toolkit.store``, ``toolkit.compare``, ``toolkit.cex``, ``toolkit.snapshot`` -- and the
+pull path (``toolkit.pipeline``, ``toolkit.schedule``, ``toolkit.settings``) never import the local chain
 (``toolkit.devchain``), the crash replay (``toolkit.crash``), the fault proxy (a test helper) or the command
 line (``toolkit.cli``). Local chain and replays sit above them, the CLI on top.
 
@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-CORE = ("toolkit.chain", "toolkit.protocols", "toolkit.store", "toolkit.compare", "toolkit.cex")
+CORE = ("toolkit.chain", "toolkit.protocols", "toolkit.store", "toolkit.compare", "toolkit.cex", "toolkit.snapshot")
 PULL_PATH = ("toolkit.pipeline", "toolkit.schedule", "toolkit.settings", "toolkit.decode", "toolkit.reading",
              "toolkit")
 #: What the layers above the core are called (module name prefixes).

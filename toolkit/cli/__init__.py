@@ -82,9 +82,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Run a notebook with parameters (papermill) and write it as HTML (nbconvert), for scheduled reports."),
     "cite": ("toolkit.cli.analysis_commands:cite",
              "Print the citation of a dataset or figure from its manifest (plain text and BibTeX)."),
+    "positions": ("toolkit.cli.positions_commands:positions",
+                  "Snapshot every open borrow position of a deployment at a block: collateral and debt per asset, "
+                  "prices, thresholds, e-mode and health factor, as the protocol computes them; incremental and "
+                  "resumable."),
+    "levels": ("toolkit.cli.positions_commands:levels",
+               "Liquidation levels of positions snapshots: collateral and debt that become liquidatable as a price "
+               "falls, on the lending protocols and, for the same exposure, on the venues' engines; CSV files and a "
+               "citable chart."),
     "replay": ("toolkit.cli.replay_commands:replay",
-               "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' "
-               "engines, driven by the same prices; writes an HTML report with charts, CSV files and a manifest."),
+               "Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain (or the real positions "
+               "of a fork of a chain) and the venues' engines, driven by the same prices; writes an HTML report with "
+               "charts, CSV files and a manifest."),
     "cex": ("toolkit.cli.cex:cex_app",
             "Centralized-exchange liquidation engines: liquidation prices and population simulations."),
 }

@@ -17,11 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.options import JsonOption, QuietOption
+from toolkit.cli.options import ChainOption, JsonOption, QuietOption
 from toolkit.errors import UserInputError
 
 #: What each phase of :func:`toolkit.crash.run.replay` is called on the progress bar.
-PHASES = {"devchain": "start the chain, deploy Aave v3/v2, Venus, Morpho", "positions": "open positions",
+PHASES = {"devchain": "start the chain, deploy Aave v3/v2, Venus, Morpho", "positions": "open positions and snapshot",
           "steps": "replay the price path", "pull": "pull liquidations", "venues": "run the venue engines"}
 
 
@@ -88,26 +88,33 @@ def replay(
     borrowers: Annotated[int, typer.Option(help="Number of positions in the population.")] = 80,
     seed: Annotated[int, typer.Option(help="Seed of the population draws (and of random ADL ordering).")] = 0,
     venues: Annotated[str, typer.Option(help="Venues, comma-separated, as liqtk cex --venue names them: bitmex, binance-usdm (or binance), hyperliquid, bybit, okx, dydx-v4 (or dydx); venue:SYMBOL names the contract whose tiers apply.")] = "bitmex,binance,hyperliquid",
-    protocols: Annotated[str, typer.Option(help="Lending protocols the positions are spread over, in turn.")] = "aave-v3,aave-v2,venus,morpho-blue",
+    protocols: Annotated[Optional[str], typer.Option(help="Lending protocols the positions are spread over, in turn (default: aave-v3,aave-v2,venus,morpho-blue); with --fork-url, the protocols replayed (default: every one of --chain with positions snapshots).")] = None,
     health_factor: Annotated[str, typer.Option("--health-factor", help="Range of the opening health factor (uniform).")] = "1.03,1.50",
     collateral_usd: Annotated[str, typer.Option("--collateral-usd", help="Range of the collateral value in USD (log-uniform).")] = "1000,50000",
     stable_share: Annotated[str, typer.Option("--stable-share", help="Range of the share of collateral posted as USDC (uniform; 0 on Morpho Blue).")] = "0,0.3",
-    start: Annotated[Optional[str], typer.Option(help="First hourly bar, UTC (default: 00:00 of the day before the event).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Last hourly bar, UTC (default: 23:00 of the day after the event).")] = None,
+    start: Annotated[Optional[str], typer.Option(help="First step, UTC (default: 00:00 of the day before the event, or of the day of the 1-minute bars).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Last step, UTC (default: 23:00 of the day after the event, or 23:59 of the day of the 1-minute bars).")] = None,
     steps_per_bar: Annotated[int, typer.Option("--steps-per-bar", help="Price steps per hourly bar, linearly interpolated.")] = 1,
+    resolution: Annotated[str, typer.Option(help="auto (the event's 1-minute bars when the fixtures have them: 2025-10-10), minute, or hourly.")] = "auto",
+    leverage_distribution: Annotated[str, typer.Option("--leverage-distribution", help="The venues' second population: leverage:share pairs, default (docs/sources/leverage.md) or none.")] = "default",
     insurance_fund: Annotated[Optional[str], typer.Option("--insurance-fund", help="Starting insurance fund of every venue, USD (default: 0.5% of the population's notional).")] = None,
+    fork_url: Annotated[Optional[str], typer.Option("--fork-url", help="Replay on a fork of this node (anvil --fork-url): its real positions, parameters and code. Only its host is recorded.")] = None,
+    fork_block: Annotated[Optional[int], typer.Option("--fork-block", help="Block to fork at (with --fork-url).")] = None,
+    chain: ChainOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain and the venues' engines,
-    driven by the same prices; writes an HTML report with charts, CSV files and a manifest."""
+    """Replay a real crash: real Aave v3/v2, Venus and Morpho Blue on a local chain (or the real positions of a fork
+    of a chain) and the venues' engines, driven by the same prices; writes an HTML report with charts, CSV files and
+    a manifest."""
+    from toolkit.compare.venue_levels import DEFAULT_LEVERAGE_DISTRIBUTION, parse_distribution
     from toolkit.crash.population import PopulationSpec
     from toolkit.crash.report import write_report
     from toolkit.crash.run import ReplayConfig, plan
     from toolkit.crash.run import replay as run_replay
     from toolkit.settings import parse_since
 
-    output.configure(quiet=quiet, json=json_output)
+    output.configure(quiet=quiet, json=json_output, rpc_urls=[fork_url])
     fund = None
     if insurance_fund is not None:
         try:
@@ -116,20 +123,39 @@ def replay(
             fund = None
         if fund is None or not fund.is_finite():
             raise UserInputError(f"--insurance-fund: {insurance_fund!r} is not a number of USD")
+    chosen = tuple(p.strip() for p in (protocols or "").split(",") if p.strip())
     population = PopulationSpec(
-        borrowers=borrowers, protocols=tuple(p.strip() for p in protocols.split(",") if p.strip()),
+        borrowers=borrowers, protocols=chosen if chosen and fork_url is None else PopulationSpec().protocols,
         collateral_usd=_pair(collateral_usd, "--collateral-usd"), health_factor=_pair(health_factor, "--health-factor"),
         stable_share=_pair(stable_share, "--stable-share"))
+    mix = (None if leverage_distribution == "none" else DEFAULT_LEVERAGE_DISTRIBUTION
+           if leverage_distribution == "default" else parse_distribution(leverage_distribution))
     config = ReplayConfig(event=event, asset=asset, population=population,
                           venues=tuple(v.strip() for v in venues.split(",") if v.strip()), seed=seed,
                           start=parse_since(start, "--start") if start else None,
                           end=parse_since(end, "--end") if end else None, steps_per_bar=steps_per_bar,
-                          insurance_fund=fund)
+                          insurance_fund=fund, resolution=resolution, leverage_distribution=mix)
     plan(config)
+    fork = None
+    if fork_url is not None or fork_block is not None:
+        from toolkit.crash.fork import ForkConfig, check_source, fork_deployments
+        from toolkit.pipeline import run_blocking
+        from toolkit.settings import chain_name_of
+
+        if fork_url is None or fork_block is None:
+            raise UserInputError("pass both --fork-url and --fork-block to replay on a fork")
+        fork = ForkConfig(config, fork_url, fork_block, chain_name_of(chain or "ethereum"), chosen or None)
+        fork_deployments(fork)
+        run_blocking(check_source(fork))  # before anything is written
     _writable(out)
     began = time.monotonic()
     with _progress(quiet) as progress:
-        result = run_replay(config, out / "replay.duckdb", progress)
+        if fork is not None:
+            from toolkit.crash.fork import replay_fork
+
+            result = replay_fork(fork, out / "replay.duckdb", progress)
+        else:
+            result = run_replay(config, out / "replay.duckdb", progress)
     manifest = write_report(result, out)
     seconds = round(time.monotonic() - began, 1)
     record = {"event": "replay.finished", "out": str(out), "report": str(out / "report.html"),

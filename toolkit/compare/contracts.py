@@ -69,3 +69,37 @@ def venue_era(profile: VenueProfile, symbol: str, moment: datetime) -> tuple[Era
     if moment < dated[0].valid_from:  # type: ignore[operator]
         return dated[0], False
     return instrument.era(moment), True
+
+
+def base_asset(symbol: str) -> str:
+    """The asset a venue symbol starts with, bitcoin as ``BTC`` (BitMEX names it ``XBT``)."""
+    return symbol.upper().replace("XBT", "BTC")
+
+
+#: The contract of each venue for an asset where the choice is documented (docs/sources/venues.md): Binance
+#: ``ETHUSDT`` (2024-10-24 brackets), BitMEX ``ETHUSD`` (quanto, 2021-07-22 risk limits), Hyperliquid ``ETH``,
+#: dYdX ``ETH-USD``.
+ASSET_SYMBOLS: dict[tuple[str, str], str] = {
+    ("binance-usdm", "ETH"): "ETHUSDT", ("bitmex", "ETH"): "ETHUSD", ("hyperliquid", "ETH"): "ETH",
+    ("dydx-v4", "ETH"): "ETH-USD",
+}
+
+
+def asset_contract(venue_id: str, asset: str, moment: datetime, *, quanto: bool = False) -> VenueContract:
+    """The contract of ``venue_id`` for ``asset`` (``ETH``, ``BTC``) when none is named: the documented one of
+    :data:`ASSET_SYMBOLS`, else the venue's first perpetual of the asset, when its profile has a tier table for it
+    at ``moment``; else its bitcoin perpetual (:data:`DEFAULT_SYMBOLS`). Quanto contracts (tiers in another
+    currency) only with ``quanto=True``, for callers that convert their tiers at the settlement currency's price."""
+    from toolkit.cex.instruments import Kind
+
+    profile = load_venue(venue_id)
+    documented = ASSET_SYMBOLS.get((venue_id, asset))
+    candidates = ([documented] if documented else []) + [
+        s for s in profile.instruments if base_asset(s).startswith(asset) and s != documented]
+    for symbol in candidates:
+        if profile.instrument(symbol).instrument.kind is Kind.QUANTO and not quanto:
+            continue
+        era, _ = venue_era(profile, symbol, moment)
+        if era.tiers:
+            return VenueContract(venue_id, symbol)
+    return VenueContract(venue_id, DEFAULT_SYMBOLS[venue_id])

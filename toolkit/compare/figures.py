@@ -82,16 +82,17 @@ def is_local(dataset: Manifest) -> bool:
     return bool(chains & LOCAL_CHAIN_IDS)
 
 
-def caption(dataset: Manifest, source: str) -> str:
+def caption(dataset: Manifest, source: str, noun: str = "liquidation") -> str:
     """One caption: data source, chains with block ranges and end hashes, dataset hash, software; it starts with
-    "Local test chain" when the data comes from one (:func:`is_local`)."""
+    "Local test chain" when the data comes from one (:func:`is_local`). ``noun`` is what a row of the dataset is
+    (``liquidation``, ``position row``)."""
     ranges = "; ".join(f"chain {r['chain_id']} blocks {r['first_block']}-{r['last_block']} "
                        f"({_short(r['first_block_hash'])} / {_short(r['last_block_hash'])})"
                        for r in dataset.block_ranges) or "no rows"
     commit = f", commit {dataset.git_commit[:10]}" if dataset.git_commit else ""
     local = ("Local test chain (anvil, chain id 31337): shows how the protocols work, not mainnet data. "
              if is_local(dataset) else "")
-    count = f"{dataset.row_count} liquidation{'' if dataset.row_count == 1 else 's'}"
+    count = f"{dataset.row_count} {noun}{'' if dataset.row_count == 1 else 's'}"
     return (f"{local}Source: {source}. {count}, {ranges}. Dataset sha256 "
             f"{dataset.content_sha256[:16]}…; liquidation-toolkit {dataset.package_version}{commit}.")
 
@@ -122,13 +123,13 @@ def _writer(fig: Figure, fmt: str, dpi: int, text: str, source: str):
 
 
 def save_figure(fig: Figure, out: str | Path, dataset: Manifest, *, source: str, dpi: int = 150,
-                formats: Sequence[str] = FORMATS) -> Manifest:
+                formats: Sequence[str] = FORMATS, noun: str = "liquidation") -> Manifest:
     """Caption ``fig`` (:func:`caption`), save it at ``out`` (PNG) and beside it in the other ``formats``
     (``out`` with ``.svg``, ``.pdf``), each with its ``<file>.manifest.json`` (write-then-rename); returns the
     PNG's manifest (the first format's)."""
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = caption(dataset, source)
+    text = caption(dataset, source, noun)
     _place_caption(fig, text)
     written = []
     for fmt in formats:

@@ -15,13 +15,18 @@ adapters, the engines run on the same path, and a report puts both side by side:
 Modules, one job each:
 
 * :mod:`~toolkit.crash.events` the four crash windows: price files, assets, default window, source notes
+* :mod:`~toolkit.crash.minute_paths` paths from 1-minute bars (2025-10-10): minutes through the cascade
 * :mod:`~toolkit.crash.population` the seeded borrower population and each borrower's perpetual equivalent
 * :mod:`~toolkit.crash.positions` opening the population on the devchain (liquidity, accounts, borrows)
-* :mod:`~toolkit.crash.driver` moving every protocol's oracle to a step of the path
+* :mod:`~toolkit.crash.storage`, :mod:`~toolkit.crash.driver` moving every protocol's oracle to a step of the path
 * :mod:`~toolkit.crash.keeper` finding and liquidating liquidatable positions with the protocols' own rules
-* :mod:`~toolkit.crash.venues` the population on each venue through :mod:`toolkit.cex`, outcomes and ledger
-* :mod:`~toolkit.crash.run` orchestration: devchain -> population -> path -> keeper -> pull -> engines
-* :mod:`~toolkit.crash.report` CSV tables, PNG charts, the HTML page and the manifest
+* :mod:`~toolkit.crash.venues`, :mod:`~toolkit.crash.leverage_population` the populations on each venue through
+  :mod:`toolkit.cex` (same equity; same sizes at a realistic leverage mix), outcomes and ledger
+* :mod:`~toolkit.crash.run` orchestration: devchain -> population -> snapshot -> path -> keeper -> pull -> engines
+* :mod:`~toolkit.crash.fork`, :mod:`~toolkit.crash.fork_driver`, :mod:`~toolkit.crash.fork_keeper` the same on a
+  fork of a real chain, from a positions snapshot there (``--fork-url``, ``--fork-block``)
+* :mod:`~toolkit.crash.report`, :mod:`~toolkit.crash.report_figures`, :mod:`~toolkit.crash.report_page` CSV tables,
+  PNG charts without empty panels, the HTML page with what the model produced, and the manifest
 """
 
 from toolkit.crash.events import EVENTS, CrashEvent

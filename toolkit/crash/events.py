@@ -15,6 +15,10 @@ The path between two closes is not observed: each close is one step for the orac
 engines, so an intra-hour wick below the closes (2025-10-10: ETH low 3,435 in the 21:00 bar) is not in the
 path. ``steps_per_bar`` (:func:`load_paths`) interpolates linearly between closes instead, an assumption
 stated with every result that uses it.
+
+Minute resolution: an event with 1-minute bars (:attr:`CrashEvent.minutes`; 2025-10-10, Gemini) is replayed from
+them by default (``resolution`` ``auto``; ``hourly`` keeps the Binance closes): a step every minute through the
+cascade and every hour before and after it, over the event day (:mod:`toolkit.crash.minute_paths`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from toolkit.cex import PricePath
 from toolkit.compare.prices import bar_path
+from toolkit.crash.minute_paths import MinuteBars, minute_paths
 from toolkit.errors import UserInputError
 
 #: ``fixtures/prices`` of the checkout.
@@ -35,6 +40,8 @@ ASSET_TOKENS: dict[str, str] = {"ETH": "WETH", "BTC": "WBTC"}
 #: Resolution of every path price: 1e-8 USD, the answer unit of a Chainlink USD feed and of Aave v3's oracle
 #: (``BASE_CURRENCY_UNIT`` 1e8). Closes in the files have at most 8 decimals, so only interpolated ticks round.
 PRICE_QUANTUM = Decimal("1e-8")
+#: ``--resolution`` values: minute bars when the event has them (``auto``), or always the hourly closes.
+RESOLUTIONS = ("auto", "minute", "hourly")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,16 @@ class CrashEvent:
     files: dict[str, str]
     source: str
     notes: str
+    #: 1-minute bars of the event day, when the fixtures have them.
+    minutes: MinuteBars | None = None
+
+    def resolution(self, requested: str) -> str:
+        """``minute`` or ``hourly`` for a ``--resolution`` value (:data:`RESOLUTIONS`)."""
+        if requested not in RESOLUTIONS:
+            raise UserInputError(f"--resolution: choose one of {', '.join(RESOLUTIONS)}, got {requested!r}")
+        if requested == "minute" and self.minutes is None:
+            raise UserInputError(f"--resolution minute: the {self.id} event has no 1-minute bars; use hourly")
+        return "minute" if requested != "hourly" and self.minutes is not None else "hourly"
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -93,7 +110,12 @@ EVENTS: dict[str, CrashEvent] = {event.id: event for event in (
                {"ETH": "binance_spot_ETHUSDT_1h_2025-10-10_window.csv",
                 "BTC": "binance_spot_BTCUSDT_1h_2025-10-10_window.csv"}, _CCXT,
                "cex-engines.md §4.1: $19.13B liquidated in 24 h, Hyperliquid's first cross-margin ADL in over two "
-               "years. Hourly lows: BTC 102000.0, ETH 3435.0 (10 Oct 21:00)."),
+               "years. Hourly lows: BTC 102000.0, ETH 3435.0 (10 Oct 21:00); Gemini 1-minute lows: BTC 107000.00 "
+               "(21:26), ETH 3681.00 (21:14).",
+               MinuteBars({"ETH": "gemini_ETHUSD_1m_ohlcv_2025-10-10_derived_from_trades.csv",
+                           "BTC": "gemini_BTCUSD_1m_ohlcv_2025-10-10_derived_from_trades.csv"}, _day("2025-10-10"),
+                          (_day("2025-10-10") + timedelta(hours=20),
+                           _day("2025-10-10") + timedelta(hours=22, minutes=30)))),
 )}
 
 
@@ -120,10 +142,17 @@ def quantized(path: PricePath) -> PricePath:
 
 
 def load_paths(event: CrashEvent, *, start: datetime | None = None, end: datetime | None = None,
-               steps_per_bar: int = 1) -> dict[str, PricePath]:
+               steps_per_bar: int = 1, resolution: str = "hourly") -> dict[str, PricePath]:
     """The close path of every asset of ``event`` (keyed ``ETH``, ``BTC``; USD per coin, quantized to 1e-8)
     from ``start`` to ``end`` (UTC bar open times, inclusive; default :attr:`CrashEvent.window`), with
-    ``steps_per_bar`` ticks per bar. Both assets share the same times."""
+    ``steps_per_bar`` ticks per bar; from the minute bars when ``resolution`` resolves to ``minute`` (module
+    docstring). Both assets share the same times."""
+    if event.resolution(resolution) == "minute":
+        assert event.minutes is not None
+        if steps_per_bar != 1:
+            raise UserInputError("--steps-per-bar interpolates hourly bars; with 1-minute bars leave it at 1 or "
+                                 "pass --resolution hourly")
+        return minute_paths(PRICE_DIR, event.minutes, start=start, end=end, quantum=PRICE_QUANTUM)
     default_start, default_end = event.window
     start, end = start or default_start, end or default_end
     first, last = event.bounds

@@ -40,11 +40,11 @@ and is reported (:attr:`Keeper.failures`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from eth_abi import decode, encode
 from eth_utils import function_abi_to_4byte_selector, get_abi_output_types, keccak
@@ -185,6 +185,40 @@ def _batch(w3: Web3, reads: Sequence[_Read]) -> list[tuple[Any, ...]]:
     return out
 
 
+class Liquidatable(Protocol):
+    """What :func:`liquidation_passes` needs of a position: its index in the population and its protocol."""
+
+    index: int
+    protocol: str
+
+
+P = TypeVar("P", bound=Liquidatable)
+
+
+def liquidation_passes(step: int, due: Callable[[set[int]], list[P]], liquidate: Callable[[P], KeeperAction | None],
+                       failures: list[KeeperFailure]) -> list[KeeperAction]:
+    """Up to :data:`MAX_PASSES` passes over the positions ``due`` says are liquidatable (given the indexes settled so
+    far): each is liquidated once per pass; one that ``liquidate`` cannot take (``None``) or whose transaction
+    reverts (recorded in ``failures``) is settled for the step. Returns the liquidations sent."""
+    actions: list[KeeperAction] = []
+    settled: set[int] = set()
+    for _ in range(MAX_PASSES):
+        found = due(settled)
+        if not found:
+            break
+        for item in found:
+            try:
+                action = liquidate(item)
+            except TransactionFailed as exc:
+                failures.append(KeeperFailure(step, item.index, item.protocol, str(exc)))
+                action = None
+            if action is None:
+                settled.add(item.index)
+            else:
+                actions.append(action)
+    return actions
+
+
 class Keeper:
     """Finds and liquidates the liquidatable positions of ``borrowers`` (module docstring)."""
 
@@ -272,23 +306,13 @@ class Keeper:
         """Liquidate every liquidatable position at the current oracle prices (module docstring); ``prices``
         are the step's USD prices by asset (``ETH``, ``BTC``)."""
         usd = {ASSET_TOKENS[asset]: price for asset, price in prices.items()}
-        actions: list[KeeperAction] = []
-        settled: set[int] = set()
-        for _ in range(MAX_PASSES):
-            states = self.states(usd)
-            due = [b for b in self.borrowers if states[b.index].liquidatable and b.index not in settled]
-            if not due:
-                break
-            for b in due:
-                try:
-                    action = self._liquidate(step, b, states[b.index])
-                except TransactionFailed as exc:
-                    self.failures.append(KeeperFailure(step, b.index, b.protocol, str(exc)))
-                    action = None
-                if action is None:
-                    settled.add(b.index)
-                else:
-                    actions.append(action)
+        states: dict[int, PositionState] = {}
+
+        def due(settled: set[int]) -> list[Borrower]:
+            states.update(self.states(usd))
+            return [b for b in self.borrowers if states[b.index].liquidatable and b.index not in settled]
+
+        actions = liquidation_passes(step, due, lambda b: self._liquidate(step, b, states[b.index]), self.failures)
         self.actions.extend(actions)
         return actions
 

@@ -122,6 +122,9 @@ class Borrower:
     stable_raw: int
     debt_raw: int
     health_factor: Decimal
+    #: Liquidation thresholds of the volatile and the stable collateral when not the devchain's
+    #: (:data:`THRESHOLDS`): a fork replay's positions carry their own.
+    thresholds: tuple[Fraction, Fraction] | None = None
 
     @property
     def position_id(self) -> str:

@@ -19,9 +19,13 @@ Files (``OUT/``):
   (:func:`toolkit.cex.io.write_events`, :func:`toolkit.cex.io.write_fund_path`; columns in docs/cex.md);
 * ``liquidations_over_time.png``, ``penalties.png``, ``losses.png``, each also as ``.svg`` and ``.pdf`` (+ a
   ``.manifest.json`` per file, captioned with the dataset's hash and as local-chain data:
-  :func:`toolkit.compare.figures.save_figure`);
+  :func:`toolkit.compare.figures.save_figure`), drawn without empty panels (:mod:`toolkit.crash.report_figures`),
+  and ``figures.json``: the data of every panel;
+* ``levels.png``, ``levels.csv``, ``venue_levels.csv``, ``level_accounts.csv``: the liquidation levels of the book
+  the replay opened (its positions snapshots in the store), lending next to the venues;
 * ``report.html``: the page that shows them, one file to send (the charts embedded; its tables round amounts for
-  display, the CSV files hold the exact values); ``manifest.json``: what was run and what was written.
+  display, the CSV files hold the exact values), with what the model produced and did not
+  (:func:`toolkit.crash.report_page.findings`); ``manifest.json``: what was run and what was written.
 
 Definitions (USD; DeFi values from the stored rows, each rounded once from exact integers by the adapters;
 venue values exact ``Decimal``, booked to 1e-8 USD; derived prices and ratios rounded half-even to 1e-8):
@@ -51,7 +55,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import json
 import os
 from collections import defaultdict
@@ -63,36 +66,27 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
-
-import toolkit
 from toolkit.cex.events import Deleverage, Fill, PartialLiquidation, Takeover
 from toolkit.cex.io import write_events, write_fund_path
-from toolkit.compare.display import data_uri, html_table
-from toolkit.compare.figures import FORMATS, save_figure, store_dataset, utc_time_axis
+from toolkit.compare.figures import FORMATS, save_figure, store_dataset
 from toolkit.compare.equivalent import SYMBOL
 from toolkit.compare.penalties import decimal
 from toolkit.crash.population import STABLE, THRESHOLDS, Borrower, perp_position
+from toolkit.crash import report_page
+from toolkit.crash.report_figures import Panel, figure_losses, figure_penalties, figure_timeline, level_panels
 from toolkit.crash.run import ReplayResult, VenueRun
 from toolkit.crash.venues import LENDER_SUFFIX, trader_penalty
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL
 from toolkit.store.db import Store
 from toolkit.store.export import export_liquidations
-from toolkit.store.manifest import Manifest, file_sha256, utc_now
-from toolkit.store.provenance import git_commit
+from toolkit.store.manifest import file_sha256
 
 #: Rounding of derived prices and ratios written to the CSV files (amounts booked by the engines are exact).
 QUANTUM = Decimal("1e-8")
-#: Colours of the places in the charts: protocols blue-green, venues warm.
-_COLOURS = {"aave-v3": "#1f77b4", "aave-v2": "#17becf", "venus": "#2ca02c", "morpho-blue": "#9467bd"}
-_VENUE_COLOURS = ("#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f")
 ZERO = Decimal(0)
 
 
-def _d(value: Decimal) -> str:
-    """An exact decimal as plain text without trailing zeros (``148.622253``, ``0``)."""
-    text = f"{value:f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+_d = report_page.plain
 
 
 def _q(value: Decimal | Fraction | None) -> str:
@@ -112,22 +106,16 @@ def _time(moment: datetime | None) -> str:
     return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _venue_colour(result: ReplayResult, place: str) -> str:
-    names = [str(run.contract) for run in result.venues]
-    return _VENUE_COLOURS[names.index(place) % len(_VENUE_COLOURS)]
-
-
-def _colour(result: ReplayResult, place: str) -> str:
-    return _COLOURS.get(place) or _venue_colour(result, place)
-
-
 # -- tables -------------------------------------------------------------------------------------------------
 
 
 def trigger_price(borrower: Borrower) -> Fraction:
     """The collateral price at which the opening position's health factor is 1 (module docstring)."""
-    (_, lt), (_, stable_lt) = THRESHOLDS[borrower.protocol][borrower.collateral_symbol], THRESHOLDS[
-        borrower.protocol].get(STABLE, (Fraction(0), Fraction(0)))
+    if borrower.thresholds is not None:
+        lt, stable_lt = borrower.thresholds
+    else:
+        (_, lt), (_, stable_lt) = THRESHOLDS[borrower.protocol][borrower.collateral_symbol], THRESHOLDS[
+            borrower.protocol].get(STABLE, (Fraction(0), Fraction(0)))
     qty = Fraction(borrower.collateral_raw, 10 ** TOKENS_BY_SYMBOL[borrower.collateral_symbol].decimals)
     scale = 10 ** TOKENS_BY_SYMBOL[STABLE].decimals
     return (Fraction(borrower.debt_raw, scale) - Fraction(borrower.stable_raw, scale) * stable_lt) / (qty * lt)
@@ -165,13 +153,24 @@ def _defi_rows(result: ReplayResult, stored: pd.DataFrame) -> list[dict[str, Any
     return rows
 
 
+def base_value(spec: Any) -> Decimal:
+    """Entry value of a linear position spec (contracts x entry price; the synthetic contract is one token)."""
+    return Decimal(spec.size) * Decimal(spec.entry_price)
+
+
 def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
     rows = []
     equivalent = run.population.equivalent
     note = "" if equivalent.era_in_force else (f"era {equivalent.era.name} applied before it was in force "
                                                "(counterfactual)")
+    specs = {a.account_id: a.positions[0] for a in run.population.accounts}
     for b in result.borrowers:
-        base = _opening(result, b, str(run.contract), "perp")
+        base = _opening(result, b, run.place, "perp")
+        spec = specs.get(b.position_id)
+        if spec is not None and spec.isolated_margin is None:  # the leverage mix: margin = entry value / leverage
+            base.update(leverage=_q(spec.leverage), notional_usd=_q(base_value(spec)),
+                        margin_usd=_q(base_value(spec) / spec.leverage), note=f"opened at {spec.entry_price:f} at "
+                        f"{_time(run.path.times[0])}")
         if b.position_id in run.population.excluded:
             rows.append({**base, "liquidated": False, "liquidations": 0,
                          "note": run.population.excluded[b.position_id]})
@@ -185,7 +184,8 @@ def _perp_rows(result: ReplayResult, run: VenueRun) -> list[dict[str, Any]]:
             "closed_share": _q(outcome.closed_qty / Decimal(base["collateral_tokens"])),
             "penalty_usd": _d(outcome.penalty), "fund_paid_usd": _d(outcome.fund_paid),
             "adl_value_usd": _d(outcome.adl_value),
-            "adl_haircut_usd": _d(run.outcomes[b.position_id + LENDER_SUFFIX].haircut), "note": note,
+            "adl_haircut_usd": _d(run.outcomes[b.position_id + LENDER_SUFFIX].haircut),
+            "note": "; ".join(n for n in (note, base.get("note", "")) if n),
         })
     return rows
 
@@ -226,8 +226,9 @@ def timeline_table(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
     stored = stored.assign(step=steps)
     places = list(dict.fromkeys(b.protocol for b in result.borrowers))
     rows = []
-    ticks = {str(run.contract): _venue_ticks(run) for run in result.venues}
-    funds = {str(run.contract): dict(run.result.fund_path) for run in result.venues}
+    ticks = {run.place: _venue_ticks(run) for run in result.venues}
+    funds = {run.place: dict(run.result.fund_path) for run in result.venues}
+    starts = {run.place: run.result.initial_fund for run in result.venues}  # before a population's entry
     for step in result.steps:
         prices = {f"price_{asset}": _d(price) for asset, price in step.prices.items()}
         here = stored[stored["step"] == step.index]
@@ -244,7 +245,7 @@ def timeline_table(result: ReplayResult, stored: pd.DataFrame) -> pd.DataFrame:
                          "liquidations": int(values.get("liquidations", 0)),
                          "volume_usd": _d(values.get("volume_usd", ZERO)),
                          "penalty_usd": _d(values.get("penalty_usd", ZERO)),
-                         "insurance_fund_usd": _d(funds[place][step.time]), **prices})
+                         "insurance_fund_usd": _d(funds[place].get(step.time, starts[place])), **prices})
     return pd.DataFrame(rows)
 
 
@@ -265,7 +266,7 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
             "bad_debt_mechanism": ", ".join(sorted(set(mine["bad_debt_mechanism"].dropna()))),
         })
     for run in result.venues:
-        place, summary = str(run.contract), run.result.summary()
+        place, summary = run.place, run.result.summary()
         own = positions[positions["place"] == place]
         equivalent = run.population.equivalent
         haircut = sum((o.haircut for o in run.outcomes.values()), ZERO)
@@ -290,90 +291,6 @@ def summary_table(result: ReplayResult, stored: pd.DataFrame, positions: pd.Data
         })
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return pd.DataFrame([{c: row.get(c, "") for c in columns} for row in rows], columns=columns, dtype=object)
-
-
-# -- figures ------------------------------------------------------------------------------------------------
-
-
-def _floats(values: Iterable[str]) -> list[float]:
-    return [float(v) if v != "" else 0.0 for v in values]
-
-
-def figure_timeline(result: ReplayResult, timeline: pd.DataFrame) -> Figure:
-    """Price path, liquidations per step and liquidated volume per step, one line per place."""
-    fig = Figure(figsize=(11, 8.5))
-    price_ax, count_ax, volume_ax = fig.subplots(3, 1, sharex=True)
-    times = [s.time for s in result.steps]
-    price_ax.plot(times, [float(s.prices[result.asset]) for s in result.steps], color="black")
-    price_ax.set_ylabel(f"{result.asset} close (USD)")
-    for place, group in timeline.groupby("place", sort=False):
-        colour = _colour(result, str(place))
-        style = "-" if (group["kind"] == "defi").all() else "--"
-        count_ax.step(times, group["liquidations"].astype(int).tolist(), where="mid", linestyle=style,
-                      color=colour, label=str(place))
-        volume_ax.step(times, _floats(group["volume_usd"]), where="mid", linestyle=style, color=colour,
-                       label=str(place))
-    count_ax.set_ylabel("liquidations per step")
-    volume_ax.set_ylabel("liquidated volume (USD)")
-    count_ax.legend(loc="upper left", fontsize=8, ncol=2)
-    utc_time_axis(volume_ax)
-    fig.suptitle(f"{result.event.title}: {len(result.borrowers)} positions, lending protocols (solid) and venues "
-                 f"(dashed) on the same {result.asset} path")
-    return fig
-
-
-def figure_penalties(result: ReplayResult, summary: pd.DataFrame, positions: pd.DataFrame) -> Figure:
-    """Penalties paid by borrowers (DeFi) and traders (venues): total USD and % of the liquidated positions'
-    opening collateral."""
-    fig = Figure(figsize=(11, 5.5))
-    total_ax, share_ax = fig.subplots(1, 2)
-    places = summary["place"].tolist()
-    totals = _floats(summary["penalty_usd"])
-    shares = []
-    for place in places:
-        own = positions[(positions["place"] == place) & positions["liquidated"].astype(bool)]
-        exposure = sum((Decimal(n) + Decimal(s) for n, s in zip(own["notional_usd"], own["stable_collateral_usd"])),
-                       ZERO)
-        penalty = sum((Decimal(p) for p in own["penalty_usd"] if p != ""), ZERO)
-        shares.append(float(100 * penalty / exposure) if exposure else 0.0)
-    colours = [_colour(result, p) for p in places]
-    total_ax.bar(places, totals, color=colours)
-    total_ax.set_ylabel("penalty paid (USD)")
-    share_ax.bar(places, shares, color=colours)
-    share_ax.set_ylabel("% of the liquidated positions' collateral")
-    for ax in (total_ax, share_ax):
-        ax.tick_params(axis="x", rotation=30, labelsize=8)
-    fig.suptitle("Penalties: borrowers (liquidation bonus + protocol fee) vs traders (fees + equity taken over)")
-    fig.subplots_adjust(bottom=0.3, wspace=0.3)
-    return fig
-
-
-def figure_losses(result: ReplayResult, summary: pd.DataFrame) -> Figure:
-    """Bad debt (DeFi) next to insurance-fund drawdown and ADL (venues), and each venue's fund over time."""
-    fig = Figure(figsize=(11, 5.5))
-    bars_ax, fund_ax = fig.subplots(1, 2)
-    places = summary["place"].tolist()
-    series = {"bad debt recorded (socialized to suppliers)": "bad_debt_recorded_usd",
-              "debt left without collateral": "debt_left_uncovered_usd",
-              "shortfall paid by the insurance fund": "shortfall_paid_by_fund_usd",
-              "ADL haircut of counterparties": "adl_haircut_usd"}
-    width = 0.2
-    for k, (label, column) in enumerate(series.items()):
-        bars_ax.bar([i + (k - 1.5) * width for i in range(len(places))], _floats(summary[column]), width, label=label)
-    bars_ax.set_xticks(range(len(places)), places, rotation=30, fontsize=8)
-    bars_ax.set_ylabel("USD")
-    bars_ax.legend(fontsize=7, loc="upper left")
-    for run in result.venues:
-        times, balances = zip(*run.result.fund_path, strict=True)
-        fund_ax.plot(times, [float(b) for b in balances], color=_venue_colour(result, str(run.contract)),
-                     label=str(run.contract))
-    fund_ax.set_ylabel("insurance fund (USD)")
-    fund_ax.legend(fontsize=8)
-    utc_time_axis(fund_ax)
-    fund_ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle("Losses left by the crash: bad debt on chain vs insurance fund and ADL on the venues")
-    fig.subplots_adjust(bottom=0.3, wspace=0.3)
-    return fig
 
 
 # -- writing ------------------------------------------------------------------------------------------------
@@ -432,7 +349,7 @@ def _prices_table(result: ReplayResult) -> pd.DataFrame:
 
 
 def _venue_slug(run: VenueRun) -> str:
-    return str(run.contract).replace(":", "_").replace("/", "_")
+    return run.place.replace(":", "_").replace("/", "_").replace(" ", "_")
 
 
 def _file_entries(out: Path, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -444,6 +361,22 @@ def data_sha256(entries: Sequence[Mapping[str, Any]]) -> str:
     """SHA-256 of the sorted ``"<name> <sha256>"`` lines of the CSV entries (module docstring)."""
     lines = sorted(f"{e['name']} {e['sha256']}\n" for e in entries if str(e["name"]).endswith(".csv"))
     return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _levels(result: ReplayResult, out: Path, source: str) -> tuple[list[str], list[Panel]]:
+    """``levels.csv``, ``venue_levels.csv``, ``level_accounts.csv`` and ``levels.png`` of the book the replay opened
+    (its positions snapshots), with the path's largest fall marked; their file names and panels."""
+    import warnings
+
+    from toolkit.compare.level_report import SnapshotTooOld, levels
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SnapshotTooOld)  # the book is opened at the path's first time
+        report = levels(result.store_path, venues=[str(c) for c in dict.fromkeys(r.contract for r in result.venues)],
+                        block=int(result.snapshots[0].rsplit(":", 1)[1]), path=result.path,
+                        path_label=f"{result.event.id} {result.asset} path")
+    paths = report.save(out, source=source + "; levels of the opened book")
+    return [p.name for p in paths.values()], level_panels(report)
 
 
 def write_report(result: ReplayResult, out: Path) -> dict[str, Any]:
@@ -467,114 +400,36 @@ def write_report(result: ReplayResult, out: Path) -> dict[str, Any]:
         write_events(run.result.events, out / f"events_{slug}.csv")
         write_fund_path(run.result.fund_path, out / f"insurance_fund_{slug}.csv")
         written += [f"events_{slug}.csv", f"insurance_fund_{slug}.csv"]
-    source = (f"liqtk replay of {result.event.id} ({result.asset}), seed {result.config.seed}: real Aave v3/v2, Venus "
-              f"and Morpho Blue on a local chain, venue engines of toolkit.cex")
-    figures = {"liquidations_over_time.png": figure_timeline(result, timeline),
-               "penalties.png": figure_penalties(result, summary, positions),
-               "losses.png": figure_losses(result, summary)}
-    for name, fig in figures.items():
+    where = (f"a fork of {result.fork['url_host']} at block {result.fork['block']}" if result.fork else
+             "a local chain")
+    source = (f"liqtk replay of {result.event.id} ({result.asset}), seed {result.config.seed}: real lending protocols "
+              f"on {where}, venue engines of toolkit.cex")
+    drawn = {"liquidations_over_time.png": figure_timeline(result, timeline),
+             "penalties.png": figure_penalties(result, summary, positions),
+             "losses.png": figure_losses(result, summary)}
+    panels: list[Panel] = []
+    for name, (fig, figure_panels) in drawn.items():
         save_figure(fig, out / name, dataset, source=source)
+        panels += figure_panels
+    level_files, level_data = _levels(result, out, source) if result.snapshots else ([], [])
+    panels += level_data
+    (out / "figures.json").write_text(json.dumps([p.as_json() for p in panels], indent=1) + "\n", encoding="utf-8")
+    written += [name for name in level_files if name.endswith(".csv")]
+    figures = [*drawn, *(name for name in level_files if name.endswith(".png"))]
     entries = _file_entries(out, written)
-    manifest = _manifest(result, dataset, entries)
+    manifest = report_page.manifest(result, dataset, entries, data_sha256(entries), summary)
     manifest["keeper"]["stored_rows"] = len(stored)
     manifest["keeper"]["transfer_mismatches"] = int((~transfers["matches"].astype(bool)).sum())
-    (out / "report.html").write_text(_html(result, manifest, summary, positions, out), encoding="utf-8")
-    drawn = [str(Path(name).with_suffix(f".{fmt}")) for name in figures for fmt in FORMATS]
-    files = _file_entries(out, [*written, *drawn, *(f"{n}.manifest.json" for n in drawn),
-                                "liquidations.csv.manifest.json", "report.html"])
+    titles = {"liquidations_over_time.png": "Liquidations and volume over time",
+              "penalties.png": "Penalties paid by borrowers and traders",
+              "losses.png": "Bad debt vs insurance fund and ADL",
+              "levels.png": "Liquidation levels of the opened book: lending vs venues"}
+    (out / "report.html").write_text(report_page.page(result, manifest, summary, positions,
+                                                      [(name, titles[name]) for name in figures], out),
+                                     encoding="utf-8")
+    drawn_files = [str(Path(name).with_suffix(f".{fmt}")) for name in figures for fmt in FORMATS]
+    files = _file_entries(out, [*written, *drawn_files, *(f"{n}.manifest.json" for n in drawn_files),
+                                "liquidations.csv.manifest.json", "report.html", "figures.json"])
     manifest["files"] = files
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
-
-
-def _tiers_note(run: VenueRun) -> str:
-    """Where a venue's tiers come from (:mod:`toolkit.crash.venues`)."""
-    return (f"{run.contract}: rules of {run.contract.venue}, tiers of {run.contract.symbol} era "
-            f"{run.population.equivalent.era.name} on a COLLATERAL/USD contract")
-
-
-def _manifest(result: ReplayResult, dataset: Manifest, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    start, end = result.steps[0].time, result.steps[-1].time
-    return {
-        "name": "crash-replay", "created_at": utc_now(), "command": "liqtk replay",
-        "arguments": result.config.to_json(), "seed": result.config.seed,
-        "event": {"id": result.event.id, "title": result.event.title, "source": result.event.source,
-                  "notes": result.event.notes,
-                  "files": {asset: f"fixtures/prices/{name}" for asset, name in result.event.files.items()}},
-        "asset": result.asset, "window": {"start": _time(start), "end": _time(end), "steps": len(result.steps)},
-        "chain": {"chain_id": result.chain_id, **result.blocks},
-        "store": {"file": result.store_path.name, "content_sha256": dataset.content_sha256,
-                  "row_count": dataset.row_count, "block_ranges": dataset.block_ranges,
-                  "schema_version": dataset.schema_version},
-        "keeper": {"liquidations": len(result.actions), "reverted": len(result.failures)},
-        "insurance_fund_start_usd": _d(result.insurance_fund),
-        "venues": [{"contract": str(run.contract), "era": run.population.equivalent.era.name,
-                    "era_in_force": run.population.equivalent.era_in_force,
-                    "tiers_from": _tiers_note(run),
-                    "excluded_positions": len(run.population.excluded),
-                    "ledger_residual_usd": _d(run.ledger["residual"])} for run in result.venues],
-        "package_version": toolkit.__version__, "git_commit": git_commit(),
-        "data_sha256": data_sha256(entries), "files": list(entries),
-    }
-
-
-def _table_html(frame: pd.DataFrame) -> str:
-    return html_table(frame)
-
-
-def _figure_html(out: Path, name: str, alt: str) -> str:
-    """A chart embedded in the page (a ``data:`` URI of the PNG), with the names of its files beside the page."""
-    stem = Path(name).stem
-    return (f'<figure><img src="{data_uri(out / name)}" alt="{html.escape(alt)}"><figcaption>{html.escape(name)}; '
-            f"also {stem}.svg and {stem}.pdf for print</figcaption></figure>")
-
-
-def _html(result: ReplayResult, manifest: Mapping[str, Any], summary: pd.DataFrame, positions: pd.DataFrame,
-          out: Path) -> str:
-    """The report page: facts, the three charts (embedded), the summary and the per-position table."""
-    first_price = positions.pivot_table(index="position", columns="place", values="first_price", aggfunc="first",
-                                        sort=False).reindex(columns=list(dict.fromkeys(positions["place"])))
-    trigger = positions.pivot_table(index="position", columns="place", values="trigger_price", aggfunc="first",
-                                    sort=False).reindex(columns=list(dict.fromkeys(positions["place"])))
-    who = first_price.where(first_price != "", "—").fillna("—")
-    notes = [_tiers_note(run) + ("" if run.population.equivalent.era_in_force else
-             f" (a counterfactual for {result.event.id}: the era starts later)") for run in result.venues]
-    chain, store = manifest["chain"], manifest["store"]
-    facts = [
-        ("event", f"{result.event.title} ({result.event.id}); {result.event.notes}"),
-        ("path", f"{result.asset} hourly closes {manifest['window']['start']} .. {manifest['window']['end']} "
-                 f"({len(result.steps)} steps), {result.event.source}"),
-        ("population", f"{len(result.borrowers)} positions, seed {result.config.seed}; arguments "
-                       f"{json.dumps(result.config.to_json())}"),
-        ("chain", f"chain id {chain['chain_id']}, blocks {chain['first_block']} ({chain['first_block_hash']}) .. "
-                  f"{chain['last_block']} ({chain['last_block_hash']})"),
-        ("store", f"{store['row_count']} liquidations, content sha256 {store['content_sha256']}"),
-        ("keeper", f"{len(result.actions)} liquidation transactions, {len(result.failures)} reverted; stored rows "
-                   f"whose receipt transfers differ from the event: {manifest['keeper']['transfer_mismatches']}"),
-        ("venues", "; ".join(notes)),
-        ("insurance fund", f"{result.insurance_fund} USD at the start of every venue"),
-        ("data sha256", manifest["data_sha256"]),
-        ("software", f"liquidation-toolkit {manifest['package_version']}, commit {manifest['git_commit'] or 'n/a'}"),
-    ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Crash replay {html.escape(result.event.id)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:12px}}
-td,th{{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left}} img{{max-width:100%}} figure{{margin:0}} figcaption{{font-size:11px;color:#555}} table.data td{{text-align:right;font-variant-numeric:tabular-nums}}</style></head><body>
-<h1>Crash replay: {html.escape(result.event.title)}, {html.escape(result.asset)}</h1>
-<p>The same borrowers, as real positions on Aave v3, Aave v2, Venus (the Compound v2 design) and Morpho Blue on a
-local chain, and as the equivalent perpetual longs on each venue, driven by the same real prices. A keeper
-liquidated every liquidatable position at each step; the events were pulled with the mainnet adapters.</p>
-<table>{rows}</table>
-<h2>Liquidations and volume over time</h2>{_figure_html(out, "liquidations_over_time.png", "liquidations over time")}
-<h2>Penalties paid by borrowers and traders</h2>{_figure_html(out, "penalties.png", "penalties")}
-<h2>Bad debt vs insurance fund and ADL</h2>{_figure_html(out, "losses.png", "losses")}
-<h2>Summary per place</h2>{_table_html(summary)}
-<h2>First liquidation price per position and place (— : not liquidated)</h2>{_table_html(who.reset_index())}
-<h2>Trigger price per position and place (health factor 1 / engine liquidation price)</h2>
-{_table_html(trigger.reset_index())}
-<p>Every number is in the CSV files next to this page (<code>positions.csv</code>, <code>timeline.csv</code>,
-<code>summary.csv</code>, <code>liquidations.csv</code>, engine events); <code>manifest.json</code> lists them with
-their SHA-256.</p>
-</body></html>
-"""

@@ -6,7 +6,7 @@ Venues (:func:`parse_venues`)
 ``--venues`` takes profile ids (``bitmex``, ``binance-usdm``, ``bybit``, ``okx``, ``dydx-v4``, ``hyperliquid``),
 the short names of :data:`toolkit.cex.venues.VENUE_ALIASES` (``binance`` is the Binance USD-M futures profile ``binance-usdm``),
 and ``venue:SYMBOL`` to name the contract whose risk tiers apply. Without a symbol, the contract is the
-venue's perpetual of the replayed asset (:data:`ASSET_SYMBOLS`: for ETH, Binance ``ETHUSDT`` with its
+venue's perpetual of the replayed asset (:func:`toolkit.compare.contracts.asset_contract`: for ETH, Binance ``ETHUSDT`` with its
 2024-10-24 brackets, BitMEX ``ETHUSD`` with its 2021-07-22 risk limits, Hyperliquid ``ETH``, dYdX ``ETH-USD``),
 else the venue's bitcoin perpetual (:data:`toolkit.compare.DEFAULT_SYMBOLS`; Bybit and OKX have no ETH table,
 said in the report). The tiers of the quanto ``ETHUSD`` (risk limits in XBT) are converted to USD at the BTC
@@ -45,14 +45,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
+from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult,
                          quote_account, simulate)
 from toolkit.cex.events import Deleverage, Event, Fill, FundingPayment, PartialLiquidation, Takeover
 from toolkit.cex.instruments import LONG, SHORT, Instrument
 from toolkit.cex.tiers import tier_for_size
 from toolkit.cex.venues import VENUE_ALIASES, VenueProfile, venue_id  # noqa: F401 (VENUE_ALIASES: re-exported)
-from toolkit.compare import DEFAULT_SYMBOLS, VenueContract
-from toolkit.compare.contracts import venue_era
+from toolkit.compare import VenueContract
+from toolkit.compare.contracts import asset_contract, base_asset
 from toolkit.compare.equivalent import SYMBOL, Equivalent, equivalent_venue
 from toolkit.crash.population import Borrower, perp_position
 from toolkit.devchain.assets import TOKENS_BY_SYMBOL
@@ -60,24 +60,6 @@ from toolkit.errors import UserInputError
 
 #: Suffix of the account id of a borrower's lenders (the 1x short).
 LENDER_SUFFIX = "-lenders"
-
-
-def _base_asset(symbol: str) -> str:
-    return symbol.upper().replace("XBT", "BTC")
-
-
-#: The contract of each venue a replay of an asset applies when ``--venues`` names none (module docstring).
-ASSET_SYMBOLS: dict[tuple[str, str], str] = {
-    ("binance-usdm", "ETH"): "ETHUSDT", ("bitmex", "ETH"): "ETHUSD", ("hyperliquid", "ETH"): "ETH",
-    ("dydx-v4", "ETH"): "ETH-USD",
-}
-
-
-def asset_contract(venue_id: str, asset: str, moment: datetime) -> VenueContract:
-    """The contract of ``venue_id`` a replay of ``asset`` uses when none is named (module docstring)."""
-    symbol = ASSET_SYMBOLS.get((venue_id, asset), DEFAULT_SYMBOLS[venue_id])
-    era, _ = venue_era(load_venue(venue_id), symbol, moment)
-    return VenueContract(venue_id, symbol if era.tiers else DEFAULT_SYMBOLS[venue_id])
 
 
 def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> list[VenueContract]:
@@ -89,7 +71,7 @@ def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> lis
     for item in items:
         name, _, symbol = item.partition(":")
         venue = venue_id(name, "--venues")
-        contract = VenueContract.of(f"{venue}:{symbol}") if symbol else asset_contract(venue, asset, moment)
+        contract = VenueContract.of(f"{venue}:{symbol}") if symbol else asset_contract(venue, asset, moment, quanto=True)
         if contract in chosen:
             raise UserInputError(f"--venues: {contract} is named twice")
         chosen.append(contract)
@@ -98,13 +80,20 @@ def parse_venues(text: str | Sequence[str], asset: str, moment: datetime) -> lis
 
 @dataclass
 class VenuePopulation:
-    """The accounts of one venue contract, the venue reduced to its ``COLLATERAL/USD`` equivalent, and the
-    positions left out (position id -> reason)."""
+    """The accounts of one venue contract, the venue reduced to its ``COLLATERAL/USD`` equivalent, the positions
+    left out (position id -> reason), and the population's name (``same equity`` here; the replay's second one is
+    :mod:`toolkit.crash.leverage_population`)."""
 
     contract: VenueContract
     equivalent: Equivalent
     accounts: list[AccountSpec]
     excluded: dict[str, str] = field(default_factory=dict)
+    name: str = "same equity"
+
+    @property
+    def place(self) -> str:
+        """What the report calls it: the contract, with the population's name unless it is the first one."""
+        return str(self.contract) if self.name == "same equity" else f"{self.contract} {self.name}"
 
     @property
     def profile(self) -> VenueProfile:
@@ -118,7 +107,7 @@ def venue_population(contract: VenueContract, borrowers: Sequence[Borrower], mom
     decimals = TOKENS_BY_SYMBOL[borrowers[0].collateral_symbol].decimals
     settlement = load_venue(contract.venue).instrument(contract.symbol).instrument.settlement_currency
     equivalent = equivalent_venue(contract, moment, price, decimals,
-                                  (prices or {}).get(_base_asset(settlement)))
+                                  (prices or {}).get(base_asset(settlement)))
     profile, era = equivalent.profile, equivalent.era
     instrument = profile.instrument(SYMBOL).instrument
     population = VenuePopulation(contract, equivalent, [])

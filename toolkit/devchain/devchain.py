@@ -77,15 +77,16 @@ class Devchain:
 
     @classmethod
     def start(cls, port: int | None = None, anvil_args: list[str] | None = None, *,
-              aave_v36: bool = False) -> Devchain:
+              aave_v36: bool = False, genesis_timestamp: int = GENESIS_TIMESTAMP) -> Devchain:
         """Start anvil (on ``port``, or a free one) and deploy the tokens, Aave v3, Aave v2, Venus and Morpho Blue.
 
         ``anvil_args``: further anvil flags, e.g. ``["--prune-history", "1"]`` for a node that keeps
         no historical state (tests of the "archive node needed" path). ``aave_v36``: also deploy the
         Aave v3.6 market (:attr:`v36`) after everything else; it compiles npm aave-v3-origin on the first
-        use on a machine (about a minute, then cached).
+        use on a machine (about a minute, then cached). ``genesis_timestamp``: Unix time of the genesis
+        block (a crash replay starts its chain shortly before its price path).
         """
-        node = start_anvil(port=port, extra_args=["--timestamp", str(GENESIS_TIMESTAMP), "--accounts", str(ACCOUNTS),
+        node = start_anvil(port=port, extra_args=["--timestamp", str(genesis_timestamp), "--accounts", str(ACCOUNTS),
                                                   *(anvil_args or [])])
         try:
             chain = Chain(node.url, deployer_index=DEPLOYER_INDEX)

@@ -328,6 +328,13 @@ class Writer:
         except duckdb.Error as exc:
             raise StoreError(f"writing store {self.store.path} failed: {first_line(exc)}") from exc
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on the store for writers of tables other than the liquidations (positions
+        snapshots, :mod:`toolkit.store.positions`): committed when the block ends, rolled back when it raises."""
+        with self._transaction() as con:
+            yield con
+
     def _write_segment(self, rows: pa.Table, *, chain_id: int, protocol: str, deployment: str) -> Segment:
         try:
             return segments.write(self.store.segments_dir, rows, chain_id=chain_id, protocol=protocol,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import sys
 
-from toolkit.store import cex_schema
+from toolkit.store import cex_schema, positions_schema
 from toolkit.store.schema_columns import Column
 from toolkit.store.schema_columns import col as _col
 
@@ -335,7 +335,8 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
 #: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
 #: adds columns and tables (``event_args``, the discovered markets, the state position and check columns, the
-#: tables of exchange data of :mod:`toolkit.store.cex_schema`).
+#: tables of exchange data of :mod:`toolkit.store.cex_schema` and the positions snapshots of
+#: :mod:`toolkit.store.positions_schema`).
 SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {
@@ -348,6 +349,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "discovery_scans": DISCOVERY_SCAN_COLUMNS,
     "store_meta": STORE_META_COLUMNS,
     **cex_schema.TABLES,
+    **positions_schema.TABLES,
 }
 
 #: Tables that are views: ``liquidations`` reads the segment files listed in ``segments``.
@@ -365,6 +367,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "discovery_scans": ("chain_id", "protocol", "registry"),
     "store_meta": ("schema_version",),
     **cex_schema.PRIMARY_KEYS,
+    **positions_schema.PRIMARY_KEYS,
 }
 
 #: What each table holds (the headings of docs/schema.md).
@@ -382,6 +385,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "discovery_scans": "How far each registry's listing logs have been read (the next pull reads on from there).",
     "store_meta": "One row: the schema version and when and by which version the store was created.",
     **cex_schema.TABLE_DESCRIPTIONS,
+    **positions_schema.TABLE_DESCRIPTIONS,
 }
 
 #: Explanations that column descriptions point to ("See docs/schema.md, '<title>'"), as Markdown.
