@@ -44,11 +44,15 @@ def positions(
                               rpc_timeout=rpc_timeout, lock_wait=wait)
     output.configure(quiet=quiet, json=json_output, rpc_urls=[rpc, request.rpc_url])
 
+    latest: dict[str, Any] = {}
+
     def progress(deployment: str, phase: str, done: int, total: int) -> None:
+        latest.update(deployment=deployment, phase=phase, done=done, total=total)
         if quiet:
             output.log("positions.progress", deployment=deployment, phase=phase, done=done, total=total)
 
-    result = asyncio.run(snapshot_async(request, progress))
+    with output.activity("positions", lambda: dict(latest)):
+        result = asyncio.run(snapshot_async(request, progress))
     record: dict[str, Any] = {"event": "positions.finished", "run_id": result.run_id, "status": result.status,
                               "chain_id": result.chain_id, "block": result.block_number,
                               "block_hash": result.block_hash, "seconds": result.seconds,
@@ -105,7 +109,7 @@ def levels(
         crash = crash_event(event)
         underlying = "BTC" if asset and "BTC" in asset.upper() else "ETH"
         path, label = load_paths(crash)[underlying], f"{crash.id} {underlying}"
-    with warnings.catch_warnings(record=True):
+    with warnings.catch_warnings(record=True), output.activity("levels"):
         warnings.simplefilter("always")
         report = level_report(resolve_store_path(store), chain=chain, protocol=protocol, market=market,
                               block=block, asset=asset, venues=[v.strip() for v in venues.split(",") if v.strip()],
