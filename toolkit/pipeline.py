@@ -59,11 +59,12 @@ from toolkit._version import __version__
 from toolkit.aio import run_blocking  # noqa: F401 (toolkit.pipeline.run_blocking: used here and by callers)
 from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
+from toolkit.chain.completeness import VERIFY_MODES, Completeness
 from toolkit.chain.errors import ReorgDetected
 from toolkit.chain.logs import LogChunk, LogFilter, LogReader
 from toolkit.chain.logtable import log_dicts
 from toolkit.chain.rpc import RpcClient
-from toolkit.errors import ToolkitError, UserInputError
+from toolkit.errors import StoreError, ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
 from toolkit.protocols.registry import Deployment
@@ -103,6 +104,8 @@ class _Decoded:
     start: int
     end: int
     table: pa.Table
+    #: Headers the reader fetched with the chunk (its blocks with logs, its last block), or None.
+    headers: dict[int, BlockHeader] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ class PullRequest:
     rpc_timeout: float = 30.0
     #: Seconds to wait for another pull holding the store's write lock (0: fail at once, exit 5).
     lock_wait: float = 0.0
+    #: How each ``eth_getLogs`` answer is proven complete before it is stored (:mod:`toolkit.chain.completeness`):
+    #: ``bloom`` (result caps and block blooms), ``receipts`` (and receipts), ``none`` (the node is trusted).
+    verify: str = "bloom"
 
     def redacted_args(self) -> dict[str, Any]:
         """The request as JSON-ready values with the RPC URL redacted (recorded in ``runs.args_json``)."""
@@ -184,6 +190,8 @@ class PullRequest:
             raise UserInputError("--rpc-timeout must be a number of seconds > 0")
         if self.lock_wait < 0:
             raise UserInputError("--wait must be a number of seconds >= 0")
+        if self.verify not in VERIFY_MODES:
+            raise UserInputError(f"--verify must be one of {', '.join(VERIFY_MODES)}, not {self.verify!r}")
 
 
 @dataclass
@@ -247,6 +255,7 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
         "chain": request.chain,
         "protocol": request.protocol,
         "bound": {"to": request.to, "confirmations": request.confirmations, "to_block": to_block},
+        "verify": request.verify,
         "rows_added": sum(d.rows_added for d in deployments),
         "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
         "rpc": rpc,
@@ -329,9 +338,16 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
                                 error=str(error) if error else None)
-            writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
-                              report_json=json.dumps(report, sort_keys=True, default=str),
-                              error=str(error) if error else None)
+            try:
+                writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
+                                  report_json=json.dumps(report, sort_keys=True, default=str),
+                                  error=str(error) if error else None)
+            except StoreError as unrecorded:  # e.g. a full disk: what was committed stays committed
+                if not any(d.chunks for d in results):
+                    raise (error or unrecorded) from None
+                raise PullInterrupted(f"{error or 'every chunk was committed'}; the run's end could not be recorded "
+                                      f"({unrecorded}) (committed chunks are kept; run the pull again to resume)"
+                                      ) from unrecorded
             if error is not None:
                 if status == "partial":
                     raise PullInterrupted(f"{error} (committed chunks are kept; run the pull again to resume)") from error
@@ -403,6 +419,8 @@ class _PullSession:
                                    "columns": by_columns}
         if span is not None:
             options.update(initial_span=span, max_span=span)
+        if self.request.verify != "none":
+            options["verify"] = Completeness(self.client, self.headers, self.request.verify)
         reader = LogReader(self.client, **options)
         # Chunks are committed in a worker thread (DuckDB releases the GIL) while the next ones are read
         # and decoded; commits stay one at a time and in block order, and each chunk is checked against
@@ -421,7 +439,7 @@ class _PullSession:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
                     table = await self._decode(chunk, deployment, adapter, state, by_columns)
-                    decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
+                    decoded.append(_Decoded(chunk.start, chunk.end, table, chunk.headers))  # not the logs
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
                     if group and sum(d.table.num_rows for d in decoded) < MAX_COMMIT_ROWS and (
@@ -442,6 +460,8 @@ class _PullSession:
                 await asyncio.shield(committing)
         except ReorgDetected as removed:
             raise _ChainChanged(start, str(removed)) from None
+        except BlockNotFound as missing:  # a header the completeness check asked for
+            raise _ChainChanged(missing.number, f"the node has no block {missing.number} any more") from None
         finally:
             if committing is not None:
                 await asyncio.wait([committing])
@@ -492,7 +512,9 @@ class _PullSession:
         by_number = pc.unique(table.column("block_number")).sort()
         numbers = by_number.to_pylist()
         stored = set(numbers) | {last}
-        fresh = await self._headers(stored | {top[0]})
+        # The reader's headers were fetched after its logs; the bound's, fetched now, says nothing changed since.
+        known = {n: h for d in decoded if d.headers for n, h in d.headers.items() if n in stored}
+        fresh = {**known, **await self._headers((stored - known.keys()) | {top[0]})}
         if fresh[top[0]].hash != top[1]:
             raise _ChainChanged(top[0], f"block {top[0]} changed while the pull read up to it")
         # Each row's block, as a position in ``numbers``: the header's hash and timestamp of every row.
@@ -557,7 +579,7 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
          confirmations: int = 0, no_state: bool = False, address: str | None = None, market: str | None = None,
          blocks_per_request: int | None = None, rpc_timeout: float = 30.0, wait: float = 0.0,
-         progress: ProgressCallback | None = None) -> PullResult:
+         verify: str = "bloom", progress: ProgressCallback | None = None) -> PullResult:
     """Pull liquidations of ``protocol`` on ``chain`` into the store, as ``liqtk pull`` does (``toolkit.pull``;
     module docstring). Arguments are the command's options by the same names (docs/conventions.md):
 
@@ -576,6 +598,8 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
         blocks_per_request: most blocks per ``eth_getLogs`` request and chunk (default: adaptive).
         rpc_timeout: seconds one request may take before it is retried.
         wait: seconds to wait for another pull that holds the store (then :class:`~toolkit.errors.StoreLockedError`).
+        verify: how each ``eth_getLogs`` answer is proven complete: ``"bloom"`` (default), ``"receipts"``, ``"none"``
+            (:mod:`toolkit.chain.completeness`).
         progress: ``progress(blocks_done, blocks_total, rows_added)``, called after each chunk.
 
     Returns:
@@ -588,5 +612,6 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
     request = PullRequest(chain=chain, protocol=protocol, rpc_url=resolve_rpc_url(chain, rpc),
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
                           confirmations=confirmations, no_state=no_state, address=address, deployment=market,
-                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=wait)
+                          blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout, lock_wait=wait,
+                          verify=verify)
     return run_blocking(pull_async(request, progress))

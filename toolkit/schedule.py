@@ -18,6 +18,7 @@ A ``pulls.toml`` (README.md, "Scheduled pulls")::
     no_state = false
     blocks_per_request = 2000
     rpc_timeout = 30
+    verify = "bloom"                               # bloom | receipts | none (README "Pull from your own node")
 
 The file holds no URL: RPC URLs (and their keys) stay in the environment variables it names. The
 whole file is validated before anything runs; each problem is one line naming the file and the field
@@ -35,6 +36,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from toolkit.chain.completeness import VERIFY_MODES
 from toolkit.errors import StoreLockedError, ToolkitError, UserInputError
 from toolkit.pipeline import ProgressCallback, PullInterrupted, PullRequest, PullResult, pull_async
 from toolkit.protocols import registry
@@ -60,6 +62,7 @@ class PullPlan:
     no_state: bool = False
     blocks_per_request: int | None = None
     rpc_timeout: float = 30.0
+    verify: str = "bloom"
 
     def request(self, store_path: Path, environ: Mapping[str, str], *, rpc_url: str | None = None,
                 lock_wait: float = 0.0) -> PullRequest:
@@ -70,7 +73,7 @@ class PullPlan:
         return PullRequest(chain=self.chain, protocol=self.protocol, rpc_url=url, store_path=store_path,
                            from_block=self.from_block, since=self.since, to=self.to, confirmations=self.confirmations,
                            no_state=self.no_state, blocks_per_request=self.blocks_per_request,
-                           rpc_timeout=self.rpc_timeout, lock_wait=lock_wait)
+                           rpc_timeout=self.rpc_timeout, verify=self.verify, lock_wait=lock_wait)
 
 
 #: Options a ``[[pull]]`` or ``[defaults]`` table may set, besides chain, protocols and rpc_env.
@@ -115,6 +118,10 @@ def _option(where: str, key: str, value: Any) -> Any:
     if key == "no_state":
         if not isinstance(value, bool):
             raise UserInputError(f"{name}: {value!r} is not true or false")
+        return value
+    if key == "verify":
+        if value not in VERIFY_MODES:
+            raise UserInputError(f"{name}: {value!r} is not one of {', '.join(VERIFY_MODES)}")
         return value
     if key == "rpc_timeout":
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:

@@ -67,11 +67,18 @@ class RpcStats:
     retries: int = 0
     #: Errors seen, by :class:`~toolkit.chain.errors.RpcError` subclass name.
     faults: Counter[str] = field(default_factory=Counter)
+    #: ``eth_getLogs`` answers or blocks read again by the completeness check, by cause
+    #: (:mod:`toolkit.chain.completeness`: ``result_cap``, ``stopped_early``, ``bloom_without_logs``, ``receipts``).
+    rereads: Counter[str] = field(default_factory=Counter)
+    #: What the completeness check looked at and found (``blocks``, ``bloom_matches``, ``bloom_false_positives``,
+    #: ``logs_recovered``, ``receipts_blocks``).
+    checks: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready copy for run reports."""
         return {"http_requests": self.http_requests, "rpc_calls": self.rpc_calls, "retries": self.retries,
-                "faults": dict(sorted(self.faults.items()))}
+                "faults": dict(sorted(self.faults.items())), "rereads": dict(sorted(self.rereads.items())),
+                "checks": dict(sorted(self.checks.items()))}
 
 
 def _encode_default(value: Any) -> Any:

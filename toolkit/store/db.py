@@ -131,6 +131,8 @@ class Store:
         self.write_timeout = write_timeout
         #: The store's schema version (``store_meta``).
         self.schema_version = schema.SCHEMA_VERSION
+        #: Set when a checkpoint failed (a full disk) and the next writer must write it (opening.checkpoint).
+        self.interrupted_checkpoint = False
         if not self.path.exists() and not self.path.is_symlink():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
@@ -265,6 +267,8 @@ class Store:
         :class:`~toolkit.errors.StoreLockedError` naming its PID.
         """
         with WriteLock(self.lock_path, self.path, wait=wait):
+            if self.interrupted_checkpoint:
+                opening.checkpoint(self)
             if self._checked:  # a store of this version (of an earlier one only to upgrade it)
                 self._remove_unlisted_files()
             writer = Writer(self)
