@@ -63,12 +63,12 @@ from toolkit.chain.completeness import VERIFY_MODES, Completeness
 from toolkit.chain.errors import ReorgDetected
 from toolkit.chain.logs import LogChunk, LogFilter, LogReader
 from toolkit.chain.logtable import log_dicts
-from toolkit.chain.rpc import RpcClient
+from toolkit.chain.rpc import RpcClient, url_problem
 from toolkit.errors import StoreError, ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
 from toolkit.protocols.registry import Deployment
-from toolkit.redact import redact_url
+from toolkit.redact import redact_url, scrub, scrub_exception
 from toolkit.store import schema
 from toolkit.store.arrow import columns_to_table, rows_to_table
 from toolkit.store.db import BlockHashConflict, Store, Writer
@@ -190,6 +190,10 @@ class PullRequest:
             raise UserInputError("--rpc-timeout must be a number of seconds > 0")
         if self.lock_wait < 0:
             raise UserInputError("--wait must be a number of seconds >= 0")
+        problem = url_problem(self.rpc_url)
+        if problem is not None:
+            raise UserInputError(f"the RPC URL {redact_url(self.rpc_url)} is not usable: {problem}; pass "
+                                 f"--rpc http(s)://host[:port]/... or set {registry().chain(self.chain).rpc_env}")
         if self.verify not in VERIFY_MODES:
             raise UserInputError(f"--verify must be one of {', '.join(VERIFY_MODES)}, not {self.verify!r}")
 
@@ -291,7 +295,10 @@ def _pull_runtime() -> Iterator[None]:
 async def pull_async(request: PullRequest, progress: ProgressCallback | None = None) -> PullResult:
     """Run one pull (see the module docstring). Raises :class:`ToolkitError` subclasses on failure."""
     with _pull_runtime():
-        return await _pull(request, progress)
+        try:
+            return await _pull(request, progress)
+        except BaseException as error:  # a provider may echo the URL's secrets: none reaches a traceback
+            raise scrub_exception(error, request.rpc_url)
 
 
 async def _pull(request: PullRequest, progress: ProgressCallback | None) -> PullResult:
@@ -335,13 +342,13 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None) -> Pull
                 status = "ok" if changed else "nothing_new"
             else:
                 status = "partial" if any(d.chunks for d in results) else "failed"
+            message = scrub(str(error), request.rpc_url) if error else None  # what the store keeps
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
-                                error=str(error) if error else None)
+                                error=message)
             try:
                 writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
-                                  report_json=json.dumps(report, sort_keys=True, default=str),
-                                  error=str(error) if error else None)
+                                  report_json=json.dumps(report, sort_keys=True, default=str), error=message)
             except StoreError as unrecorded:  # e.g. a full disk: what was committed stays committed
                 if not any(d.chunks for d in results):
                     raise (error or unrecorded) from None

@@ -7,10 +7,12 @@ loses rows for good: the checkpoint moves past blocks whose logs were never stor
 checks each answer of a :class:`~toolkit.chain.logs.LogReader` before its chunks are yielded, so before
 anything of it can be committed; a block that fails the checks raises, and the checkpoint stays before it.
 
-1. **Result caps.** An answer of exactly a known cap (stated by the provider, or configured), or of a
-   count providers cap at (:func:`suspected_cap`: a multiple of 500, or a power of two from 256), is
-   split and read again by the reader; a split whose parts hold more logs than the answer confirms the
-   cap, which the endpoint then keeps.
+1. **Result caps.** An answer of exactly a known cap (stated by the provider, or configured) is split and
+   read again by the reader. A cap nobody stated shows in the blooms (2.): the answer stops before
+   blocks that hold logs. When it stops exactly after its last such block, only its count can tell:
+   an answer of a count providers cap at (:func:`suspected_cap`) has its last block read again by hash.
+   A cut answer of such a count, or two cut answers of the same count, teach the endpoint its cap
+   (the reader then asks for fewer logs at once).
 2. **Blooms.** Each block header's ``logsBloom`` (2,048 bits; each address and topic of each log sets the
    three bits given by the low 11 bits of the first three byte pairs of its Keccak-256 hash: Ethereum
    Yellow Paper, §4.3.1, function M3:2048) says whether the block may hold a log of one of the filter's
@@ -32,7 +34,8 @@ pull does not fetch them again. What was read again, and why, is counted in the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,10 +59,10 @@ REREAD_BATCH = 50
 
 
 def suspected_cap(count: int) -> bool:
-    """Whether ``count`` logs look like a provider's result cap: a multiple of 500 from 500 (1,000, 5,000,
-    10,000, 20,000, ... as providers state theirs), or a power of two from 256 (ethers-io/ethers.js#1389,
-    vechain/vechain-sdk-js#1049: 100 and 256)."""
-    return count >= 256 and (count % 500 == 0 or count & (count - 1) == 0)
+    """Whether ``count`` logs look like a provider's result cap: a multiple of 1,000 (10,000 as Infura, Alchemy
+    and QuickNode state theirs, engineering.md §2.1), or a power of two from 256 (vechain/vechain-sdk-js#1049:
+    256). Not multiples of 500 or 100: blocks of equal numbers of logs would make every answer suspect."""
+    return count >= 256 and (count % 1000 == 0 or count & (count - 1) == 0)
 
 
 def bloom_positions(item: bytes) -> tuple[tuple[int, int], ...]:
@@ -110,11 +113,8 @@ class Completeness:
         self._client = client
         self._headers = headers
         self.mode = mode
-
-    @staticmethod
-    def suspected_cap(count: int) -> bool:
-        """:func:`suspected_cap`."""
-        return suspected_cap(count)
+        #: Counts of answers that stopped before blocks with logs: the same count twice is the endpoint's cap.
+        self._cut_counts: Counter[int] = Counter()
 
     def count(self, what: str, cause: str, n: int = 1) -> None:
         """Count ``n`` re-reads (``what="rereads"``) or checks (``"checks"``) of ``cause`` in the run report."""
@@ -126,34 +126,44 @@ class Completeness:
         return await self._headers.get(range(start, end), refresh=True, keep=False)
 
     async def complete(self, addresses: Sequence[str], topics0: Sequence[str], start: int, end: int, logs: Logs,
-                       blocks: np.ndarray, headers: dict[int, BlockHeader]) -> tuple[Logs, np.ndarray]:
+                       blocks: np.ndarray, headers: dict[int, BlockHeader]) -> tuple[Logs, np.ndarray, int | None]:
         """The logs of blocks ``[start, end)`` (``logs``, their block numbers ``blocks``, both in (block, log
-        index) order) made complete: blocks re-read where blooms (and receipts) say logs are missing."""
+        index) order) made complete -- blocks re-read where blooms (and receipts) say logs are missing -- and the
+        endpoint's result cap when this answer showed it (else None)."""
         numbers = np.arange(start, end)
         matching = numbers[bloom_matches(blooms_of([headers[n] for n in range(start, end)]), addresses, topics0)]
         self.count("checks", "blocks", end - start)
         self.count("checks", "bloom_matches", len(matching))
         empty = matching[~np.isin(matching, blocks)]
         reread = set(empty.tolist())
-        if len(empty) and len(blocks) and empty[-1] > blocks[-1]:
-            self.count("rereads", "stopped_early")
-            reread.add(int(blocks[-1]))  # the answer was cut: its last block may be cut too
+        last = int(blocks[-1]) if len(blocks) else None
+        cut = last is not None and len(empty) > 0 and int(empty[-1]) > last
+        suspect = last is not None and suspected_cap(len(logs))
+        if cut or suspect:
+            self.count("rereads", "stopped_early" if cut else "result_cap")
+            reread.add(last)  # the answer may have been cut inside its last block  # type: ignore[arg-type]
         replaced: dict[int, list[dict[str, Any]]] = {}
+        cap = None
         if reread:
             self.count("rereads", "bloom_without_logs", len(empty))
             replaced = await self._by_hash(addresses, topics0, [headers[n] for n in sorted(reread)])
             self.count("checks", "bloom_false_positives", sum(1 for n in empty.tolist() if not replaced[n]))
             before = int(np.count_nonzero(np.isin(blocks, sorted(reread))))
-            self.count("checks", "logs_recovered", sum(map(len, replaced.values())) - before)
+            recovered = sum(map(len, replaced.values())) - before
+            self.count("checks", "logs_recovered", recovered)
+            if recovered > 0 and (cut or suspect):
+                self._cut_counts[len(logs)] += 1
+                if suspect or self._cut_counts[len(logs)] >= 2:
+                    cap = len(logs)
         if self.mode == "receipts":
             have = _merge(logs, blocks, replaced)
             replaced.update(await self._against_receipts(addresses, topics0, matching, have, headers))
-        if not replaced:
-            return logs, blocks
+        if not replaced or all(len(found) == np.count_nonzero(blocks == n) for n, found in replaced.items()):
+            return logs, blocks, cap  # nothing was missing (a block read again has the same logs)
         merged = _merge(logs, blocks, replaced)
         merged_blocks, indexes = positions(merged)
         order = np.lexsort((indexes, merged_blocks))
-        return reordered(merged, order), merged_blocks[order]
+        return reordered(merged, order), merged_blocks[order], cap
 
     async def _by_hash(self, addresses: Sequence[str], topics0: Sequence[str],
                        headers: Sequence[BlockHeader]) -> dict[int, list[dict[str, Any]]]:

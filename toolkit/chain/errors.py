@@ -459,6 +459,9 @@ def classify_exception(exc: BaseException, *, url: str, method: str | None = Non
         return exc
     where = redact_url(url)
     for_method = f" ({method})" if method else ""
+    if isinstance(exc, aiohttp.InvalidURL):  # retrying cannot help
+        return Fatal(f"the RPC URL {where} is not usable{for_method}: {type(exc).__name__}; pass "
+                     "--rpc http(s)://host[:port]/...")
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             reason = "host name not found"

@@ -12,9 +12,8 @@ Splitting (engineering.md §2.2, ponder's ``getLogsRetryHelper.ts`` and ethereum
   provider's result cap.
 * A result of exactly ``result_cap`` logs is taken as silently truncated (ethers-io/ethers.js#1389,
   vechain/vechain-sdk-js#1049) and split. With a completeness check (``verify``,
-  :mod:`toolkit.chain.completeness`), so is a result of a count providers cap at; a split whose parts
-  hold more logs than that result teaches the endpoint its cap. The check then proves each answer
-  against the block headers' blooms (and receipts) before its chunks are yielded.
+  :mod:`toolkit.chain.completeness`), each answer is proven against the block headers' blooms (and
+  receipts) before its chunks are yielded; a cap the check finds becomes the endpoint's ``result_cap``.
 * A range of ``min_span`` blocks (one block by default) that still fails raises
   :class:`LogRangeUnsplittable` — a single block can hold more logs than the provider returns
   (zeta-chain/node#3265) — so splitting always terminates.
@@ -239,8 +238,6 @@ class LogReader:
         span = end - start
         verify = self._verify
         headers = asyncio.ensure_future(verify.headers(start, end)) if verify is not None else None
-        #: An answer of a suspected cap's size being read again in parts: (end of its range, its count, logs since).
-        suspect: tuple[int, int, int] | None = None
         try:
             while cursor < end:
                 # Adopt a smaller span another range has learned meanwhile; never grow inside one range,
@@ -252,22 +249,13 @@ class LogReader:
                 except LogQueryTooLarge as error:
                     span = self._smaller_span(size, error, cursor, limits)
                     continue
-                if verify is not None and size > self._min_span and verify.suspected_cap(len(logs)):
-                    verify.count("rereads", "result_cap")  # read again in halves; the endpoint's span stays
-                    suspect = suspect or (cursor + size, len(logs), 0)
-                    span = max(self._min_span, size // 2)
-                    continue
                 known: dict[int, BlockHeader] | None = None
                 if headers is not None and verify is not None:
                     known = await headers
-                    logs, blocks = await verify.complete(flt.addresses, flt.topics0, cursor, cursor + size, logs,
-                                                         blocks, known)
-                if suspect is not None:
-                    suspect = (suspect[0], suspect[1], suspect[2] + len(logs))
-                    if cursor + size >= suspect[0]:
-                        if suspect[2] > suspect[1]:  # the parts hold more: it was the endpoint's cap
-                            limits.result_cap = min(limits.result_cap or suspect[1], suspect[1])
-                        suspect = None
+                    logs, blocks, cap = await verify.complete(flt.addresses, flt.topics0, cursor, cursor + size,
+                                                              logs, blocks, known)
+                    if cap is not None:  # the endpoint cuts answers there: ask for fewer logs from now on
+                        limits.result_cap = min(limits.result_cap or cap, cap)
                 chunks.extend(self._pieces(cursor, cursor + size, logs, blocks, known))
                 cursor += size
                 self._note_success(size, limits)

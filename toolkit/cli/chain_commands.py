@@ -25,17 +25,19 @@ def decode(
     The output is always JSON lines, one per log (an error line for a log that cannot be decoded); exit 2 when
     any line failed.
     """
-    from toolkit.decode import decode_logs
+    from toolkit.decode import decode_logs, input_text
     from toolkit.settings import chain_name_of
 
     chain = chain_name_of(chain) if chain is not None else None
+    name = "standard input" if file == "-" else file
     if file == "-":
-        text = sys.stdin.read()
+        data = sys.stdin.buffer.read()
     else:
         path = Path(file)
         if not path.is_file():
             raise UserInputError(f"{file}: no such file; pass a file of logs or - for stdin")
-        text = path.read_text()
+        data = path.read_bytes()
+    text = input_text(data, name)
     failures = 0
     for record in decode_logs(text, protocol=protocol, chain=chain):
         failures += "error" in record

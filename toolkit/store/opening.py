@@ -2,7 +2,8 @@
 
 A new store is built in a temporary file and renamed into place, so a store file always has its
 tables. An existing file must be a complete DuckDB database with a ``store_meta`` table; one of this
-schema version must not be truncated, and every segment file it lists must be there with its size.
+schema version must not be truncated, and every segment file it lists must be there with its size
+(:func:`toolkit.store.integrity.check`, quick).
 A checkpoint that failed for lack of disk space leaves the file's last block cut short and the commits
 since the last checkpoint in the write-ahead log: such a store is read as DuckDB reads it (replaying the
 log) and the next writer writes the checkpoint again (:func:`checkpoint`).
@@ -18,7 +19,7 @@ import duckdb
 
 from toolkit._version import __version__
 from toolkit.errors import StoreError
-from toolkit.store import schema, segments
+from toolkit.store import integrity, schema, segments
 from toolkit.store.attach import first_line
 from toolkit.store.locks import WriteLock
 
@@ -120,12 +121,11 @@ def validate(store: Store) -> int:
                 # disk) while extending the file. The log holds every commit since the last checkpoint; DuckDB
                 # replays it when it attaches the file, and the writer checkpoints again (Store.writer).
                 store.interrupted_checkpoint = bool(rest)
-                problem = segments.damaged(store.segments_dir, segments.listed(con))
-                if problem:
-                    raise StoreError(f"store {path} is damaged: {problem}; restore the store file and its "
-                                     f"{store.segments_dir.name} directory together, or pass another --store")
+                store.damages = integrity.check(store.segments_dir, segments.listed(con), full=False)
     except StoreError:
         raise
     except (duckdb.Error, OSError) as exc:
         raise not_ours(path, first_line(exc)) from exc
+    if store.damages and store.check_segments:
+        raise integrity.damage_error(path, store.damages)
     return version
