@@ -30,7 +30,7 @@ def test_a_node_that_caps_answers_at_1000_logs_loses_nothing(many_logs, many_log
     report = last_report(store)
     assert report["verify"] == "bloom" and report["rpc"]["rereads"]["result_cap"] >= 1
     assert lost.returncode == 0 and rows_hash(trusting) != many_logs_hash  # what trusting the node costs
-    assert liqtk(*many_logs.pull_args(many_logs.url, store)).returncode == 3  # the honest node: nothing new
+    assert liqtk(*many_logs.pull_args(many_logs.url, store, "--exit-nothing-new")).returncode == 3  # honest: nothing new
 
 
 def test_a_node_that_empties_10_percent_of_answers_loses_nothing(many_logs, many_logs_hash, tmp_path) -> None:
@@ -46,7 +46,7 @@ def test_a_node_that_empties_10_percent_of_answers_loses_nothing(many_logs, many
     rereads = last_report(store)["rpc"]["rereads"]
     assert rereads["bloom_without_logs"] >= 2
     assert lost.returncode == 0 and rows_hash(trusting) != many_logs_hash
-    assert liqtk(*many_logs.pull_args(many_logs.url, store)).returncode == 3
+    assert liqtk(*many_logs.pull_args(many_logs.url, store, "--exit-nothing-new")).returncode == 3
 
 
 def test_verify_receipts_checks_every_matching_block_against_its_receipts(many_logs, many_logs_hash,
