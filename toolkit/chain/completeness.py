@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ def suspected_cap(count: int) -> bool:
     return count >= 256 and (count % 1000 == 0 or count & (count - 1) == 0)
 
 
+@lru_cache(maxsize=4096)
 def bloom_positions(item: bytes) -> tuple[tuple[int, int], ...]:
     """The three ``(byte, mask)`` places ``item`` (an address or a topic, as bytes) sets in a bloom
     (Yellow Paper §4.3.1 M3:2048: bits numbered from the low end of the 2,048-bit big-endian value)."""
