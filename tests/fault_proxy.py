@@ -8,6 +8,11 @@ the faults real providers produce, with their real wording (shared/reference/eng
 * ``eth_getLogs`` ranges longer than ``range_limit`` blocks are rejected with the message, JSON-RPC code
   and HTTP status of a chosen provider (:data:`PROVIDER_TEMPLATES`);
 * ``eth_getLogs`` results are silently cut to ``result_cap`` logs (ethers-io/ethers.js#1389);
+* ``eth_getLogs`` answers are emptied with probability ``empty_ratio``, as by a load-balanced provider whose
+  backend lags: a range query gets ``[]``, a query by block hash (EIP-234) geth's ``-32000 "unknown block"``
+  (go-ethereum eth/filters/api.go ``errUnknownBlock``: a node that lacks the block cannot answer it empty);
+* with ``echo_key``, a provider that repeats what the client sent -- path, query values, credentials --
+  in its errors (:meth:`FaultProxy._echo`), after ``echo_after`` requests served normally;
 * batches longer than ``batch_limit`` get geth's answer, one ``-32600 "batch too large"`` item
   (go-ethereum rpc/handler.go ``respondWithBatchTooLarge``);
 * a node without some methods (``refuse_methods``: geth's ``-32601 "the method X does not exist/is not
@@ -26,6 +31,7 @@ It counts the HTTP requests and JSON-RPC calls it saw and every fault it injecte
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import json
 import random
@@ -35,7 +41,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -94,6 +100,8 @@ PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
 
 #: Infura's rate limit inside HTTP 200 (github.com/gochain/web3/issues/180, MetaMask/eth-json-rpc-infura#33).
 _INFURA_RATE_LIMIT = "daily request count exceeded, request rate limited"
+#: How :class:`FaultProxy` echoes secrets back (``FaultConfig.echo_key``).
+ECHO_KINDS = ("rate_limit", "http_401", "rpc_error")
 
 #: What nodes without a feature answer (docs/sources/state.md#trace-errors, #state-overrides):
 #: ``{method}`` is the refused method.
@@ -128,6 +136,11 @@ class FaultConfig:
     :param malformed: probability of a truncated JSON body in HTTP 200.
     :param behind: probability that a request is served by a node ``behind_blocks`` behind the head.
     :param max_faults: stop drawing random faults after this many (``None``: no limit).
+    :param empty_ratio: probability that an ``eth_getLogs`` answer is emptied (drawn per call from its own
+        generator, seeded with ``seed``, so the other faults' draws do not change).
+    :param echo_key: how a provider echoes the client's secrets once ``echo_after`` requests were served:
+        ``rate_limit`` (Infura-style ``-32005 "project ... over capacity"`` with ``backoff_seconds`` 0, retried),
+        ``http_401`` (an HTTP 401 text body, fatal) or ``rpc_error`` (a JSON-RPC ``-32000`` error, fatal).
     """
 
     seed: int = 0
@@ -159,12 +172,17 @@ class FaultConfig:
     overrides: str | None = None
     #: ``eth_call`` with a block override (fourth parameter) refused with geth's answer.
     refuse_block_overrides: bool = False
+    empty_ratio: float = 0.0
+    echo_key: str | None = None
+    echo_after: int = 0
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_TEMPLATES:
             raise ValueError(f"unknown provider template {self.provider!r}; one of {sorted(PROVIDER_TEMPLATES)}")
         if self.trace_fault not in (None, "timeout", "too_large") or self.overrides not in (None, "refuse", "ignore"):
             raise ValueError("trace_fault is timeout or too_large, overrides is refuse or ignore")
+        if self.echo_key not in (None, *ECHO_KINDS):
+            raise ValueError(f"unknown echo {self.echo_key!r}; one of {ECHO_KINDS}")
 
 
 @dataclass
@@ -204,6 +222,7 @@ class FaultProxy:
         self.config = config or FaultConfig()
         self.stats = ProxyStats()
         self._rng = random.Random(self.config.seed)
+        self._empty_rng = random.Random(self.config.seed + 1)
         self._random_faults = 0
         self._trace_failures: Counter[str] = Counter()
         self._port: int | None = None
@@ -423,6 +442,50 @@ class FaultProxy:
                 answers.append({**reply, **{k: v for k, v in answer.items() if k in ("result", "error")}})
         return web.json_response(answers if isinstance(payload, list) else answers[0])
 
+    @staticmethod
+    def _echo(request: web.Request) -> str:
+        """What a provider that repeats the request puts in its error: the path and query as sent (percent-
+        encoded) and decoded, each query value in both forms, the ``Authorization`` header and its decoded
+        ``user:password`` (aiohttp sends a URL's user-info as HTTP Basic credentials)."""
+        raw = request.raw_path
+        parts = [f"project {raw} over capacity", f"path {unquote(raw)}"]
+        pairs = [pair.partition("=") for pair in urlsplit(raw).query.split("&") if pair]
+        parts += [f"{key}={value} ({unquote_plus(value)})" for key, _, value in pairs]
+        auth = request.headers.get("Authorization")
+        if auth:
+            parts.append(f"authorization {auth}")
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() == "basic":
+                parts.append(f"credentials {base64.b64decode(token).decode(errors='replace')}")
+        return "; ".join(parts)
+
+    def _echo_response(self, request: web.Request, items: list[Any], payload: Any) -> web.Response:
+        """The error of ``echo_key`` kind, echoing the request's secrets (:meth:`_echo`)."""
+        text, kind = self._echo(request), self.config.echo_key
+        self.stats.faults[f"echo_{kind}"] += 1
+        if kind == "http_401":
+            return web.Response(status=401, text=f"invalid {text}")
+        error: dict[str, Any] = {"code": -32000, "message": text}
+        if kind == "rate_limit":
+            error = {"code": -32005, "message": text, "data": {"rate": {"backoff_seconds": 0}}}
+        answers = [{"jsonrpc": "2.0", "id": i.get("id") if isinstance(i, dict) else None, "error": error}
+                   for i in items] or [{"jsonrpc": "2.0", "id": None, "error": error}]
+        return web.json_response(answers if isinstance(payload, list) else answers[0])
+
+    def _empty(self, item: dict[str, Any], request: dict[str, Any] | None) -> None:
+        """With probability ``empty_ratio``, empty an ``eth_getLogs`` answer ``item`` in place, as a lagging
+        backend would (see the module docstring); ``request`` is the call it answers."""
+        if not self.config.empty_ratio or self._empty_rng.random() >= self.config.empty_ratio:
+            return
+        params = (request or {}).get("params") or [{}]
+        if isinstance(params[0], dict) and "blockHash" in params[0]:
+            self.stats.faults["unknown_block"] += 1
+            item.pop("result", None)
+            item["error"] = {"code": -32000, "message": "unknown block"}
+        elif item.get("result"):
+            self.stats.faults["emptied"] += 1
+            item["result"] = []
+
     # ---------------------------------------------------------------- request handling
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -435,6 +498,8 @@ class FaultProxy:
         self.stats.requests += 1
         self.stats.rpc_calls += len(items)
         self.stats.methods.update(str(i.get("method")) for i in items if isinstance(i, dict))
+        if self.config.echo_key is not None and self.stats.requests > self.config.echo_after:
+            return self._echo_response(request, items, payload)
 
         fault = self._draw()
         if fault is not None:
@@ -479,8 +544,10 @@ class FaultProxy:
         async with self._session.post(self.upstream, data=body,
                                       headers={"Content-Type": "application/json"}) as upstream:
             status, raw = upstream.status, await upstream.read()
-        get_logs_ids = {i.get("id") for i in items if isinstance(i, dict) and i.get("method") == "eth_getLogs"}
-        if status != 200 or not get_logs_ids or (not range_errors and self.config.result_cap is None):
+        get_logs = {i.get("id"): i for i in items if isinstance(i, dict) and i.get("method") == "eth_getLogs"}
+        get_logs_ids = set(get_logs)
+        if status != 200 or not get_logs_ids or (not range_errors and self.config.result_cap is None
+                                                 and not self.config.empty_ratio):
             return web.Response(status=status, body=raw, content_type="application/json")
 
         response = json.loads(raw)
@@ -494,4 +561,6 @@ class FaultProxy:
                     and self.config.result_cap is not None and len(item["result"]) > self.config.result_cap:
                 self.stats.faults["truncated"] += 1
                 item["result"] = item["result"][: self.config.result_cap]
+            if item.get("id") in get_logs_ids and "result" in item:
+                self._empty(item, get_logs.get(item.get("id")))
         return web.json_response(response)

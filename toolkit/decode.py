@@ -33,8 +33,30 @@ if TYPE_CHECKING:
     from toolkit.store.db import Store
 
 
+def input_text(data: bytes, name: str) -> str:
+    """The text of an input file (``name`` in messages): UTF-8 and not empty, else :class:`UserInputError`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason}); pass a file of JSON logs "
+                             "(an eth_getLogs array, JSON lines or receipts)") from None
+    if not text.strip():
+        raise UserInputError(f"{name} is empty; pass a file of JSON logs (an eth_getLogs array, JSON lines or "
+                             "receipts)")
+    return text
+
+
 def iter_input_logs(text: str) -> Iterator[tuple[str, Any]]:
-    """``(position, item)`` for every log in ``text``; unparseable lines come back as an Exception."""
+    """``(position, item)`` for every log in ``text``; unparseable lines come back as an Exception. JSON nested
+    deeper than Python's parser goes is refused (:class:`UserInputError`): no log is that deep."""
+    try:
+        yield from _iter_input_logs(text)
+    except RecursionError:
+        raise UserInputError("the input nests JSON too deeply to be logs (hundreds of levels); pass an eth_getLogs "
+                             "array, JSON lines or receipts") from None
+
+
+def _iter_input_logs(text: str) -> Iterator[tuple[str, Any]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError:

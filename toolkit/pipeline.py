@@ -60,17 +60,18 @@ from toolkit._version import __version__
 from toolkit.aio import run_blocking  # noqa: F401 (toolkit.pipeline.run_blocking: used here and by callers)
 from toolkit.chain.blocks import BlockHeader, BlockHeaders, BlockNotFound
 from toolkit.chain.calls import StateReader
+from toolkit.chain.completeness import VERIFY_MODES, Completeness
 from toolkit.chain.errors import ReorgDetected
 from toolkit.chain.logs import LogChunk, LogFilter, LogReader
 from toolkit.chain.logtable import log_dicts
-from toolkit.chain.rpc import RpcClient
-from toolkit.errors import ToolkitError, UserInputError
+from toolkit.chain.rpc import RpcClient, url_problem
+from toolkit.errors import StoreError, ToolkitError, UserInputError
 from toolkit.protocols import Adapter, adapter_for, registry
 from toolkit.protocols.base import ColumnDecoder
 from toolkit.protocols.enrichment import STATE_MODES, StateSession, count_states, enrich_rows
 from toolkit.protocols.discovery import discover, set_aside
 from toolkit.protocols.registry import Deployment
-from toolkit.redact import redact_url
+from toolkit.redact import redact_url, scrub, scrub_exception
 from toolkit.store import schema
 from toolkit.store.arrow import columns_to_table, rows_to_table
 from toolkit.store import discovered
@@ -107,6 +108,8 @@ class _Decoded:
     start: int
     end: int
     table: pa.Table
+    #: Headers the reader fetched with the chunk (its blocks with logs, its last block), or None.
+    headers: dict[int, BlockHeader] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,9 @@ class PullRequest:
     rpc_timeout: float = 30.0
     #: Seconds to wait for another pull holding the store's write lock (0: fail at once, exit 5).
     lock_wait: float = 0.0
+    #: How each ``eth_getLogs`` answer is proven complete before it is stored (:mod:`toolkit.chain.completeness`):
+    #: ``bloom`` (result caps and block blooms), ``receipts`` (and receipts), ``none`` (the node is trusted).
+    verify: str = "bloom"
 
     def redacted_args(self) -> dict[str, Any]:
         """The request as JSON-ready values with the RPC URL redacted (recorded in ``runs.args_json``)."""
@@ -193,6 +199,12 @@ class PullRequest:
             raise UserInputError("--wait must be a number of seconds >= 0")
         if self.state not in STATE_MODES:
             raise UserInputError(f"--state must be one of {', '.join(STATE_MODES)}, not {self.state!r}")
+        problem = url_problem(self.rpc_url)
+        if problem is not None:
+            raise UserInputError(f"the RPC URL {redact_url(self.rpc_url)} is not usable: {problem}; pass "
+                                 f"--rpc http(s)://host[:port]/... or set {registry().chain(self.chain).rpc_env}")
+        if self.verify not in VERIFY_MODES:
+            raise UserInputError(f"--verify must be one of {', '.join(VERIFY_MODES)}, not {self.verify!r}")
 
     @property
     def state_mode(self) -> str:
@@ -278,6 +290,7 @@ def run_report(request: PullRequest, *, status: str, started_at: datetime, secon
         "chain": request.chain,
         "protocol": request.protocol,
         "bound": {"to": request.to, "confirmations": request.confirmations, "to_block": to_block},
+        "verify": request.verify,
         "rows_added": sum(d.rows_added for d in deployments),
         "deployments": [{**asdict(d), "rows_deleted": d.rows_deleted} for d in deployments],
         "undecoded": sum(len(d.undecoded) for d in deployments),
@@ -321,7 +334,11 @@ async def pull_async(request: PullRequest, progress: ProgressCallback | None = N
     ``debug_traceTransaction``, refuses state overrides, ...); by default it is printed to stderr.
     """
     with _pull_runtime():
-        return await _pull(request, progress, notice or _print_notice)
+        try:
+            shown = notice or _print_notice
+            return await _pull(request, progress, lambda text: shown(scrub(text, request.rpc_url)))
+        except BaseException as error:  # a provider may echo the URL's secrets: none reaches a traceback
+            raise scrub_exception(error, request.rpc_url)
 
 
 def _print_notice(text: str) -> None:
@@ -377,13 +394,20 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None, notice:
                 status = "ok" if changed else "nothing_new"
             else:
                 status = "partial" if any(d.chunks for d in results) else "failed"
+            message = scrub(str(error), request.rpc_url) if error else None  # what the store keeps
             report = run_report(request, status=status, started_at=started_at, seconds=time.monotonic() - started,
                                 to_block=session.to_block, deployments=results, rpc=client.stats.as_dict(),
-                                error=str(error) if error else None, discovery=found.report(),
+                                error=message, discovery=found.report(),
                                 notices=state.features.notices if state is not None else None)
-            writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
-                              report_json=json.dumps(report, sort_keys=True, default=str),
-                              error=str(error) if error else None)
+            try:
+                writer.finish_run(run_id=run_id, status=status, rows_added=report["rows_added"],
+                                  report_json=json.dumps(report, sort_keys=True, default=str), error=message)
+            except StoreError as unrecorded:  # e.g. a full disk: what was committed stays committed
+                if not any(d.chunks for d in results):
+                    raise (error or unrecorded) from None
+                raise PullInterrupted(f"{error or 'every chunk was committed'}; the run's end could not be recorded "
+                                      f"({unrecorded}) (committed chunks are kept; run the pull again to resume)"
+                                      ) from unrecorded
             if error is not None:
                 if status == "partial":
                     raise PullInterrupted(f"{error} (committed chunks are kept; run the pull again to resume)") from error
@@ -463,6 +487,8 @@ class _PullSession:
                                    "columns": by_columns}
         if span is not None:
             options.update(initial_span=span, max_span=span)
+        if self.request.verify != "none":
+            options["verify"] = Completeness(self.client, self.headers, self.request.verify)
         reader = LogReader(self.client, **options)
         # Chunks are committed in a worker thread (DuckDB releases the GIL) while the next ones are read
         # and decoded; commits stay one at a time and in block order, and each chunk is checked against
@@ -481,7 +507,7 @@ class _PullSession:
             async with aclosing(reader.iter_chunks(log_filter, start, top + 1)) as chunks:
                 async for chunk in chunks:
                     table = await self._decode(chunk, deployment, adapter, state, by_columns, outcome)
-                    decoded.append(_Decoded(chunk.start, chunk.end, table))  # not the logs: they can go
+                    decoded.append(_Decoded(chunk.start, chunk.end, table, chunk.headers))  # not the logs
                     del chunk
                     await asyncio.sleep(0)  # decoding does not yield: serve the fetches in flight now
                     if group and sum(d.table.num_rows for d in decoded) < MAX_COMMIT_ROWS and (
@@ -502,6 +528,8 @@ class _PullSession:
                 await asyncio.shield(committing)
         except ReorgDetected as removed:
             raise _ChainChanged(start, str(removed)) from None
+        except BlockNotFound as missing:  # a header the completeness check asked for
+            raise _ChainChanged(missing.number, f"the node has no block {missing.number} any more") from None
         finally:
             if committing is not None:
                 await asyncio.wait([committing])
@@ -554,7 +582,9 @@ class _PullSession:
         by_number = pc.unique(table.column("block_number")).sort()
         numbers = by_number.to_pylist()
         stored = set(numbers) | {last}
-        fresh = await self._headers(stored | {top[0]})
+        # The reader's headers were fetched after its logs; the bound's, fetched now, says nothing changed since.
+        known = {n: h for d in decoded if d.headers for n, h in d.headers.items() if n in stored}
+        fresh = {**known, **await self._headers((stored - known.keys()) | {top[0]})}
         if fresh[top[0]].hash != top[1]:
             raise _ChainChanged(top[0], f"block {top[0]} changed while the pull read up to it")
         # Each row's block, as a position in ``numbers``: the header's hash and timestamp of every row.
@@ -623,7 +653,7 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
          from_block: int | None = None, since: datetime | None = None, to: str | int = "finalized",
          confirmations: int = 0, no_state: bool = False, state: str = "before-tx", address: str | None = None,
          market: str | None = None, blocks_per_request: int | None = None, rpc_timeout: float = 30.0,
-         wait: float = 0.0, progress: ProgressCallback | None = None,
+         wait: float = 0.0, verify: str = "bloom", progress: ProgressCallback | None = None,
          notice: Callable[[str], None] | None = None) -> PullResult:
     """Pull liquidations of ``protocol`` on ``chain`` into the store, as ``liqtk pull`` does (``toolkit.pull``;
     module docstring). Arguments are the command's options by the same names (docs/conventions.md):
@@ -645,6 +675,8 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
         blocks_per_request: most blocks per ``eth_getLogs`` request and chunk (default: adaptive).
         rpc_timeout: seconds one request may take before it is retried.
         wait: seconds to wait for another pull that holds the store (then :class:`~toolkit.errors.StoreLockedError`).
+        verify: how each ``eth_getLogs`` answer is proven complete: ``"bloom"`` (default), ``"receipts"``, ``"none"``
+            (:mod:`toolkit.chain.completeness`).
         progress: ``progress(blocks_done, blocks_total, rows_added)``, called after each chunk.
         notice: called once with each fallback of the whole pull (default: printed to stderr).
 
@@ -659,5 +691,5 @@ def pull(chain: str | int, protocol: str, *, rpc: str | None = None, store: str 
                           store_path=resolve_store_path(store), from_block=from_block, since=since, to=to,
                           confirmations=confirmations, no_state=no_state, state=state, address=address,
                           deployment=market, blocks_per_request=blocks_per_request, rpc_timeout=rpc_timeout,
-                          lock_wait=wait)
+                          lock_wait=wait, verify=verify)
     return run_blocking(pull_async(request, progress, notice))

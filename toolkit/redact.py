@@ -1,16 +1,38 @@
-"""Keep secrets in RPC URLs out of everything the toolkit prints, logs or stores.
+"""Keep secrets in RPC URLs out of everything the toolkit prints, logs, stores or raises.
 
 Providers put API keys in the path (``https://eth-mainnet.g.alchemy.com/v2/<key>``,
-``https://mainnet.infura.io/v3/<key>``), in the query string (``?apikey=<key>``) or in the user-info
-part (``https://user:pass@host``). A redacted URL keeps only the scheme, host and port, which is
-enough to say *which* provider answered without saying *how* to use it.
+``https://mainnet.infura.io/v3/<key>``), in the query string (``?apikey=<key>``, ``?auth=Bearer%20<key>``) or in
+the user-info part (``https://user:pass@host``, which HTTP clients send as a Basic ``Authorization`` header). A
+redacted URL keeps only the scheme, host and port, which is enough to say *which* provider answered without
+saying *how* to use it (:func:`redact_url`).
+
+Providers also echo what they were sent -- "project <key> over capacity", an HTTP 401 body quoting the
+path, a JSON-RPC error repeating the query -- so every text that leaves the toolkit is scrubbed *by value*
+(:func:`scrub`): each secret-bearing part of the URL (:func:`secret_values`) in every form it may come back in
+(as sent, percent-decoded, percent-encoded, the words of a ``Bearer <key>`` value, the Basic credentials) is
+replaced, in any letter case.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import base64
+import re
+from functools import lru_cache
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 REDACTED = "***"
+#: Shortest text taken as a secret: shorter parts of a URL are no keys, and replacing them would wipe ordinary
+#: words and numbers from messages.
+MIN_SECRET = 4
+#: Path segments and query values that are words of providers' URL schemes (versions, networks, products),
+#: not keys; ``v`` followed by digits is one too.
+WELL_KNOWN_WORDS = frozenset("""
+    api apis rpc rpcs http https ws wss jsonrpc json-rpc json eth ethereum mainnet testnet devnet sepolia holesky
+    hoodi goerli base arbitrum arb optimism polygon matic bsc avalanche avax gnosis linea scroll zksync blast
+    node nodes public archive evm ext full fast free premium default bearer basic token true false none null
+    localhost user username admin root guest
+""".split())
+_VERSION = re.compile(r"v\d+", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
@@ -39,28 +61,74 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}" + (f"/{REDACTED}" if has_secret_parts else "")
 
 
-def secret_fragments(url: str) -> list[str]:
-    """The parts of ``url`` that must never appear in output: the full URL, path, query, credentials.
+def _forms(value: str) -> set[str]:
+    """``value`` as it appears in a URL, percent-decoded (``+`` as space, or not), percent-encoded, and each word
+    of its decoded form (``Bearer <key>``), keeping those that may be secrets (:func:`_secret`)."""
+    decoded = {unquote(value), unquote_plus(value)}
+    forms = {value, *decoded, *(quote(d, safe="") for d in decoded), *(quote_plus(d, safe="") for d in decoded)}
+    forms |= {word for d in decoded for word in d.split()}
+    return {form for form in forms if _secret(form)}
 
-    Used by :func:`scrub` as a last line of defence for text that came from third-party code
-    (aiohttp and web3 error messages include the request URL).
-    """
+
+def _secret(text: str) -> bool:
+    return len(text) >= MIN_SECRET and text.lower() not in WELL_KNOWN_WORDS and not _VERSION.fullmatch(text)
+
+
+@lru_cache(maxsize=64)
+def secret_values(url: str) -> tuple[str, ...]:
+    """Every text that must never appear in output, longest first: the whole URL, its path, query and
+    fragment, each path segment and query value that is not a well-known word (:data:`WELL_KNOWN_WORDS`), the
+    user name and password, and the Basic credentials a client sends for them, each in every form of
+    :func:`_forms`. Used by :func:`scrub` on every text that leaves the toolkit, provider echoes included."""
+    url = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
-        return [url] if url else []
-    fragments = [url.strip()]
-    for piece in (parts.path.strip("/"), parts.query, parts.fragment, parts.username, parts.password):
-        if piece and len(piece) >= 4:
-            fragments.append(piece)
+        return (url,) if url else ()
+    found = {url} if url else set()
+    for whole in (parts.path.strip("/"), parts.query, parts.fragment):
+        found |= _forms(whole)
     for segment in parts.path.split("/"):
-        if len(segment) >= 8:
-            fragments.append(segment)
-    return sorted(set(fragments), key=len, reverse=True)
+        found |= _forms(segment)
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        found |= _forms(value)
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        found |= _forms(userinfo) | _forms(user) | _forms(password)
+        for login, secret in ((user, password), (unquote(user), unquote(password))):
+            found.add(base64.b64encode(f"{login}:{secret}".encode()).decode())  # HTTP Basic credentials
+    return tuple(sorted(found, key=lambda text: (-len(text), text)))
+
+
+@lru_cache(maxsize=64)
+def _pattern(url: str) -> re.Pattern[str] | None:
+    values = secret_values(url)
+    return re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
 
 
 def scrub(text: str, url: str) -> str:
-    """Replace every secret fragment of ``url`` in ``text`` by the redacted form."""
-    for fragment in secret_fragments(url):
-        text = text.replace(fragment, REDACTED if fragment != url.strip() else redact_url(url))
-    return text
+    """``text`` with every secret of ``url`` (:func:`secret_values`) replaced: the whole URL by its redacted
+    form (:func:`redact_url`), every other part by ``***``, in any letter case."""
+    whole = url.strip()
+    if whole:
+        text = text.replace(whole, redact_url(url))
+    pattern = _pattern(url)
+    return pattern.sub(REDACTED, text) if pattern is not None else text
+
+
+def scrub_exception(error: BaseException, url: str) -> BaseException:
+    """Scrub the messages of ``error`` and of the exceptions chained to it (``__cause__``, ``__context__``), in
+    place, so that a traceback shows no secret of ``url`` either; returns ``error``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.args = tuple(scrub(arg, url) if isinstance(arg, str) else arg for arg in current.args)
+        pending += [current.__cause__, current.__context__]  # type: ignore[list-item]
+    return error

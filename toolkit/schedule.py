@@ -18,6 +18,7 @@ A ``pulls.toml`` (README.md, "Scheduled pulls")::
     state = "before-tx"                            # before-tx | block | none (no_state = true: none)
     blocks_per_request = 2000
     rpc_timeout = 30
+    verify = "bloom"                               # bloom | receipts | none (README "Pull from your own node")
 
 The file holds no URL: RPC URLs (and their keys) stay in the environment variables it names. The
 whole file is validated before anything runs; each problem is one line naming the file and the field
@@ -30,11 +31,12 @@ import re
 import tomllib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from toolkit.chain.completeness import VERIFY_MODES
 from toolkit.errors import StoreLockedError, ToolkitError, UserInputError
 from toolkit.pipeline import ProgressCallback, PullInterrupted, PullRequest, PullResult, pull_async
 from toolkit.protocols import registry
@@ -62,21 +64,27 @@ class PullPlan:
     state: str = "before-tx"
     blocks_per_request: int | None = None
     rpc_timeout: float = 30.0
+    verify: str = "bloom"
+    #: Where the plan comes from, for messages (``pulls.toml: pull[1]``); None for ``--all``.
+    source: str | None = field(default=None, compare=False)
 
     def request(self, store_path: Path, environ: Mapping[str, str], *, rpc_url: str | None = None,
                 lock_wait: float = 0.0) -> PullRequest:
         """The :class:`PullRequest`, with the URL from ``rpc_url`` or else the plan's variable."""
         url = rpc_url or environ.get(self.rpc_env, "").strip()
+        if not url and self.source is not None:
+            raise UserInputError(f"{self.source}.rpc_env: {self.rpc_env} is not set (no RPC URL for "
+                                 f"{self.chain}/{self.protocol}); set {self.rpc_env} to the node's URL")
         if not url:
             raise UserInputError(f"no RPC URL for {self.chain}/{self.protocol}: set {self.rpc_env}")
         return PullRequest(chain=self.chain, protocol=self.protocol, rpc_url=url, store_path=store_path,
                            from_block=self.from_block, since=self.since, to=self.to, confirmations=self.confirmations,
                            no_state=self.no_state, state=self.state, blocks_per_request=self.blocks_per_request,
-                           rpc_timeout=self.rpc_timeout, lock_wait=lock_wait)
+                           rpc_timeout=self.rpc_timeout, verify=self.verify, lock_wait=lock_wait)
 
 
 #: Options a ``[[pull]]`` or ``[defaults]`` table may set, besides chain, protocols and rpc_env.
-OPTION_KEYS = tuple(f.name for f in fields(PullPlan) if f.name not in ("chain", "protocol", "rpc_env"))
+OPTION_KEYS = tuple(f.name for f in fields(PullPlan) if f.name not in ("chain", "protocol", "rpc_env", "source"))
 PULL_KEYS = ("chain", "protocols", "rpc_env", *OPTION_KEYS)
 
 
@@ -122,6 +130,10 @@ def _option(where: str, key: str, value: Any) -> Any:
         if value not in STATE_MODES:
             raise UserInputError(f"{name}: {value!r} is not one of {', '.join(STATE_MODES)}")
         return value
+    if key == "verify":
+        if value not in VERIFY_MODES:
+            raise UserInputError(f"{name}: {value!r} is not one of {', '.join(VERIFY_MODES)}")
+        return value
     if key == "rpc_timeout":
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise UserInputError(f"{name}: {value!r} is not a number of seconds > 0")
@@ -165,7 +177,7 @@ def _plans(where: str, entry: Any, defaults: Mapping[str, Any]) -> list[PullPlan
     options = {**defaults, **_options(where, entry)}
     if options.get("from_block") is not None and options.get("since") is not None:
         raise UserInputError(f"{where}: set either from_block or since, not both")
-    return [PullPlan(chain=chain.name, protocol=protocol, rpc_env=rpc_env, **options)
+    return [PullPlan(chain=chain.name, protocol=protocol, rpc_env=rpc_env, source=where, **options)
             for protocol in dict.fromkeys(protocols)]
 
 
@@ -179,6 +191,8 @@ def load_schedule(path: Path) -> Schedule:
         raise UserInputError(f"{source}: cannot read it ({exc.strerror or exc}); pass the path of a pulls.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserInputError(f"{source}: not valid TOML ({exc}); fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{source}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from None
     for key in data:
         if key not in TOP_KEYS:
             raise _unknown(source, key, TOP_KEYS)

@@ -97,7 +97,8 @@ def test_pull_config_runs_each_pull_and_keeps_a_report_per_run(devchain, clean_h
                       'rpc_env = "DEVCHAIN_NODE"\n')
     missing = liqtk("pull", "--config", config)
     assert missing.returncode == 2 and not store.exists()
-    assert missing.stderr.strip() == "error: no RPC URL for devchain/aave-v3: set DEVCHAIN_NODE"
+    assert missing.stderr.strip() == (f"error: {config}: pull[1].rpc_env: DEVCHAIN_NODE is not set (no RPC URL for "
+                                      "devchain/aave-v3); set DEVCHAIN_NODE to the node's URL")
     env = {**os.environ, "DEVCHAIN_NODE": devchain.url}
     first = liqtk("pull", "--config", config, "--quiet", env=env)
     assert first.returncode == 0, first.stderr

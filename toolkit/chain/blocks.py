@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.chain.errors import Fatal, RpcError, Transient
@@ -42,6 +42,9 @@ class BlockHeader:
     hash: str
     parent_hash: str
     timestamp: int
+    #: The block's ``logsBloom`` (hex, 256 bytes) as the node sent it, for completeness checks
+    #: (:mod:`toolkit.chain.completeness`); None when the node sent none. Not part of a header's identity.
+    logs_bloom: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, block: Mapping[str, Any]) -> BlockHeader:
@@ -51,6 +54,7 @@ class BlockHeader:
             hash=block["hash"],
             parent_hash=block["parentHash"],
             timestamp=int(block["timestamp"], 16),
+            logs_bloom=block.get("logsBloom"),
         )
 
 
@@ -74,16 +78,19 @@ class BlockHeaders:
         """Forget every cached header (after a reorganization, cached headers may be orphaned)."""
         self._cache.clear()
 
-    async def get(self, numbers: Iterable[int], *, refresh: bool = False) -> dict[int, BlockHeader]:
+    async def get(self, numbers: Iterable[int], *, refresh: bool = False, keep: bool = True) -> dict[int, BlockHeader]:
         """Headers of the given block numbers (fetched once, then served from memory).
 
         :param refresh: fetch again even if cached (to compare stored hashes with the node's after a
             possible reorganisation).
+        :param keep: keep what was fetched in memory; false for the headers of whole ranges a completeness
+            check reads once (a pull over months of blocks would otherwise keep them all).
         :raises BlockNotFound: the node still answers ``null`` for one of the blocks after
             ``missing_retries`` retries.
         """
         wanted = sorted(set(numbers))
-        missing = wanted if refresh else [n for n in wanted if n not in self._cache]
+        found = {} if refresh else {n: self._cache[n] for n in wanted if n in self._cache}
+        missing = [n for n in wanted if n not in found]
         attempt = 0
         while missing:
             pieces = [missing[i:i + self._batch_size] for i in range(0, len(missing), self._batch_size)]
@@ -93,7 +100,7 @@ class BlockHeaders:
                     if block is None:
                         absent.append(number)
                     else:
-                        self._cache[number] = BlockHeader.from_json(block)
+                        found[number] = BlockHeader.from_json(block)
             if absent:
                 error = BlockNotFound(f"{self._client.redacted_url} has no block {absent[0]}; the node may be "
                                       "behind its load balancer or still syncing, or a reorganization removed "
@@ -104,7 +111,9 @@ class BlockHeaders:
                 await self._client.pause_before_retry(error, attempt)
                 attempt += 1
             missing = absent
-        return {n: self._cache[n] for n in wanted}
+        if keep:
+            self._cache.update(found)
+        return {n: found[n] for n in wanted}
 
     async def _fetch(self, numbers: list[int]) -> list[Any]:
         return await self._client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])

@@ -241,6 +241,10 @@ _MESSAGE_RULES: tuple[tuple[type[RpcError], re.Pattern[str]], ...] = tuple(
         # tests/eth_getLogs/filter-error-future-block-range.io). The next request usually reaches a
         # node that has the block.
         (Transient, r"beyond current head block"),
+        # eth_getLogs by block hash (EIP-234) on a node that does not have the block: geth -32000 "unknown
+        # block" (go-ethereum eth/filters/api.go errUnknownBlock; anvil 1.7.1 answers the same). Behind a load
+        # balancer, another node may have it; a block a reorganization removed stays unknown after the retries.
+        (Transient, r"^unknown block\b"),
     )
 )
 
@@ -455,6 +459,9 @@ def classify_exception(exc: BaseException, *, url: str, method: str | None = Non
         return exc
     where = redact_url(url)
     for_method = f" ({method})" if method else ""
+    if isinstance(exc, aiohttp.InvalidURL):  # retrying cannot help
+        return Fatal(f"the RPC URL {where} is not usable{for_method}: {type(exc).__name__}; pass "
+                     "--rpc http(s)://host[:port]/...")
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             reason = "host name not found"

@@ -11,7 +11,9 @@ Splitting (engineering.md §2.2, ponder's ``getLogsRetryHelper.ts`` and ethereum
 * :class:`~toolkit.chain.errors.TooManyResults` bisects; "more than 10000 results" also teaches the
   provider's result cap.
 * A result of exactly ``result_cap`` logs is taken as silently truncated (ethers-io/ethers.js#1389,
-  vechain/vechain-sdk-js#1049) and split.
+  vechain/vechain-sdk-js#1049) and split. With a completeness check (``verify``,
+  :mod:`toolkit.chain.completeness`), each answer is proven against the block headers' blooms (and
+  receipts) before its chunks are yielded; a cap the check finds becomes the endpoint's ``result_cap``.
 * A range of ``min_span`` blocks (one block by default) that still fails raises
   :class:`LogRangeUnsplittable` — a single block can hold more logs than the provider returns
   (zeta-chain/node#3265) — so splitting always terminates.
@@ -35,7 +37,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,10 +48,13 @@ from toolkit.chain.errors import (
     RpcError,
     TooManyResults,
 )
-from toolkit.chain.logtable import Logs, first_removed, log_at, log_dicts, log_field, read_logs_answer, reordered
+from toolkit.chain.blocks import BlockHeader
+from toolkit.chain.logtable import Logs, first_removed, log_at, positions, read_logs_answer, reordered
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import UserInputError
-from toolkit.hexarrays import quantities
+
+if TYPE_CHECKING:
+    from toolkit.chain.completeness import Completeness
 
 
 class LogRangeUnsplittable(RpcError):
@@ -86,6 +91,9 @@ class LogChunk:
     start: int
     end: int
     logs: Logs
+    #: With a completeness check: the headers, fetched while the chunk was read, of its blocks with logs and
+    #: of its last block (the pull compares and stores them instead of fetching them again).
+    headers: dict[int, BlockHeader] | None = None
 
 
 @dataclass
@@ -111,17 +119,6 @@ def reset_endpoint_limits() -> None:
     _LIMITS.clear()
 
 
-def _positions(logs: Logs) -> tuple[np.ndarray, np.ndarray]:
-    """Block numbers and log indexes of ``logs`` as int64 arrays (a column at a time when all are
-    regular hex quantities, else log by log, which raises for the first malformed one)."""
-    blocks, indexes = (quantities(log_field(logs, key)) for key in ("blockNumber", "logIndex"))
-    if blocks is None or indexes is None:
-        parsed = log_dicts(logs)
-        return (np.array([int(log["blockNumber"], 16) for log in parsed], np.int64),
-                np.array([int(log["logIndex"], 16) for log in parsed], np.int64))
-    return blocks.to_numpy(), indexes.to_numpy()
-
-
 class LogReader:
     """Adaptive, concurrent ``eth_getLogs`` reader.
 
@@ -145,6 +142,8 @@ class LogReader:
     :param columns: chunks hold their logs as Arrow columns when the answer allows it
         (:func:`~toolkit.chain.logtable.read_logs_answer`), for callers that decode a column at a
         time; else, and for answers it declines, as parsed JSON.
+    :param verify: the completeness check of every answer (:class:`~toolkit.chain.completeness.Completeness`);
+        ``None``: answers are trusted (a silently capped or emptied answer then loses logs).
     """
 
     def __init__(
@@ -160,6 +159,7 @@ class LogReader:
         target_logs: int | None = 10_000,
         share_ranges: bool = False,
         columns: bool = False,
+        verify: Completeness | None = None,
     ) -> None:
         if not 1 <= min_span <= initial_span <= max_span:
             raise UserInputError(f"need 1 <= min_span <= initial_span <= max_span, got "
@@ -174,6 +174,7 @@ class LogReader:
         self._target_logs = target_logs
         self._share_ranges = share_ranges
         self._read_result = read_logs_answer if columns else None
+        self._verify = verify
         #: Blocks that held about ``target_logs`` logs in the last answer (None: no logs seen yet).
         self._density_span: int | None = None
 
@@ -230,30 +231,59 @@ class LogReader:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read_range(self, flt: LogFilter, start: int, end: int, limits: _EndpointLimits) -> list[LogChunk]:
-        """Read ``[start, end)`` as one or more requests; the span only shrinks inside one range."""
+        """Read ``[start, end)`` as one or more requests; the span only shrinks inside one range. With a
+        completeness check, the range's headers are fetched meanwhile and each answer is checked against them."""
         chunks: list[LogChunk] = []
         cursor = start
         span = end - start
-        while cursor < end:
-            # Adopt a smaller span another range has learned meanwhile; never grow inside one range,
-            # so every failure strictly shrinks the next request and the loop ends.
-            span = min(span, limits.span, self._density_span or span)
-            size = min(span, end - cursor)
-            try:
-                logs, blocks = await self._get_logs(flt, cursor, cursor + size, limits)
-            except LogQueryTooLarge as error:
-                span = self._smaller_span(size, error, cursor, limits)
-                continue
-            chunks.extend(self._pieces(cursor, cursor + size, logs, blocks))
-            cursor += size
-            self._note_success(size, limits)
-            if self._target_logs is not None:
-                self._density_span = max(self._min_span, size * self._target_logs // len(logs)) if len(logs) else None
+        verify = self._verify
+        headers = asyncio.ensure_future(verify.headers(start, end)) if verify is not None else None
+        try:
+            while cursor < end:
+                # Adopt a smaller span another range has learned meanwhile; never grow inside one range,
+                # so every failure strictly shrinks the next request and the loop ends.
+                span = min(span, limits.span, self._density_span or span)
+                size = min(span, end - cursor)
+                try:
+                    logs, blocks = await self._get_logs(flt, cursor, cursor + size, limits)
+                except LogQueryTooLarge as error:
+                    span = self._smaller_span(size, error, cursor, limits)
+                    continue
+                known: dict[int, BlockHeader] | None = None
+                if headers is not None and verify is not None:
+                    known = await headers
+                    logs, blocks, cap = await verify.complete(flt.addresses, flt.topics0, cursor, cursor + size,
+                                                              logs, blocks, known)
+                    if cap is not None:  # the endpoint cuts answers there: ask for fewer logs from now on
+                        limits.result_cap = min(limits.result_cap or cap, cap)
+                chunks.extend(self._pieces(cursor, cursor + size, logs, blocks, known))
+                cursor += size
+                self._note_success(size, limits)
+                if self._target_logs is not None:
+                    target = self._target_logs if limits.result_cap is None else \
+                        min(self._target_logs, max(1, limits.result_cap * 3 // 4))
+                    self._density_span = max(self._min_span, size * target // len(logs)) if len(logs) else None
+        finally:
+            if headers is not None and not headers.done():
+                headers.cancel()
+                await asyncio.gather(headers, return_exceptions=True)
         return chunks
 
-    def _pieces(self, start: int, end: int, logs: Logs, blocks: np.ndarray) -> list[LogChunk]:
+    def _pieces(self, start: int, end: int, logs: Logs, blocks: np.ndarray,
+                headers: dict[int, BlockHeader] | None = None) -> list[LogChunk]:
         """``[start, end)`` as chunks of about ``target_logs`` logs each, cut at block boundaries
-        (``blocks``: the block number of each log, ascending)."""
+        (``blocks``: the block number of each log, ascending), each with ``headers`` of its blocks with logs
+        and of its last block when given."""
+        pieces = self._cut(start, end, logs, blocks)
+        if headers is None:
+            return pieces
+        with_logs = {int(n) for n in np.unique(blocks)}
+        return [LogChunk(piece.start, piece.end, piece.logs,
+                         {n: headers[n] for n in range(piece.start, piece.end) if n in with_logs or n == piece.end - 1})
+                for piece in pieces]
+
+    def _cut(self, start: int, end: int, logs: Logs, blocks: np.ndarray) -> list[LogChunk]:
+        """``[start, end)`` as chunks of about ``target_logs`` logs each, cut at block boundaries."""
         target = self._target_logs
         if target is None or len(logs) <= target:
             return [LogChunk(start, end, logs)]
@@ -288,7 +318,7 @@ class LogReader:
                 f"eth_getLogs at {self._client.redacted_url} returned a removed log (block "
                 f"{int(log['blockNumber'], 16)}, tx {log.get('transactionHash')}): the chain reorganised while "
                 "reading; read up to a finalized block or re-run from before that block")
-        blocks, indexes = _positions(logs)
+        blocks, indexes = positions(logs)
         outside = (blocks < start) | (blocks >= end)
         if outside.any():
             raise InconsistentLogs(

@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from toolkit.hexarrays import quantities
+
 #: The fields of a log that are read (JSON-RPC ``eth_getLogs``; hex strings as sent, ``removed`` a boolean).
 LOG_FIELDS = pa.struct([
     ("address", pa.string()),
@@ -127,3 +129,14 @@ def log_at(logs: Logs, index: int) -> dict[str, Any]:
 def reordered(logs: Logs, order: np.ndarray) -> Logs:
     """The logs in the order of the positions ``order``."""
     return logs.take(order) if isinstance(logs, pa.Table) else [logs[k] for k in order]
+
+
+def positions(logs: Logs) -> tuple[np.ndarray, np.ndarray]:
+    """Block numbers and log indexes of ``logs`` as int64 arrays (a column at a time when all are
+    regular hex quantities, else log by log, which raises for the first malformed one)."""
+    blocks, indexes = (quantities(log_field(logs, key)) for key in ("blockNumber", "logIndex"))
+    if blocks is None or indexes is None:
+        parsed = log_dicts(logs)
+        return (np.array([int(log["blockNumber"], 16) for log in parsed], np.int64),
+                np.array([int(log["logIndex"], 16) for log in parsed], np.int64))
+    return blocks.to_numpy(), indexes.to_numpy()

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -46,6 +47,7 @@ from toolkit.chain.errors import (
     classify_exception,
     classify_http_error,
 )
+from toolkit.errors import UserInputError
 from toolkit.redact import redact_url
 
 #: What to tell the user to check when the node cannot be reached (the CLI passes its chain's variable).
@@ -67,11 +69,35 @@ class RpcStats:
     retries: int = 0
     #: Errors seen, by :class:`~toolkit.chain.errors.RpcError` subclass name.
     faults: Counter[str] = field(default_factory=Counter)
+    #: ``eth_getLogs`` answers or blocks read again by the completeness check, by cause
+    #: (:mod:`toolkit.chain.completeness`: ``result_cap``, ``stopped_early``, ``bloom_without_logs``, ``receipts``).
+    rereads: Counter[str] = field(default_factory=Counter)
+    #: What the completeness check looked at and found (``blocks``, ``bloom_matches``, ``bloom_false_positives``,
+    #: ``logs_recovered``, ``receipts_blocks``).
+    checks: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready copy for run reports."""
         return {"http_requests": self.http_requests, "rpc_calls": self.rpc_calls, "retries": self.retries,
-                "faults": dict(sorted(self.faults.items()))}
+                "faults": dict(sorted(self.faults.items())), "rereads": dict(sorted(self.rereads.items())),
+                "checks": dict(sorted(self.checks.items()))}
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an RPC endpoint (not ``http(s)://host[:port]/...``), or None. Such a URL is refused
+    before any request: retrying it cannot help."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return f"its scheme is {parts.scheme or 'missing'}, not http or https"
+    if not parts.hostname:
+        return "it names no host"
+    if any(c.isspace() for c in url.strip()) or port == 0:
+        return "it holds a space" if port != 0 else "its port is 0"
+    return None
 
 
 def _encode_default(value: Any) -> Any:
@@ -128,6 +154,10 @@ class RpcClient:
         max_connect_retries: int = 3,
         unreachable_hint: str = DEFAULT_UNREACHABLE_HINT,
     ) -> None:
+        problem = url_problem(url)
+        if problem is not None:
+            raise UserInputError(f"the RPC URL {redact_url(url)} is not usable: {problem}; pass "
+                                 "--rpc http(s)://host[:port]/...")
         self._url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._semaphore = asyncio.Semaphore(max_concurrency)

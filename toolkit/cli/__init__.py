@@ -73,6 +73,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "provenance)."),
     "upgrade": ("toolkit.cli.store_commands:upgrade",
                 "Upgrade a store of an earlier schema version to this toolkit's, keeping everything it holds."),
+    "verify": ("toolkit.cli.store_commands:verify",
+               "Check every segment file of the store against what was recorded with it (size, SHA-256, rows, "
+               "columns); --repair unlists damaged ones so that the next pull reads their blocks again."),
     "devchain": ("toolkit.cli.devchain_commands:devchain",
                  "Start anvil with real Aave v3 + v2 deployed (and the demo liquidations), print its RPC URL, run "
                  "until Ctrl-C."),

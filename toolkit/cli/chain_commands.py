@@ -28,27 +28,28 @@ def decode(
     registry contracts list (cTokens, Aave pools, Maker auction contracts, Euler vaults) are attributed with
     the markets a store's pulls discovered: --store, else the default store when there is one.
     """
-    from toolkit.decode import decode_logs
+    from toolkit.decode import decode_logs, input_text
     from toolkit.settings import chain_name_of, resolve_store_path
     from toolkit.store.db import Store
 
     chain = chain_name_of(chain) if chain is not None else None
-    path = resolve_store_path(store)
+    name = "standard input" if file == "-" else file
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        if not Path(file).is_file():
+            raise UserInputError(f"{file}: no such file; pass a file of logs or - for stdin")
+        data = Path(file).read_bytes()
+    text = input_text(data, name)
+    store_path = resolve_store_path(store)
     opened = None
     if store is not None:
-        opened = Store(path, create=False)
-    elif path.exists():
+        opened = Store(store_path, create=False)
+    elif store_path.exists():
         try:
-            opened = Store(path, create=False)
+            opened = Store(store_path, create=False)
         except StoreError:
             opened = None  # the default store is optional here: decode without its markets
-    if file == "-":
-        text = sys.stdin.read()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise UserInputError(f"{file}: no such file; pass a file of logs or - for stdin")
-        text = path.read_text()
     failures = 0
     for record in decode_logs(text, protocol=protocol, chain=chain, store=opened):
         failures += "error" in record

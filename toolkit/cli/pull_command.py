@@ -52,6 +52,7 @@ def pull(
     market: Annotated[Optional[str], typer.Option(help="Only this market of the protocol (deployment name).")] = None,
     blocks_per_request: Annotated[Optional[int], typer.Option("--blocks-per-request", help="Most blocks per eth_getLogs request and committed chunk (default: adaptive).")] = None,
     rpc_timeout: Annotated[Optional[float], typer.Option("--rpc-timeout", help="Seconds one request to the node may take before it is retried (default: 30).")] = None,
+    verify: Annotated[Optional[str], typer.Option(help="How each eth_getLogs answer is proven complete before it is stored: bloom (default: result caps and block blooms), receipts (also each matching block against its receipts), none (trust the node).")] = None,
     wait: WaitOption = 0.0,
     exit_nothing_new: Annotated[bool, typer.Option("--exit-nothing-new", help="Exit 3 instead of 0 when no pull changed the store (for cron jobs that act only on new rows).")] = False,
     store: StoreOption = None,
@@ -71,7 +72,7 @@ def pull(
     options = {"to": parse_bound(to) if to is not None else None, "confirmations": confirmations,
                "from_block": from_block, "since": parse_since(since) if since else None,
                "no_state": no_state or None, "state": state, "blocks_per_request": blocks_per_request,
-               "rpc_timeout": rpc_timeout}
+               "rpc_timeout": rpc_timeout, "verify": verify}
     given = {key: value for key, value in options.items() if value is not None}
     codes = {"nothing_new_code": exit_nothing_new}
     if no_state and state not in (None, "none"):

@@ -1,4 +1,4 @@
-"""``liqtk status``, ``liqtk export`` and ``liqtk upgrade``."""
+"""``liqtk status``, ``liqtk export``, ``liqtk upgrade`` and ``liqtk verify``."""
 
 from __future__ import annotations
 
@@ -167,3 +167,51 @@ def upgrade(store: StoreOption = None, json_output: JsonOption = False, quiet: Q
         moved = writer.upgrade()
     output.emit({"event": "store.upgraded", "store": str(path), "schema_version": SCHEMA_VERSION, "rows": moved},
                 f"store {path} has schema version {SCHEMA_VERSION} ({moved:,} rows moved)")
+
+
+def verify(
+    store: StoreOption = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Unlist the damaged segment files and move their deployments' checkpoints back before them; prints the liqtk pull that reads those blocks again.")] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Check every segment file of the store against what was recorded with it (size, SHA-256, rows, columns);
+    --repair unlists damaged ones so that the next pull reads their blocks again.
+
+    Exit 0 when every file matches (or, with --repair, once the damaged ones are unlisted), 1 when one does not.
+    """
+    from toolkit.protocols import registry
+    from toolkit.settings import resolve_store_path
+    from toolkit.store.db import Store
+    from toolkit.store.integrity import damage_error
+
+    output.configure(quiet=quiet, json=json_output)
+    opened = Store(resolve_store_path(store), create=False, check_segments=False)
+    damages = opened.verify(full=True)
+    if not damages:
+        with opened.reader() as con:
+            files, rows = con.execute("SELECT count(*), coalesce(sum(rows), 0) FROM segments").fetchone()
+        output.emit({"event": "store.verified", "store": str(opened.path), "segments": files, "rows": rows,
+                     "damaged": []},
+                    f"store {opened.path}: {files} segment files, {rows:,} rows; sizes, SHA-256, row counts and "
+                    "columns match what was recorded")
+        return
+    if not repair:
+        raise damage_error(opened.path, damages)
+    with opened.writer() as writer:
+        rewound = writer.repair(damages)
+    names = {chain.chain_id: name for name, chain in registry().chains.items()}
+    commands = [f"liqtk pull --chain {names.get(r.chain_id, r.chain_id)} --protocol {r.protocol} --market "
+                f"{r.deployment} --store {opened.path}" for r in rewound]
+
+    def text() -> None:
+        for damage in damages:
+            output.result(f"unlisted: {damage.describe()} ({damage.rows()})")
+        for r, command in zip(rewound, commands, strict=True):
+            output.result(f"{r.protocol}/{r.deployment} reads again from block {r.from_block}: {command}")
+
+    output.emit({"event": "store.repaired", "store": str(opened.path),
+                 "damaged": [f"{d.describe()} ({d.rows()})" for d in damages],
+                 "pull_again": [{"chain_id": r.chain_id, "protocol": r.protocol, "deployment": r.deployment,
+                                 "from_block": r.from_block, "command": c}
+                                for r, c in zip(rewound, commands, strict=True)]}, text)

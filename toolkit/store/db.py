@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.errors import StoreError
-from toolkit.store import compaction, opening, runs, schema, segments, upgrade
+from toolkit.store import compaction, integrity, opening, runs, schema, segments, upgrade
 from toolkit.store.arrow import arrow_schema, rows_to_table, to_pandas
 from toolkit.store.attach import attached, first_line
 from toolkit.store.locks import ReaderWaiting, WriteLock
@@ -110,14 +110,17 @@ class Store:
     * a missing file is created (parent directories included) when ``create`` is true, else
       :class:`~toolkit.errors.StoreError`;
     * with ``check_version`` false, a store of any schema version is opened (:attr:`schema_version`), to
-      upgrade it (:meth:`Writer.upgrade`); only one of this version is checked further.
+      upgrade it (:meth:`Writer.upgrade`); only one of this version is checked further;
+    * with ``check_segments`` false, a store whose segment files are damaged is opened all the same
+      (:attr:`damages`), to verify and repair it (:meth:`verify`, :meth:`Writer.repair`).
 
     ``read_timeout`` / ``write_timeout``: seconds a read / a commit waits for the other side to
     close the file (:mod:`toolkit.store.locks`) before :class:`~toolkit.errors.StoreError`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 read_timeout: float = 10.0, write_timeout: float = 60.0, check_version: bool = True) -> None:
+                 read_timeout: float = 10.0, write_timeout: float = 60.0, check_version: bool = True,
+                 check_segments: bool = True) -> None:
         self.path = Path(path).expanduser().absolute()
         #: ``<store>.lock``: the single-writer lock; holds the writer's PID.
         self.lock_path = self.path.with_name(self.path.name + ".lock")
@@ -131,6 +134,12 @@ class Store:
         self.write_timeout = write_timeout
         #: The store's schema version (``store_meta``).
         self.schema_version = schema.SCHEMA_VERSION
+        #: Set when a checkpoint failed (a full disk) and the next writer must write it (opening.checkpoint).
+        self.interrupted_checkpoint = False
+        #: Whether a listed segment file missing or of another size refuses the store (else: :attr:`damages`).
+        self.check_segments = check_segments
+        #: Listed segment files found missing or of another size when the store was opened.
+        self.damages: list[integrity.Damage] = []
         if not self.path.exists() and not self.path.is_symlink():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `liqtk pull` first or pass another --store")
@@ -186,13 +195,26 @@ class Store:
         with self._attached(read_only=True) as con:
             yield con
 
+    @contextmanager
+    def checked_reader(self, filters: LiquidationFilter = LiquidationFilter()) -> Iterator[duckdb.DuckDBPyConnection]:
+        """:meth:`reader`, after a full check of the segment files holding the rows ``filters`` select: what
+        exports read (:func:`toolkit.store.integrity.checked_reader`)."""
+        with integrity.checked_reader(self, filters) as con:
+            yield con
+
+    def verify(self, *, full: bool = True) -> list[integrity.Damage]:
+        """The listed segment files that do not match what was recorded with them (:mod:`toolkit.store.integrity`)."""
+        with self.reader() as con:
+            files = listed(con)
+        return integrity.check(self.segments_dir, files, full=full)
+
     def _arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Result of one read-only query as Arrow; DuckDB errors become :class:`StoreError`."""
         try:
             with self.reader() as con:
                 return con.sql(sql, params=list(params)).to_arrow_table()
         except duckdb.Error as exc:
-            raise StoreError(f"reading store {self.path} failed: {first_line(exc)}") from exc
+            raise integrity.failure(self, exc) from exc
 
     def checkpoint(self, chain_id: int, protocol: str, deployment: str) -> Checkpoint | None:
         """The deployment's checkpoint, or ``None`` when it was never pulled."""
@@ -220,25 +242,21 @@ class Store:
             LiquidationFilter(chain_id, protocol, deployment, from_block, to_block)))
 
     def status(self) -> list[dict[str, Any]]:
-        """One dict per chain/protocol/deployment known to the store (rows, checkpoints or runs):
-        ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks with liquidations),
-        ``state_checked`` / ``state_exact`` / ``state_mismatch`` (rows with a ``state_check``, and how many are
-        ``exact``, ``mismatch``), ``state_before_tx`` (rows read right before their transaction),
+        """One dict per chain/protocol/deployment known to the store (rows, checkpoints or runs), from the
+        listing of the segment files: ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks
+        with liquidations), ``state_checked`` / ``state_exact`` / ``state_mismatch`` / ``state_before_tx``
+        (:meth:`state_counts`; None when a segment file cannot be read),
         ``first_block`` / ``last_block`` / ``last_block_hash`` (checkpoint), ``last_run_id`` /
         ``last_run_status`` / ``last_run_finished_at`` (latest run started for it)."""
-        return self._arrow(f"""
+        rows = self._arrow(f"""
             WITH run_deployments AS ({RUNS_PER_DEPLOYMENT}), keys AS (
                 SELECT chain_id, protocol, deployment FROM checkpoints
-                UNION SELECT chain_id, protocol, deployment FROM liquidations
+                UNION SELECT chain_id, protocol, deployment FROM segments
                 UNION SELECT chain_id, protocol, deployment FROM run_deployments
-            ), counts AS (
-                SELECT chain_id, protocol, deployment, count(*) AS rows,
-                       min(block_number) AS first_liquidation_block, max(block_number) AS last_liquidation_block,
-                       count(state_check) AS state_checked,
-                       count(*) FILTER (WHERE state_check = 'exact') AS state_exact,
-                       count(*) FILTER (WHERE state_check = 'mismatch') AS state_mismatch,
-                       count(*) FILTER (WHERE state_position = 'before_tx') AS state_before_tx
-                FROM liquidations GROUP BY ALL
+            ), counts AS (  -- from the listing: quick, and without reading a segment file
+                SELECT chain_id, protocol, deployment, sum(rows)::BIGINT AS rows,
+                       min(first_block) AS first_liquidation_block, max(last_block) AS last_liquidation_block
+                FROM segments GROUP BY ALL
             ), last_runs AS (
                 SELECT chain_id, protocol, deployment, run_id AS last_run_id, status AS last_run_status,
                        finished_at AS last_run_finished_at
@@ -248,8 +266,6 @@ class Store:
             )
             SELECT k.chain_id, k.protocol, k.deployment, coalesce(n.rows, 0) AS rows,
                    n.first_liquidation_block, n.last_liquidation_block,
-                   coalesce(n.state_checked, 0) AS state_checked, coalesce(n.state_exact, 0) AS state_exact,
-                   coalesce(n.state_mismatch, 0) AS state_mismatch, coalesce(n.state_before_tx, 0) AS state_before_tx,
                    c.first_block, c.last_block, c.last_block_hash,
                    r.last_run_id, r.last_run_status, r.last_run_finished_at
             FROM keys k
@@ -258,6 +274,27 @@ class Store:
             LEFT JOIN last_runs r USING (chain_id, protocol, deployment)
             ORDER BY k.chain_id, k.protocol, k.deployment
         """).to_pylist()
+        try:
+            counts = self.state_counts()
+        except StoreError:  # a damaged segment file: the listing still answers, `liqtk verify` names the file
+            counts = None
+        keys = ("state_checked", "state_exact", "state_mismatch", "state_before_tx")
+        for row in rows:
+            found = None if counts is None else counts.get((row["chain_id"], row["protocol"], row["deployment"]), {})
+            row.update({key: None if found is None else found.get(key, 0) for key in keys})
+        return rows
+
+    def state_counts(self) -> dict[tuple[int, str, str], dict[str, int]]:
+        """Per ``(chain_id, protocol, deployment)``: rows with a ``state_check`` (``state_checked``), how many are
+        ``exact`` and ``mismatch``, and how many were read right before their transaction (``state_before_tx``).
+        Reads the two state columns of every segment file."""
+        table = self._arrow("""
+            SELECT chain_id, protocol, deployment, count(state_check) AS state_checked,
+                   count(*) FILTER (WHERE state_check = 'exact') AS state_exact,
+                   count(*) FILTER (WHERE state_check = 'mismatch') AS state_mismatch,
+                   count(*) FILTER (WHERE state_position = 'before_tx') AS state_before_tx
+            FROM liquidations GROUP BY ALL""")
+        return {(r.pop("chain_id"), r.pop("protocol"), r.pop("deployment")): r for r in table.to_pylist()}
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The ``limit`` most recently started runs, newest first, all columns of ``runs``."""
@@ -273,6 +310,8 @@ class Store:
         :class:`~toolkit.errors.StoreLockedError` naming its PID.
         """
         with WriteLock(self.lock_path, self.path, wait=wait):
+            if self.interrupted_checkpoint:
+                opening.checkpoint(self)
             if self._checked:  # a store of this version (of an earlier one only to upgrade it)
                 self._remove_unlisted_files()
             writer = Writer(self)
@@ -326,7 +365,7 @@ class Writer:
                 yield con
                 con.commit()  # not reached when the block raised: the transaction is rolled back
         except duckdb.Error as exc:
-            raise StoreError(f"writing store {self.store.path} failed: {first_line(exc)}") from exc
+            raise integrity.failure(self.store, exc, "writing") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -360,9 +399,9 @@ class Writer:
             con.execute("DELETE FROM segments WHERE list_contains(?, file)", [[segment.file for segment in drop]])
         for segment in add:
             if segment is not None:
-                con.execute("INSERT INTO segments BY NAME SELECT ? AS file, ? AS chain_id, ? AS protocol, "
-                            "? AS deployment, ? AS first_block, ? AS last_block, ? AS rows, ? AS bytes, ? AS run_id, "
-                            "current_timestamp AS created_at", [*asdict(segment).values(), run_id])
+                values = asdict(segment)
+                con.execute("INSERT INTO segments BY NAME SELECT " + ", ".join(f"? AS {name}" for name in values)
+                            + ", ? AS run_id, current_timestamp AS created_at", [*values.values(), run_id])
         con.execute(segments.view_sql(self.store.segments_dir, [segment.file for segment in listed(con)]))
         self.store._view_moved = False
 
@@ -490,6 +529,11 @@ class Writer:
             if len(small) > MAX_FRAGMENTS:
                 replaced, merged = compaction.merge(con, self.store.segments_dir, small, self._write_segment)
                 self._relist(con, drop=replaced, add=merged, run_id=run_id)
+
+    def repair(self, damages: Sequence[integrity.Damage]) -> list[integrity.Rewound]:
+        """Unlist the damaged segment files and move their deployments' checkpoints back before them, in one
+        transaction (:func:`toolkit.store.integrity.repair`); the deployments to pull again, and from where."""
+        return integrity.repair(self, damages)
 
     def upgrade(self) -> int:
         """Upgrade the store (opened with ``check_version=False``) to :data:`~toolkit.store.schema.SCHEMA_VERSION`

@@ -10,7 +10,10 @@ state of the store.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toolkit._version import __version__
+from toolkit.store import integrity
 from toolkit.store.db import RUNS_PER_DEPLOYMENT, LiquidationFilter, Store
 from toolkit.store.manifest import PARQUET_KEY, Manifest, content_sha256, file_sha256, utc_now
 from toolkit.store.provenance import git_commit
@@ -59,6 +63,8 @@ def write_with_manifest(out: Path, manifest: Manifest, write: Callable[[Path], N
     that go by the extension). Returns ``manifest`` with the file's name, SHA-256 and size."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}{suffix}")
     sidecar = manifest_path(out)
+    for target in (out, sidecar):
+        remove_stale_temporaries(target)
     sidecar_tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -70,6 +76,35 @@ def write_with_manifest(out: Path, manifest: Manifest, write: Callable[[Path], N
         tmp.unlink(missing_ok=True)
         sidecar_tmp.unlink(missing_ok=True)
     return manifest
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete what writers killed before their rename left beside ``target``: ``.<name>.tmp-<pid>...`` and
+    ``.<name>.old-<pid>`` files or directories of processes that are gone (a running writer's are kept)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:tmp|old)-(\d+)")
+    if not target.parent.is_dir():
+        return
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        match = pattern.match(path.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (this one included)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def manifest_path(out: Path) -> Path:
@@ -127,11 +162,14 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
     query = LiquidationFilter(**filters)
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with store.reader() as con:
-        select, params = query.select_sql()
-        rows = con.sql(select, params=params).to_arrow_table()
-        con.register("export_rows", rows)
-        provenance = export_provenance(con, query)
+    try:
+        with store.checked_reader(query) as con:  # a damaged segment file is named, with how to recover
+            select, params = query.select_sql()
+            rows = con.sql(select, params=params).to_arrow_table()
+            con.register("export_rows", rows)
+            provenance = export_provenance(con, query)
+    except duckdb.Error as exc:
+        raise integrity.failure(store, exc) from exc
     manifest = Manifest(
         name=name or out.stem, created_at=utc_now(), format=fmt, file_name=out.name,
         file_sha256=None, file_bytes=None, content_sha256=content_sha256(rows, LIQUIDATION_COLUMNS),

@@ -2,7 +2,11 @@
 
 A new store is built in a temporary file and renamed into place, so a store file always has its
 tables. An existing file must be a complete DuckDB database with a ``store_meta`` table; one of this
-schema version must not be truncated, and every segment file it lists must be there with its size.
+schema version must not be truncated, and every segment file it lists must be there with its size
+(:func:`toolkit.store.integrity.check`, quick).
+A checkpoint that failed for lack of disk space leaves the file's last block cut short and the commits
+since the last checkpoint in the write-ahead log: such a store is read as DuckDB reads it (replaying the
+log) and the next writer writes the checkpoint again (:func:`checkpoint`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import duckdb
 
 from toolkit._version import __version__
 from toolkit.errors import StoreError
-from toolkit.store import schema, segments
+from toolkit.store import integrity, schema, segments
 from toolkit.store.attach import first_line
 from toolkit.store.locks import WriteLock
 
@@ -36,6 +40,23 @@ def last_data_block_sql() -> str:
     return "SELECT max(greatest(block_id, list_max(additional_block_ids))) FROM (" + " UNION ALL ".join(
         f"SELECT block_id, additional_block_ids FROM pragma_storage_info('{table}') WHERE persistent"
         for table in schema.STORED_TABLES) + ")"
+
+
+def wal_path(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database file ``path``."""
+    return path.with_name(path.name + ".wal")
+
+
+def checkpoint(store: Store) -> None:
+    """Write the checkpoint a failed one left to do (under the write lock): DuckDB replays the write-ahead log
+    when it attaches the file and writes the checkpoint when asked (its own recovery on open)."""
+    try:
+        with store._attached(read_only=False) as con:
+            con.execute("CHECKPOINT")
+    except (duckdb.Error, OSError) as exc:
+        raise StoreError(f"store {store.path} could not write its checkpoint ({first_line(exc)}); free disk space "
+                         "and run again: what was committed is kept in its write-ahead log") from exc
+    store.interrupted_checkpoint = False
 
 
 def not_ours(path: Path, reason: str) -> StoreError:
@@ -92,15 +113,19 @@ def validate(store: Store) -> int:
                                          "WHERE database_name = current_database()").fetchone()[0]
                 last_block = con.execute(last_data_block_sql()).fetchone()[0]
                 blocks, rest = divmod(path.stat().st_size - DUCKDB_HEADER_BYTES, block_size)
-                if rest or (last_block is not None and last_block >= blocks):
-                    raise not_ours(path, f"truncated: the file ends inside block {blocks}" if rest else
-                                   f"truncated: its data is in block {last_block}, the file has {blocks}")
-                problem = segments.damaged(store.segments_dir, segments.listed(con))
-                if problem:
-                    raise StoreError(f"store {path} is damaged: {problem}; restore the store file and its "
-                                     f"{store.segments_dir.name} directory together, or pass another --store")
+                if last_block is not None and last_block >= blocks:
+                    raise not_ours(path, f"truncated: its data is in block {last_block}, the file has {blocks}")
+                if rest and not wal_path(path).exists():
+                    raise not_ours(path, f"truncated: the file ends inside block {blocks}")
+                # A block cut short after the data, with a write-ahead log: a checkpoint that failed (a full
+                # disk) while extending the file. The log holds every commit since the last checkpoint; DuckDB
+                # replays it when it attaches the file, and the writer checkpoints again (Store.writer).
+                store.interrupted_checkpoint = bool(rest)
+                store.damages = integrity.check(store.segments_dir, segments.listed(con), full=False)
     except StoreError:
         raise
     except (duckdb.Error, OSError) as exc:
         raise not_ours(path, first_line(exc)) from exc
+    if store.damages and store.check_segments:
+        raise integrity.damage_error(path, store.damages)
     return version

@@ -44,10 +44,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toolkit._version import __version__
+from toolkit.store import integrity
 from toolkit.errors import UserInputError
 from toolkit.store.arrow import rows_to_table
 from toolkit.store.db import LiquidationFilter, Store
-from toolkit.store.export import export_provenance
+from toolkit.store.export import export_provenance, remove_stale_temporaries
 from toolkit.store.manifest import PARQUET_KEY, Manifest, content_sha256, file_sha256, utc_now
 from toolkit.store.provenance import git_commit
 from toolkit.store.schema import LIQUIDATION_COLUMNS, SCHEMA_VERSION
@@ -89,10 +90,13 @@ def read_selection(store: Store, *, name: str, fmt: str, file_name: str,
     one read-only connection, so rows, content hash and provenance describe the same committed state and the
     content hash equals a flat export's."""
     query = LiquidationFilter(**filters)
-    with store.reader() as con:
-        select, params = query.select_sql()
-        rows = con.sql(select, params=params).to_arrow_table()
-        return rows, selection_manifest(con, rows, query, name=name, fmt=fmt, file_name=file_name)
+    try:
+        with store.checked_reader(query) as con:  # a damaged segment file is named, with how to recover
+            select, params = query.select_sql()
+            rows = con.sql(select, params=params).to_arrow_table()
+            return rows, selection_manifest(con, rows, query, name=name, fmt=fmt, file_name=file_name)
+    except duckdb.Error as exc:
+        raise integrity.failure(store, exc) from exc
 
 
 def data_files(directory: Path) -> list[Path]:
@@ -135,6 +139,7 @@ def export_partitioned(store: Store, out_dir: Path, *, name: str | None = None,
     rows, manifest = read_selection(store, name=name or out_dir.name, fmt=FORMAT, file_name=out_dir.name,
                                     **filters)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

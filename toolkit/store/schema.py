@@ -293,6 +293,8 @@ SEGMENT_COLUMNS: tuple[Column, ...] = (
     _col("last_block", "BIGINT", "block", "store", "Highest block_number of the file's rows."),
     _col("rows", "BIGINT", "rows", "store", "Number of rows in the file."),
     _col("bytes", "BIGINT", "bytes", "store", "Size of the file when it was written."),
+    _col("sha256", "VARCHAR", "hex", "store",
+         "SHA-256 of the file's bytes, recorded in the transaction that lists it; `liqtk verify` checks it."),
     _col("run_id", "VARCHAR", "-", "runs.run_id", "Run that wrote the file."),
     _col("created_at", "TIMESTAMPTZ", "UTC", "local clock", "When the file was listed."),
 )
@@ -334,9 +336,10 @@ STORE_META_COLUMNS: tuple[Column, ...] = (
 
 #: Version of the store's contract; a store with another version is refused, not migrated silently.
 #: Version 3 keeps the liquidation rows in Parquet segment files (:mod:`toolkit.store.segments`); version 4
-#: adds columns and tables (``event_args``, the discovered markets, the state position and check columns, the
-#: tables of exchange data of :mod:`toolkit.store.cex_schema` and the positions snapshots of
-#: :mod:`toolkit.store.positions_schema`).
+#: records each file's SHA-256 (``segments.sha256``) and adds columns and tables (``event_args``, the discovered
+#: markets, the state position and check columns, the tables of exchange data of :mod:`toolkit.store.cex_schema`
+#: and the positions snapshots of :mod:`toolkit.store.positions_schema`). ``liqtk upgrade`` upgrades earlier
+#: versions (:mod:`toolkit.store.upgrade`).
 SCHEMA_VERSION: int = 4
 
 TABLES: dict[str, tuple[Column, ...]] = {

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from toolkit.store import schema
 from toolkit.store.arrow import arrow_schema
+from toolkit.store.manifest import file_sha256
 
 #: Suffix of the segment directory's name after the store file's name.
 DIRECTORY_SUFFIX = ".segments"
@@ -68,6 +69,9 @@ class Segment:
     rows: int
     #: Size of the file in bytes (a shorter or missing file means the store is damaged).
     bytes: int
+    #: SHA-256 (hex) of the file's bytes, recorded with it (:mod:`toolkit.store.integrity`); None for a file
+    #: listed before hashes were recorded.
+    sha256: str | None = None
 
 
 def segment_name(chain_id: int, protocol: str, deployment: str, first_block: int, last_block: int) -> str:
@@ -99,7 +103,9 @@ def write(folder: Path, rows: pa.Table, *, chain_id: int, protocol: str, deploym
         tmp.unlink(missing_ok=True)
         raise
     sync_directory(folder)
-    return Segment(name, chain_id, protocol, deployment, first, last, rows.num_rows, (folder / name).stat().st_size)
+    path = folder / name
+    return Segment(name, chain_id, protocol, deployment, first, last, rows.num_rows, path.stat().st_size,
+                   file_sha256(path))
 
 
 def sync_directory(folder: Path) -> None:
@@ -129,20 +135,6 @@ def view_sql(folder: Path, files: Sequence[str], *, temporary: bool = False) -> 
     one connection; DuckDB resolves ``temp`` before ``main``) then names the new one, and the next writer
     rewrites the store's view."""
     return f"CREATE OR REPLACE {'TEMP ' if temporary else ''}VIEW liquidations AS {rows_sql(folder, files)}"
-
-
-def damaged(folder: Path, segments: Iterable[Segment]) -> str | None:
-    """Why the listed ``segments`` cannot all be read from ``folder`` (a file missing or of another size),
-    or ``None``."""
-    for segment in segments:
-        path = folder / segment.file
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            return f"its segment file {path} is missing"
-        if size != segment.bytes:
-            return f"its segment file {path} has {size} bytes, {segment.bytes} were written"
-    return None
 
 
 def listed(con: duckdb.DuckDBPyConnection, where: str = "true", params: Sequence[Any] = ()) -> list[Segment]:

@@ -11,7 +11,8 @@ schema change (new tables, new columns) needs no upgrade code of its own:
    whose columns are not the schema's is rewritten with them, rows in the same order, new columns null.
    A file's old columns keep their values, so the content hash of the old rows over the old columns
    (:func:`~toolkit.store.manifest.content_sha256`) does not change;
-3. the ``liquidations`` view is pointed at the listed files and the new version recorded in ``store_meta``.
+3. the ``liquidations`` view is pointed at the listed files, the SHA-256 of every file listed without one
+   recorded (``segments.sha256``, from version 4), and the new version recorded in ``store_meta``.
 
 Until the transaction commits the store is the old one, whole: a crash leaves only unlisted files,
 which the next writer deletes, and the upgrade can run again.
@@ -19,6 +20,7 @@ which the next writer deletes, and the upgrade can run again.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -29,6 +31,7 @@ from toolkit._version import __version__
 from toolkit.errors import StoreError
 from toolkit.store import schema, segments
 from toolkit.store.arrow import arrow_schema
+from toolkit.store.manifest import file_sha256
 
 if TYPE_CHECKING:
     from toolkit.store.db import Writer
@@ -124,6 +127,12 @@ def _rewrite_segments(writer: Writer, con: duckdb.DuckDBPyConnection) -> tuple[l
     return replaced, written
 
 
+def _record_hashes(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Record the SHA-256 of the listed files listed without one (before schema version 4)."""
+    for segment in segments.listed(con, "sha256 IS NULL"):
+        con.execute("UPDATE segments SET sha256 = ? WHERE file = ?", [file_sha256(folder / segment.file), segment.file])
+
+
 def upgrade(writer: Writer) -> int:
     """Upgrade the store of ``writer`` (opened with ``check_version=False``) to the schema's version in one
     transaction (see the module docstring); the liquidation rows written into segment files (0 when the
@@ -145,6 +154,7 @@ def upgrade(writer: Writer) -> int:
         else:
             replaced, written = _rewrite_segments(writer, con)
         writer._relist(con, drop=replaced, add=written, run_id=None)
+        _record_hashes(con, store.segments_dir)
         con.execute("INSERT INTO store_meta BY NAME SELECT ? AS schema_version, current_timestamp AS created_at, "
                     "? AS package_version", [schema.SCHEMA_VERSION, __version__])
     store.schema_version = schema.SCHEMA_VERSION
