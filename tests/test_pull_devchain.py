@@ -49,17 +49,6 @@ def _transfers(receipt, token: str) -> list[tuple[str, str, int]]:
     return out
 
 
-def _account_in_block(devchain, market, user: str, row) -> tuple[int, ...]:
-    """``getUserAccountData(user)`` on the state of the block before ``row``'s, run in ``row``'s block
-    context (anvil's own eth_call block override)."""
-    fn = market.pool.functions.getUserAccountData(user)
-    data = devchain.chain.w3.eth.contract(abi=fn.contract_abi).encode_abi(fn.abi_element_identifier, args=fn.args)
-    context = {"number": hex(int(row.block_number)), "time": hex(int(row.block_timestamp.timestamp()))}
-    answer = devchain.chain.w3.manager.request_blocking(
-        "eth_call", [{"to": market.pool.address, "data": data}, hex(int(row.state_block)), {}, context])
-    return tuple(int(answer[2 + 64 * i:66 + 64 * i], 16) for i in range(6))
-
-
 def test_registry_holds_the_devchain_addresses(devchain) -> None:
     """toolkit/devchain/deployments.toml names what the deterministic devchain deploys: the Aave v2 pool, and the
     PoolAddressesProviderRegistry whose provider's pool is the Aave v3 pool (named ``devchain``)."""
@@ -133,7 +122,9 @@ def test_prices_parameters_and_health_factor_at_state_block(store, devchain, dev
         assert row.collateral_price_raw == str(market.price(item["collateral_symbol"], block=int(row.state_block)))
         # the views run in the liquidation block's context (its number and timestamp: eth_call's block
         # override), where interest has accrued to the liquidation's time
-        health_factor = _account_in_block(devchain, market, item["user"], row)[5]
+        health_factor = market.account_data_in_block(
+            item["user"], state_block=int(row.state_block), number=int(row.block_number),
+            timestamp=int(row.block_timestamp.timestamp())).health_factor
         assert row.health_factor_before_raw == str(health_factor)
         # the scenario read its figure a few seconds of interest apart from the state block
         assert row.health_factor_before == pytest.approx(item["health_factor_before"] / 1e18, rel=1e-6)

@@ -188,7 +188,11 @@ def test_prices_health_factor_and_the_parameters_that_applied(frame, devchain_v3
         block = int(row.state_block)
         assert row.debt_price_raw == str(m.price(item["debt_symbol"], block=block))
         assert row.collateral_price_raw == str(m.price(item["collateral_symbol"], block=block))
-        assert row.health_factor_before_raw == str(m.account_data(item["user"], block=block).health_factor)
+        # the liquidation is alone in its block: the state before it is the state block's, and the views run in
+        # the liquidation block's context (number, timestamp), where interest has accrued to its time
+        before = m.account_data_in_block(item["user"], state_block=block, number=int(row.block_number),
+                                         timestamp=int(row.block_timestamp.timestamp()))
+        assert row.state_position == "before_tx" and row.health_factor_before_raw == str(before.health_factor)
         config = pool.getConfiguration(item["collateral_asset"]).call(block_identifier=block)[0]
         category = pool.getUserEMode(item["user"]).call(block_identifier=block)
         assert category == item["emode"]

@@ -18,6 +18,7 @@ import pytest
 from snapwork import EMODE, Book, call, population_address
 from toolkit.abi import load_abi
 from toolkit.crash.driver import OracleDriver
+from toolkit.protocols.discovery import expand_offline
 from toolkit.protocols.aave import POOL_V2, POOL_V3
 from toolkit.protocols.compound_v2 import COMPTROLLER, CTOKEN, MANTISSA
 from toolkit.protocols.morpho_blue import MORPHO, to_assets_up
@@ -47,7 +48,7 @@ def _candidates(book: Book, protocol: str) -> set[str]:
 
 
 def check_aave(book: Book, protocol: str, rows: pd.DataFrame, block: int, extra: set[str] = frozenset()) -> None:
-    w3, pool = book.devchain.chain.w3, registry().find("devchain", protocol)[0].address("pool")
+    w3, pool = book.devchain.chain.w3, expand_offline(registry().find("devchain", protocol), {})[0].address("pool")
     market = book.devchain.v3 if protocol == "aave-v3" else book.devchain.v2
     account_data = (POOL_V3 if protocol == "aave-v3" else POOL_V2).fn("getUserAccountData")
     with_debt = set()

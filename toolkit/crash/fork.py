@@ -50,8 +50,10 @@ from toolkit.crash.storage import mine
 from toolkit.crash.run import (FINALITY_BLOCKS, Plan, Progress, ReplayConfig, ReplayResult, Step, fresh_store, plan,
                                venue_runs)
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.protocols.discovery import expand_offline
 from toolkit.protocols.registry import Deployment, registry
 from toolkit.snapshot.families import MODULES
+from toolkit.store import discovered
 from toolkit.store import positions as stored
 from toolkit.store.db import Store
 
@@ -207,8 +209,10 @@ async def _snapshot(url: str, chain: str, deployments: Sequence[Deployment], sto
     from toolkit.snapshot import SnapshotRequest, snapshot_async
 
     ids = []
-    for d in deployments:
-        result = await snapshot_async(SnapshotRequest(chain=chain, protocol=d.protocol, deployment=d.name,
+    # a template (markets its registry contracts list) is snapshotted with every market it lists at the block
+    named = dict.fromkeys((d.protocol, None if d.discovery else d.name) for d in deployments)
+    for protocol, name in named:
+        result = await snapshot_async(SnapshotRequest(chain=chain, protocol=protocol, deployment=name,
                                                       rpc_url=url, store_path=store_path, block=block))
         ids += [o.snapshot_id for o in result.outcomes]
     return ids
@@ -252,7 +256,9 @@ def _on_fork(config: ForkConfig, checked: Plan, source: ForkSource, url: str, st
     chain = Chain(url)
     w3 = chain.w3
     snapshots = run_blocking(_snapshot(url, config.chain, deployments, store_path, source.block))
-    rows = stored.read_positions(Store(store_path, create=False), snapshots)
+    store = Store(store_path, create=False)
+    deployments = expand_offline(deployments, discovered.load(store, source.chain_id))  # the markets snapshotted
+    rows = stored.read_positions(store, snapshots)
     underlyings, ctokens = _underlyings(w3, deployments)
     token = ASSET_TOKENS[checked.asset]
     borrowers, positions, debt_raw, price = fork_population(rows, deployments, token, underlyings)

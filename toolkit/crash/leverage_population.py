@@ -22,7 +22,7 @@ above the contract's largest risk limit is left out, as there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -32,11 +32,10 @@ from toolkit.cex import AccountSpec, MarginMode, PositionSpec
 from toolkit.cex.instruments import LONG, SHORT
 from toolkit.cex.tiers import tier_for_size
 from toolkit.compare import VenueContract
-from toolkit.compare.equivalent import SYMBOL, equivalent_venue
+from toolkit.compare.equivalent import SYMBOL
 from toolkit.compare.venue_levels import DEFAULT_LEVERAGE_DISTRIBUTION, LeverageBucket
 from toolkit.crash.population import Borrower, perp_position
-from toolkit.crash.venues import LENDER_SUFFIX, VenuePopulation
-from toolkit.devchain.assets import TOKENS_BY_SYMBOL
+from toolkit.crash.venues import LENDER_SUFFIX, VenuePopulation, population_equivalent
 
 #: Name of this population in the report (the first one is ``same equity``).
 NAME = "leverage mix"
@@ -64,11 +63,11 @@ def entry_index(times: Sequence[datetime], dense_start: datetime | None) -> int:
 
 
 def leverage_population(contract: VenueContract, borrowers: Sequence[Borrower], moment: datetime, price: Decimal,
-                        seed: int, distribution: Sequence[LeverageBucket] = DEFAULT_LEVERAGE_DISTRIBUTION
-                        ) -> VenuePopulation:
-    """The borrowers' positions on ``contract`` at leverages drawn from ``distribution`` (module docstring)."""
-    decimals = TOKENS_BY_SYMBOL[borrowers[0].collateral_symbol].decimals
-    equivalent = equivalent_venue(contract, moment, price, decimals)
+                        seed: int, distribution: Sequence[LeverageBucket] = DEFAULT_LEVERAGE_DISTRIBUTION,
+                        prices: Mapping[str, Decimal] | None = None) -> VenuePopulation:
+    """The borrowers' positions on ``contract`` at leverages drawn from ``distribution`` (module docstring);
+    ``prices`` (USD by asset at ``moment``) value a quanto's settlement currency."""
+    equivalent = population_equivalent(contract, borrowers, moment, price, prices)
     profile, era = equivalent.profile, equivalent.era
     instrument = profile.instrument(SYMBOL).instrument
     population = VenuePopulation(contract, equivalent, [], name=NAME)

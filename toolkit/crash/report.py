@@ -68,6 +68,7 @@ from typing import Any
 import pandas as pd
 from toolkit.cex.events import Deleverage, Fill, PartialLiquidation, Takeover
 from toolkit.cex.io import write_events, write_fund_path
+from toolkit.compare.contracts import VenueContract
 from toolkit.compare.figures import FORMATS, save_figure, store_dataset
 from toolkit.compare.equivalent import SYMBOL
 from toolkit.compare.penalties import decimal
@@ -363,6 +364,17 @@ def data_sha256(entries: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def _level_contract(contract: VenueContract) -> str:
+    """The contract the levels use for a replayed one: itself, or for a quanto (its tiers are valued in another
+    currency, which the levels do not price) the venue's default linear contract of the asset
+    (:func:`toolkit.compare.contracts.asset_contract`)."""
+    from toolkit.cex import load_venue
+    from toolkit.cex.instruments import Kind
+
+    kind = load_venue(contract.venue).instrument(contract.symbol).instrument.kind
+    return contract.venue if kind is Kind.QUANTO else str(contract)
+
+
 def _levels(result: ReplayResult, out: Path, source: str) -> tuple[list[str], list[Panel]]:
     """``levels.csv``, ``venue_levels.csv``, ``level_accounts.csv`` and ``levels.png`` of the book the replay opened
     (its positions snapshots), with the path's largest fall marked; their file names and panels."""
@@ -372,7 +384,7 @@ def _levels(result: ReplayResult, out: Path, source: str) -> tuple[list[str], li
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SnapshotTooOld)  # the book is opened at the path's first time
-        report = levels(result.store_path, venues=[str(c) for c in dict.fromkeys(r.contract for r in result.venues)],
+        report = levels(result.store_path, venues=[_level_contract(c) for c in dict.fromkeys(r.contract for r in result.venues)],
                         block=int(result.snapshots[0].rsplit(":", 1)[1]), path=result.path,
                         path_label=f"{result.event.id} {result.asset} path")
     paths = report.save(out, source=source + "; levels of the opened book")

@@ -299,14 +299,15 @@ def venue_runs(config: ReplayConfig, checked: Plan, borrowers: list[Borrower], r
     if fund is None:
         notional = sum((perp_position(b, opening).notional for b in borrowers), Decimal(0))
         fund = (notional * INSURANCE_FUND_SHARE).quantize(Decimal("0.01"))
-    populations = [(venue_population(contract, borrowers, path.times[0], opening), path)
+    populations = [(venue_population(contract, borrowers, path.times[0], opening, _prices(checked.paths, 0)), path)
                    for contract in checked.contracts]
     if config.leverage_distribution is not None:
         minutes = checked.event.minutes if checked.event.resolution(config.resolution) == "minute" else None
         start = entry_index(path.times, minutes.dense[0] if minutes else None)
         entry = PricePath(path.times[start:], {key: values[start:] for key, values in path.marks.items()})
         populations += [(leverage_population(contract, borrowers, path.times[start], series[start], config.seed,
-                                             config.leverage_distribution), entry) for contract in checked.contracts]
+                                             config.leverage_distribution, _prices(checked.paths, start)), entry)
+                        for contract in checked.contracts]
     runs = []
     for done, (population, ran_on) in enumerate(populations, start=1):
         result = run_venue(population, ran_on, fund, config.seed)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult,
+from toolkit.cex import (AccountSpec, MarginMode, PositionSpec, PricePath, SimulationResult, load_venue,
                          quote_account, simulate)
 from toolkit.cex.events import Deleverage, Event, Fill, FundingPayment, PartialLiquidation, Takeover
 from toolkit.cex.instruments import LONG, SHORT, Instrument
@@ -100,14 +100,20 @@ class VenuePopulation:
         return self.equivalent.profile
 
 
+def population_equivalent(contract: VenueContract, borrowers: Sequence[Borrower], moment: datetime, price: Decimal,
+                          prices: Mapping[str, Decimal] | None = None) -> Equivalent:
+    """The synthetic contract of ``contract`` for the borrowers' collateral at ``price`` (USD); ``prices`` (USD by
+    asset at ``moment``) value a quanto's settlement currency."""
+    decimals = TOKENS_BY_SYMBOL[borrowers[0].collateral_symbol].decimals
+    settlement = load_venue(contract.venue).instrument(contract.symbol).instrument.settlement_currency
+    return equivalent_venue(contract, moment, price, decimals, (prices or {}).get(base_asset(settlement)))
+
+
 def venue_population(contract: VenueContract, borrowers: Sequence[Borrower], moment: datetime,
                      price: Decimal, prices: Mapping[str, Decimal] | None = None) -> VenuePopulation:
     """Longs and lenders' shorts of ``borrowers`` opened at ``price`` on ``contract`` (module docstring);
     ``prices`` (USD by asset at ``moment``) value a quanto's settlement currency."""
-    decimals = TOKENS_BY_SYMBOL[borrowers[0].collateral_symbol].decimals
-    settlement = load_venue(contract.venue).instrument(contract.symbol).instrument.settlement_currency
-    equivalent = equivalent_venue(contract, moment, price, decimals,
-                                  (prices or {}).get(base_asset(settlement)))
+    equivalent = population_equivalent(contract, borrowers, moment, price, prices)
     profile, era = equivalent.profile, equivalent.era
     instrument = profile.instrument(SYMBOL).instrument
     population = VenuePopulation(contract, equivalent, [])

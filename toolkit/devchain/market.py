@@ -174,6 +174,17 @@ class AaveMarket:
         """``getUserAccountData(user)`` at ``block`` (base-currency units, bps, HF in wad)."""
         return AccountData(*self.pool.functions.getUserAccountData(user).call(block_identifier=block))
 
+    def account_data_in_block(self, user: str, *, state_block: int, number: int, timestamp: int) -> AccountData:
+        """``getUserAccountData(user)`` on the post-state of ``state_block``, run in the context of block
+        ``number`` at ``timestamp`` (the node's own ``eth_call`` block override): what the first transaction of
+        that block saw, interest accrued to its time."""
+        fn = self.pool.functions.getUserAccountData(user)
+        w3 = self.pool.w3
+        data = w3.eth.contract(abi=fn.contract_abi).encode_abi(fn.abi_element_identifier, args=fn.args)
+        answer = w3.manager.request_blocking("eth_call", [{"to": self.pool.address, "data": data}, hex(state_block),
+                                                          {}, {"number": hex(number), "time": hex(timestamp)}])
+        return AccountData(*(int(answer[2 + 64 * i:66 + 64 * i], 16) for i in range(6)))
+
     def debt_balance(self, user: str, symbol: str, block: BlockIdentifier = "latest") -> int:
         """Variable debt of ``user`` in ``symbol`` at ``block`` (raw units, interest included)."""
         token = self.token(self.reserve(symbol).variable_debt_token)

@@ -47,9 +47,10 @@ from typing import Any
 
 from toolkit.abi import load_abi
 from toolkit.chain.logs import LogFilter
-from toolkit.protocols.aave import ERC20, ETH_USD_FEED, ORACLE_V3, POOL_V2, POOL_V3, PROVIDER_V2, PROVIDER_V3, WAD, \
+from toolkit.protocols.aave import ERC20, ORACLE_V3, POOL_V2, POOL_V3, PROVIDER_V2, PROVIDER_V3, WAD, \
     ReserveConfig
 from toolkit.protocols.base import Call
+from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
 from toolkit.snapshot.model import AssetState, Composition, Discovery, Holding, Key, MarketState, log_addresses
 from toolkit.snapshot.reads import need, optional, read
@@ -170,13 +171,11 @@ class AaveSnapshot:
         pool, v3 = deployment.address("pool"), _version(deployment) >= 3
         pool_abi, positions = (POOL_V3, POSITIONS_V3) if v3 else (POOL_V2, POSITIONS_V2)
         eth_quoted = deployment.params.get("price_currency") == "ETH"
-        feed = (deployment.chain.eth_usd_feed or "").lower()
         first: dict[Hashable, Call] = {
             "reserves": Call(block, pool, positions.fn("getReservesList")),
             "provider": Call(block, pool, pool_abi.fn("ADDRESSES_PROVIDER" if v3 else "getAddressesProvider"))}
-        if eth_quoted and feed:
-            first["eth_usd"] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-            first["eth_usd_decimals"] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+        if eth_quoted:
+            first.update(eth_usd_calls(deployment, block))
         one = await read(state, first)
         reserves = [a.lower() for a in need(one, "reserves")[0]]
         provider = need(one, "provider")[0]
@@ -207,8 +206,8 @@ class AaveSnapshot:
             unit, currency, usd = need(three, "unit")[0], "USD", (1, 1)
         else:
             unit, currency = WAD, "ETH"
-            answer, decimals = optional(one, "eth_usd"), optional(one, "eth_usd_decimals")
-            usd = (answer[0], 10 ** decimals[0]) if answer and decimals and answer[0] > 0 else (None, None)
+            rate = eth_usd_at(one, deployment, block)
+            usd = (rate.answer, 10 ** rate.decimals) if rate.missing is None else (None, None)
         assets = {}
         for asset in reserves:
             data, config = need(two, ("data", asset))[0], configs[asset]

@@ -39,8 +39,9 @@ from eth_hash.auto import keccak
 from toolkit.abi import load_abi
 from toolkit.chain.logs import LogFilter
 from toolkit.protocols.base import Call
-from toolkit.protocols.compound_v2 import COMPTROLLER, CTOKEN, ERC20, ETH_USD_FEED, MANTISSA, NATIVE_ASSET, \
-    PRICE_ORACLE, mul_truncate
+from toolkit.protocols.compound_v2 import COMPTROLLER, CTOKEN, ERC20, MANTISSA, NATIVE_ASSET, PRICE_ORACLE, \
+    mul_truncate
+from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
 from toolkit.snapshot.model import AssetState, Composition, Discovery, Holding, Key, MarketState, log_addresses
 from toolkit.snapshot.reads import need, optional, read
@@ -106,18 +107,16 @@ class CompoundSnapshot:
                 second[("decimals", asset)] = Call(block, asset, ERC20.fn("decimals"))
                 second[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
         probe = deployment.params.get("quote_probe")
-        feed = (deployment.chain.eth_usd_feed or "").lower()
-        if probe and feed:
+        if probe and deployment.chain.eth_usd_feed:
             second[("price", probe["market"].lower())] = Call(block, oracle, PRICE_ORACLE.fn("getUnderlyingPrice"),
                                                              (probe["market"].lower(),))
-            second["eth_usd"] = Call(block, feed, ETH_USD_FEED.fn("latestAnswer"))
-            second["eth_usd_decimals"] = Call(block, feed, ETH_USD_FEED.fn("decimals"))
+            second.update(eth_usd_calls(deployment, block))
         two = await read(state, second)
         currency, usd = "USD", (1, 1)
         if probe and optional(two, ("price", probe["market"].lower())) == (MANTISSA,):
-            answer, decimals = optional(two, "eth_usd"), optional(two, "eth_usd_decimals")
-            currency = probe["currency"]
-            usd = (answer[0], 10 ** decimals[0]) if answer and decimals and currency == "ETH" else (None, None)
+            currency, rate = probe["currency"], eth_usd_at(two, deployment, block)
+            usd = ((rate.answer, 10 ** rate.decimals) if currency == "ETH" and rate.missing is None
+                   else (None, None))
         assets = {}
         for ctoken, asset in underlyings.items():
             native = asset == NATIVE_ASSET

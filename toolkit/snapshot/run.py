@@ -44,11 +44,13 @@ from toolkit.chain.logs import LogReader
 from toolkit.chain.logtable import log_dicts
 from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.protocols.discovery import discover
 from toolkit.protocols.registry import Deployment, registry
 from toolkit.redact import redact_url
 from toolkit.snapshot.families import family_for
 from toolkit.snapshot.model import Composition, Discovery, Holding, Key, MarketState, SnapshotFamily
 from toolkit.snapshot.reads import state_reader
+from toolkit.store import discovered
 from toolkit.store import positions as stored
 from toolkit.store.db import Store, Writer
 from toolkit.store.provenance import git_commit, new_run_id
@@ -293,6 +295,13 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
         headers = BlockHeaders(client)
         number = await headers.resolve_bound(request.block)
         header = (await headers.get([number]))[number]
+        # the markets the registries list at the block (templates: Aave pools, cTokens, ...), as a pull finds them
+        markets = await discover(deployments, client, chain_id=chain_id, bound=number,
+                                 cached=discovered.load(store, chain_id))
+        deployments = markets.deployments(None if request.address else request.deployment)
+        if not deployments:
+            raise UserInputError(f"no {request.protocol} market {request.deployment!r} on {request.chain} in the "
+                                 "registry or among the markets its registry contracts list; run `liqtk protocols`")
         store = store or Store(request.store_path)
         run_id = new_run_id()
         result = SnapshotResult(run_id, chain_id, number, header.hash, datetime.fromtimestamp(header.timestamp, UTC),
@@ -303,6 +312,7 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
                              deployment=",".join(d.name for d in deployments), from_block=None, to_block=number,
                              node_client_version=version, package_version=__version__,
                              git_commit=git_commit())
+            discovered.save(writer, markets, run_id)
             error: ToolkitError | None = None
             try:
                 for deployment in deployments:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from toolkit._version import __version__
 from toolkit.errors import StoreError
-from toolkit.store import schema
+from toolkit.store import positions_schema, schema
 from toolkit.store.arrow import rows_to_table, to_pandas
 from toolkit.store.db import Store, Writer
 from toolkit.store.manifest import Manifest, content_sha256, utc_now
