@@ -3,7 +3,7 @@ it lives with the tests; ``tests/`` is on ``sys.path`` under pytest, and bench/b
 
 :class:`FaultProxy` is an aiohttp server on ``127.0.0.1`` (free port, background thread) that forwards
 JSON-RPC requests — single or batch — unchanged to an upstream node on a loopback address and injects
-the faults real providers produce, with their real wording (shared/reference/engineering.md §2.1):
+the faults real providers produce, with their real wording (docs/sources/chain.md#provider-error-messages):
 
 * ``eth_getLogs`` ranges longer than ``range_limit`` blocks are rejected with the message, JSON-RPC code
   and HTTP status of a chosen provider (:data:`PROVIDER_TEMPLATES`);
@@ -65,7 +65,7 @@ class RangeLimitTemplate:
     data: dict[str, Any] | None = None
 
 
-#: Provider range-limit errors, verbatim from engineering.md §2.1 (its "source" column). Where the
+#: Provider range-limit errors, verbatim from the recordings docs/sources/chain.md#provider-error-messages names. Where the
 #: catalogue records no JSON-RPC code, -32000 (geth's generic server error) is used.
 PROVIDER_TEMPLATES: dict[str, RangeLimitTemplate] = {
     "infura": RangeLimitTemplate(
@@ -365,7 +365,7 @@ class FaultProxy:
           for a block it does not have);
         * ``eth_getLogs`` reaching past ``head``: ``-32602 "block range extends beyond current head
           block"`` (ethereum/execution-apis tests/eth_getLogs/filter-error-future-block-range.io);
-        * ``eth_call`` at a block above ``head``: ``-32000 "header not found"`` (engineering.md §2.1,
+        * ``eth_call`` at a block above ``head``: ``-32000 "header not found"`` (docs/sources/chain.md#provider-error-messages,
           "misc transient", from eth_defi ``middleware.py``);
         * anything else as the upstream answers it.
         """

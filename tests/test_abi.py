@@ -1,6 +1,6 @@
 """ABI files: topic0 of every event against the reference, and exact decoding of real mainnet logs.
 
-Reference values: shared/reference/defi-protocols.md Appendix A (topic0, computed there with two
+Reference values: docs/sources/events.md#topic0-values (topic0, computed there with two
 independent Keccak-256 implementations); fixtures/mainnet-logs/cross_checks.csv (values published
 independently by rotki and mev-inspect-js tests, see fixtures/mainnet-logs/README.md).
 """
@@ -20,7 +20,7 @@ from toolkit.abi import LogDecodeError, abi_files, event_catalogue, load_abi
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mainnet-logs"
 
-# defi-protocols.md Appendix A.1 (and mainnet-logs/README.md for Aave v1).
+# docs/sources/events.md#topic0-values (and docs/sources/events.md#aave-v1-liquidationcall).
 REFERENCE_TOPIC0 = {
     ("aave-v3/Pool.json", "LiquidationCall"): "0xe413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286",
     ("aave-v2/LendingPool.json", "LiquidationCall"): "0xe413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286",
@@ -30,7 +30,7 @@ REFERENCE_TOPIC0 = {
     ("common/ChainlinkAggregator.json", "AnswerUpdated"): "0x0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f",
     ("common/ERC20.json", "Transfer"): "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
 }
-# defi-protocols.md Appendix A.2.
+# docs/sources/events.md#topic0-values (selectors).
 REFERENCE_SELECTORS = {
     ("aave-v3/Pool.json", "getConfiguration"): "c44b11f7",
     ("aave-v3/Pool.json", "getUserAccountData"): "bf92857c",

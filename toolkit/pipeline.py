@@ -3,7 +3,8 @@
 Data flows one way: :mod:`toolkit.chain` reads logs, headers and state from the node,
 :mod:`toolkit.protocols` decodes and enriches them, :mod:`toolkit.store` commits them.
 
-Contract (dlt-style incremental cursor, shared/reference/engineering.md §1.6, §2.5-2.6):
+Contract (dlt-style incremental cursor, docs/sources/store.md#dlt-incremental-cursor,
+docs/sources/store.md#idempotent-chunk-writes, docs/sources/chain.md#reorg-handling):
 
 * Block ranges are half-open internally ([start, end)); the checkpoint stores the last block
   (inclusive) whose logs are all stored, with its hash.
@@ -18,7 +19,7 @@ Contract (dlt-style incremental cursor, shared/reference/engineering.md §1.6, �
 * The upper bound is the node's ``finalized`` block by default, so nothing that can still be
   reorganized is written; ``--to latest`` with ``--confirmations N`` trades that for freshness.
 
-Reorganizations (eth_defi's ``ReorganisationMonitor`` pattern, engineering.md §2.5). The store's
+Reorganizations (eth_defi's ``ReorganisationMonitor`` pattern, docs/sources/chain.md#reorg-handling). The store's
 ``blocks`` table is one view of each chain, shared by its deployments, and a block hash commits to
 every block below it; so:
 

@@ -27,7 +27,7 @@ def run(*args: str):
 
 def test_single_position_json() -> None:
     """The issue's example: long 1000 XBTUSD at 5000, 25x, funding -0.0139% -> 4831.0 (BitMEX UI value,
-    binares/uxs:uxs/base/wrappers/bitmex.py; reference §1.6 item 4)."""
+    binares/uxs:uxs/base/wrappers/bitmex.py; docs/sources/venues.md#bitmex-liquidation-price)."""
     result = run(*SINGLE, "--funding-rate", "-0.000139", "--json")
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
@@ -48,7 +48,7 @@ def test_single_position_table() -> None:
 
 
 def test_account_file_cross(tmp_path: Path) -> None:
-    """Binance cross account of the freqtrade test vector (§2.1): ETH 1153.26, BTC 26316.89."""
+    """Binance cross account of the freqtrade test vector (docs/sources/venues.md#binance-liquidation-price): ETH 1153.26, BTC 26316.89."""
     account = {"venue": "binance-usdm", "margin_mode": "cross", "wallet_balance": "1535443.01", "positions": [
         {"symbol": "ETHUSDT", "side": "long", "size": "3683.979", "entry_price": "1456.84", "mark_price": "1335.18",
          "leverage": 5, "mmr": "0.10", "maintenance_amount": "135365"},

@@ -45,7 +45,7 @@ def linear_venue(venue_id: str = "bitmex", **rules: object):
 def test_funding_paid_at_bitmex_times_with_historical_rates() -> None:
     """Positions held at 04:00, 12:00 and 20:00 UTC pay mark value x F with the historical XBTUSD rate of that
     time (fixture): on 2020-03-13 the rate sat at the -0.375% floor, so shorts paid longs.
-    Source: §1.5 https://www.bitmex.com/app/swapsGuide ; data: fixtures/bitmex (BitMEX /funding export)."""
+    Source: https://www.bitmex.com/app/swapsGuide ; data: fixtures/bitmex (BitMEX /funding export)."""
     path = bitmex_trades_path("2020-03-12 04:00", "2020-03-14 20:00")
     rates = load_funding(FUNDING, "XBTUSD")
     accounts = [isolated("long", "XBTUSD", LONG, "10000", "7658.5", "1"),
@@ -67,7 +67,7 @@ def test_bitmex_tier_reduction_before_takeover() -> None:
     """2,500,000 XBTUSD at 8,000 (312.5 XBT, tier 3 of the 200 / 100 XBT steps, 50x): the engine first closes
     enough to drop to tier 2 (<= 300 XBT: keep 2,400,000), then to tier 1 (<= 200 XBT: keep 1,600,000), and only
     then takes the rest over at the bankruptcy price.
-    Source: §1.7 https://testnet.bitmex.com/app/liquidationExamples ; tiers §1.3."""
+    Source: https://testnet.bitmex.com/app/liquidationExamples ; tiers: docs/sources/venues.md#bitmex-risk-limits."""
     prices = [str(round(D(8000) * (1 - D("0.001") * k) * 2) / 2) for k in range(40)]
     result = simulate(BITMEX, [isolated("a", "XBTUSD", LONG, "2500000", "8000", "50")], path_of(prices, "XBTUSD"))
     partials = [e for e in result.events if isinstance(e, PartialLiquidation)]
@@ -81,7 +81,7 @@ def test_bitmex_tier_reduction_before_takeover() -> None:
 def test_okx_partial_liquidation_reduces_two_tiers() -> None:
     """OKX: a position in tier >= 3 is first reduced by two tiers: 30,000 BTC swaps (tier 5, 25,000-49,999)
     are cut to the tier-3 limit of 14,999 contracts (15,001 closed).
-    Source: §2.3 https://okx.huicker.com/fr-fr/help/v-tiered-maintenance-margin-ratio-rules ; tiers
+    Source: https://okx.huicker.com/fr-fr/help/v-tiered-maintenance-margin-ratio-rules ; tiers
     https://www.okx.com/id/help/adjustment-of-perpetual-swap-tiered-maintenance-margin-ratio-schedule"""
     venue = load_venue("okx")
     account = isolated("a", "BTC-USD-SWAP", LONG, "30000", "8000", "15")
@@ -94,7 +94,7 @@ def test_okx_partial_liquidation_reduces_two_tiers() -> None:
 def test_hyperliquid_partial_liquidation_and_cooldown() -> None:
     """Hyperliquid: a position above 100k USDC sends only 20% to the book, then waits 30 s before the next step;
     below 2/3 of maintenance margin the backstop takes the rest over even during the cooldown.
-    Source: §2.5 https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations ,
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations ,
     https://tginsight.xyz/channel/hyperliquid_announcements/post/307"""
     venue = load_venue("hyperliquid")
     account = isolated("a", "BTC", LONG, "5", "100000", "40")
@@ -112,7 +112,7 @@ def test_hyperliquid_partial_liquidation_and_cooldown() -> None:
 def test_hyperliquid_backstop_below_two_thirds_of_maintenance() -> None:
     """Hyperliquid: when equity is below 2/3 of maintenance margin the position goes to the Liquidator vault (the
     fund here) with its margin, without a market order first.
-    Source: §2.5 https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations"""
+    Source: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations"""
     venue = load_venue("hyperliquid")
     account = isolated("a", "BTC", LONG, "5", "100000", "40")
     result = simulate(venue, [account], path_of(["100000", "97700"], "BTC", datetime(2025, 10, 10, tzinfo=UTC)))
@@ -123,7 +123,7 @@ def test_hyperliquid_backstop_below_two_thirds_of_maintenance() -> None:
 def test_binance_market_liquidation_charges_the_clearance_fee() -> None:
     """Binance: a position that can still be closed above its bankruptcy price is closed in the market; the
     liquidation fee (0.5% of the value, at most what is left) goes to the insurance fund, the rest to the trader.
-    Source: §2.1 https://www.binance.com/pt-BR/support/faq/360033525271 ,
+    Source: https://www.binance.com/pt-BR/support/faq/360033525271 ,
     https://binanceapitest.github.io/Binance-Futures-Documentation/Insurance_Fund/"""
     venue = load_venue("binance-usdm")
     account = isolated("a", "BTCUSDT", LONG, "1", "30000", "10")
@@ -142,8 +142,8 @@ def test_binance_market_liquidation_charges_the_clearance_fee() -> None:
 def test_fund_drawdown_limit_triggers_adl(drawdown: Decimal | None, expect_adl: bool) -> None:
     """OKX: ADL when the fund would fall 30% below its 8-hour peak, even with money left; without the rule the
     fund pays the shortfall (BitMEX).
-    Source: §2.3 https://www.ouchyi.rocks/es-la/help/what-is-the-mechanism-for-the-strong-level-in-advance-what-is-the-use ;
-    §1.9 https://bitmex.com/app/autoDeleveraging"""
+    Source: https://www.ouchyi.rocks/es-la/help/what-is-the-mechanism-for-the-strong-level-in-advance-what-is-the-use ;
+    https://bitmex.com/app/autoDeleveraging"""
     venue = linear_venue(adl_drawdown_limit=drawdown)
     accounts = [isolated("short", "EXAMPLE", SHORT, "100", "100", "10"),
                 isolated("long", "EXAMPLE", LONG, "100", "100", "2")]
@@ -182,7 +182,7 @@ def test_adl_at_mark_price_charges_the_fund_only_while_it_can_pay(fund: str, pri
 def test_cross_account_positions_are_liquidated_together() -> None:
     """A cross account with XBTUSD and ETHUSD (both settle in XBT) is liquidated as one: both positions are taken
     over when the account's equity falls below the summed maintenance margin, and its equity goes to the fund.
-    Source: §1.6 item 5 (cross margin), §1.7 (takeover)."""
+    Source: docs/sources/venues.md#bitmex-liquidation-price (cross margin), #bitmex-liquidation-process (takeover)."""
     account = cross("x", "0.2", PositionSpec("XBTUSD", LONG, D(10000), D(8000), D(10)),
                     PositionSpec("ETHUSD", LONG, D(1000), D(200), D(10)))
     times = tuple(datetime(2020, 6, 1, tzinfo=UTC) + timedelta(minutes=k) for k in range(4))
@@ -199,7 +199,7 @@ def test_cross_account_positions_are_liquidated_together() -> None:
 def test_same_seed_same_events_and_seed_drives_random_adl() -> None:
     """Deterministic for a given seed; dYdX v4 picks deleveraging counterparties at random ("randomly chosen
     offsetting positions", UNVERIFIED ordering), so other seeds may pick other accounts.
-    Source: §2.4 https://dydx-documentation-six.vercel.app/concepts/trading/contract-loss-mechanism"""
+    Source: https://dydx-documentation-six.vercel.app/concepts/trading/contract-loss-mechanism"""
     venue = linear_venue("dydx-v4")
     accounts = [isolated("short", "EXAMPLE", SHORT, "100", "100", "10")]
     accounts += [isolated(f"long{k}", "EXAMPLE", LONG, "20", "100", "2") for k in range(8)]

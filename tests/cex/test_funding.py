@@ -20,7 +20,7 @@ HISTORY = FIXTURES / "bitmex" / "bitmex_XBTUSD_funding_history_2016-05_to_2020-1
 def test_historical_rates_respect_the_cap_of_their_era() -> None:
     """Every XBTUSD 8-hour rate from 2019 on lies within 75% x (IM - MM) of the era in force (0.375% with
     MM 0.5%, 0.45% with MM 0.40% from 5 May 2020), and the floor was hit on 2020-03-13 04:00 .. 03-14 20:00.
-    Source: §1.5 cap https://blog.bitmex.com/important-changes-to-bitcoin-usd-swap-funding ; §1.3 eras;
+    Source: cap https://blog.bitmex.com/important-changes-to-bitcoin-usd-swap-funding ; eras: docs/sources/venues.md#bitmex-risk-limits;
     data fixtures/bitmex (reference points of its README)."""
     rates = load_funding(HISTORY, "XBTUSD")
     checked = 0
@@ -40,7 +40,7 @@ def test_historical_rates_respect_the_cap_of_their_era() -> None:
 def test_schedule_matches_historical_funding_times() -> None:
     """8-hour funding from 2016-06-04 20:00: the venue schedule (04:00, 12:00, 20:00 UTC) lists exactly the
     funding times of the BitMEX export.
-    Source: §1.5 https://www.bitmex.com/app/swapsGuide ; data fixtures/bitmex."""
+    Source: https://www.bitmex.com/app/swapsGuide ; data fixtures/bitmex."""
     times = [t for t in load_funding(HISTORY, "XBTUSD") if t >= datetime(2016, 6, 4, 20, tzinfo=UTC)]
     schedule = BITMEX.funding_schedule(XBTUSD.era(times[-1]))
     expected = list(schedule.times_between(times[0] - timedelta(seconds=1), times[-1]))
@@ -50,7 +50,7 @@ def test_schedule_matches_historical_funding_times() -> None:
 
 def test_default_rate_is_interest_with_zero_premium() -> None:
     """Without a funding file every payment uses F = P + clamp(I - P) with P = 0, i.e. I = 0.01% per 8 h.
-    Source: §1.5 (default XBTUSD interest 0.01%, UNVERIFIED in the reference)."""
+    Source: (default XBTUSD interest 0.01%, unverified in docs/sources/venues.md#bitmex-funding)."""
     schedule = BITMEX.funding_schedule(XBTUSD.era())
     assert isinstance(schedule, FundingSchedule)
     assert schedule.default_rate == D("0.0001") == funding_rate(D(0), D("0.0001"))
@@ -59,7 +59,7 @@ def test_default_rate_is_interest_with_zero_premium() -> None:
 
 def test_fair_price_adds_the_prorated_funding_basis() -> None:
     """Fair Price = Index x (1 + Funding Rate x Time Until Funding / Funding Interval).
-    Source: §1.4 https://www.bitmex.com/app/fairPriceMarking"""
+    Source: https://www.bitmex.com/app/fairPriceMarking"""
     now = datetime(2020, 3, 12, 8, tzinfo=UTC)
     funding_time = datetime(2020, 3, 12, 12, tzinfo=UTC)
     assert fair_price(D(10000), D("0.0001"), now, funding_time, timedelta(hours=8)) == D("10000.5")
@@ -68,7 +68,7 @@ def test_fair_price_adds_the_prorated_funding_basis() -> None:
 
 def test_premium_index_formula() -> None:
     """P = (max(0, ImpactBid - Mark) - max(0, Mark - ImpactAsk)) / Spot + FairBasisUsedInMark.
-    Source: §1.5 (BitMEX guide text at https://r.arson.gg/r/BitMEX/comments/d5kupn/funding_calculations)"""
+    Source: (BitMEX guide text at https://r.arson.gg/r/BitMEX/comments/d5kupn/funding_calculations)"""
     assert premium_index(D(101), D(102), D(100), D(100), D("0.0001")) == D("0.0101")
     assert premium_index(D(98), D(99), D(100), D(100), D(0)) == D("-0.01")
     assert premium_index(D(99), D(101), D(100), D(100), D(0)) == D(0)
@@ -77,7 +77,7 @@ def test_premium_index_formula() -> None:
 def test_trades_fixture_grossvalue_matches_inverse_value() -> None:
     """XBTUSD trade value in satoshis is size x round(1e8 / price) (fixture README): the instrument's value of one
     contract at each traded price, in satoshis, agrees.
-    Source: §1.1 API field dump (settlCurrency XBt, multiplier -100000000); data fixtures/bitmex."""
+    Source: API field dump (settlCurrency XBt, multiplier -100000000); data fixtures/bitmex."""
     trades = pd.read_csv(FIXTURES / "bitmex" / "bitmex_XBTUSD_trades_at_funding_times.csv", dtype=str).head(300)
     instrument = XBTUSD.instrument
     for size, price, gross in zip(trades["size"], trades["price"], trades["grossValue"]):

@@ -34,21 +34,21 @@ def test_every_parameter_has_source_and_date(venue_id: str) -> None:
 
 
 @pytest.mark.parametrize(("venue_id", "rule"), [
-    ("bitmex", "funding_interest_rate"),            # §1.5 default I: UNVERIFIED
-    ("bitmex", "maintenance_includes_taker_fee"),   # §1.6: fitted model vs staff quote
-    ("binance-usdm", "liquidation_fee_rate"),       # §2.1 current clearance-fee rates: UNVERIFIED
+    ("bitmex", "funding_interest_rate"),            # default I: UNVERIFIED
+    ("bitmex", "maintenance_includes_taker_fee"),   # fitted model vs staff quote
+    ("binance-usdm", "liquidation_fee_rate"),       # current clearance-fee rates: UNVERIFIED
     ("binance-usdm", "price_rounding"),
-    ("okx", "adl_price"),                           # §6 mark-price ADL for all products: UNVERIFIED
-    ("dydx-v4", "adl_ranking"),                     # §2.4 conflicting counterparty ordering
+    ("okx", "adl_price"),                           # mark-price ADL for all products: UNVERIFIED
+    ("dydx-v4", "adl_ranking"),                     # conflicting counterparty ordering
     ("dydx-v4", "liquidation_fee_rate"),            # docs 1.5% vs code default 0.5%
-    ("hyperliquid", "adl_ranking"),                 # §2.5 exact sorting index: UNVERIFIED
+    ("hyperliquid", "adl_ranking"),                 # exact sorting index: UNVERIFIED
 ])
 def test_unverified_items_are_flagged(venue_id: str, rule: str) -> None:
     assert rule in load_venue(venue_id).unverified()
 
 
 def test_venue_rules_follow_the_reference() -> None:
-    """Spot checks of each profile against ``../shared/reference/cex-engines.md`` §1-§2."""
+    """Spot checks of each profile against their entries in docs/sources/venues.md."""
     bitmex, binance, okx = load_venue("bitmex"), load_venue("binance-usdm"), load_venue("okx")
     dydx, hyperliquid, bybit = load_venue("dydx-v4"), load_venue("hyperliquid"), load_venue("bybit")
     assert bitmex.rules.funding_hours == (4, 12, 20) and bitmex.rules.margin.basis is MarginBasis.ENTRY

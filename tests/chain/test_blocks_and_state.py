@@ -34,7 +34,7 @@ async def test_resolve_bound(log_chain) -> None:
     async with RpcClient(log_chain.url) as client:
         headers = BlockHeaders(client)
         head = int(await client.call("eth_blockNumber"), 16)
-        # anvil --slots-in-an-epoch 1: safe = head - 1, finalized = head - 2 (engineering.md §2.5).
+        # anvil --slots-in-an-epoch 1: safe = head - 1, finalized = head - 2 (docs/sources/chain.md#finality-tags).
         assert await headers.resolve_bound("latest") == head
         assert await headers.resolve_bound("latest", confirmations=64) == head - 64
         assert await headers.resolve_bound("safe") == head - 1

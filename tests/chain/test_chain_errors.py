@@ -1,4 +1,4 @@
-"""Classification of every provider error in shared/reference/engineering.md §2.1 (one case per row).
+"""Classification of every provider error in docs/sources/chain.md#provider-error-messages (one case per message).
 
 Each case id names the provider and the source the message was recorded from.
 """
@@ -100,7 +100,7 @@ CATALOGUE = [
          "Too Many Requests error received from speedy-nodes-nyc.moralis.io", RateLimited),
     case("zeta-chain-node#3265", -32000, "query returned more than 10000 results", TooManyResults,
          result_limit=10000),
-    # Not in §2.1: state and execution answers of geth/reth/anvil (sources beside the patterns).
+    # Not in docs/sources/chain.md#provider-error-messages: state and execution answers of geth/reth/anvil (sources beside the patterns).
     case("geth-missing-trie-node", -32000,
          "missing trie node 5c0ee75d9dd668839db2895c93257f6a3a77282740c045d286ff0d1f297ffa24 (path )", NoArchiveState),
     case("geth-pathdb-historical-state", -32000, "historical state 0xabc123 is not available", NoArchiveState),
@@ -134,7 +134,7 @@ def test_no_archive_state_tells_what_to_do() -> None:
 
 
 def test_message_wins_over_code() -> None:
-    """-32005 is both a rate limit and "too many results" on Infura (§2.1 observations)."""
+    """-32005 is both a rate limit and "too many results" on Infura (docs/sources/chain.md#provider-error-messages)."""
     too_many = classify_error_object({"code": -32005, "message": "query returned more than 10000 results"}, url=URL)
     throttled = classify_error_object({"code": -32005, "message": "daily request count exceeded"}, url=URL)
     assert isinstance(too_many, TooManyResults) and isinstance(throttled, RateLimited)

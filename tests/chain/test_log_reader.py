@@ -38,7 +38,7 @@ def logs_of(chunks: Sequence[LogChunk]) -> list[dict[str, Any]]:
 
 
 def blind_bisection_requests(blocks: int, limit: int) -> int:
-    """Requests of recursive bisection without hints (engineering.md §2.2 prototype: 31 for 1000/100)."""
+    """Requests of recursive bisection without hints (docs/sources/chain.md#range-splitting: 31 for 1000/100)."""
     return 1 if blocks <= limit else 1 + blind_bisection_requests(blocks // 2, limit) \
         + blind_bisection_requests(blocks - blocks // 2, limit)
 

@@ -4,7 +4,7 @@ DeFi expectations come from the Morpho scenario's own ``Liquidate`` event (``bad
 devchain's $1.00000000 feed). The venue expectation is worked out by hand on a one-step crash from 10,000 to
 5,000: every derived long (isolated, margin = entry value / leverage, leverage ``1 / (1 - HF x D / N)``) is
 bankrupt at ``B = E (1 - 1/L)``, above the new mark, so the engine takes it over at ``B`` and, with an empty
-insurance fund, deleverages the suppliers' shorts at ``B`` (Binance ADL price, cex-engines.md §2.1): they lose
+insurance fund, deleverages the suppliers' shorts at ``B`` (Binance ADL price, docs/sources/venues.md#binance-insurance-fund-and-adl): they lose
 ``q (B - 5,000)`` against closing at the mark. With a large fund the fund pays the same amount instead.
 """
 

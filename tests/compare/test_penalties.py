@@ -3,10 +3,10 @@
 The DeFi side is checked against the scenario's own numbers (Aave v3 bonus 5 % of the debt repaid, of which
 10 % goes to the treasury; Morpho's bad-debt position: 1 WBTC at $40,000 against $45,000 of debt). The venue
 side against the venues' rules written out here: BitMEX takes over at the bankruptcy price and the remaining
-margin, ``(MMR + funding) x entry value``, goes to the insurance fund (cex-engines.md §1.7, §1.2); Binance
+margin, ``(MMR + funding) x entry value``, goes to the insurance fund (docs/sources/venues.md#bitmex-liquidation-process, #bitmex-initial-and-maintenance-margin); Binance
 closes in the market and charges its clearance fee, capped at what is left, here the maintenance margin
-``MMR x value`` (§2.1); Hyperliquid has no liquidation fee and sends only 20 % of a position above 100k USDC
-(§2.5), paying the taker fee of the profile on that order.
+``MMR x value`` (docs/sources/venues.md#binance-clearance-fee); Hyperliquid has no liquidation fee and sends only 20 % of a position above 100k USDC
+(docs/sources/venues.md#hyperliquid-liquidations), paying the taker fee of the profile on that order.
 The equivalent position's liquidation price solves ``q X - D = requirement`` by hand.
 """
 

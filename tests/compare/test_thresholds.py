@@ -2,7 +2,7 @@
 
 Expectations are computed here from their sources, not by the code under test: the lending relations
 ``HF = C x LT / D`` and ``L = C / (C - D)`` solved by hand; the venues' published closed forms
-(cex-engines.md §1.6 item 4 BitMEX fitted model, §2.1 Binance, §2.2 Bybit, §2.5 Hyperliquid); the reserve
+(docs/sources/venues.md: BitMEX liquidation price (fitted model), Binance, Bybit, Hyperliquid liquidation price entries); the reserve
 parameters the devchain deployment set (``toolkit.devchain.aave_v3/aave_v2.RESERVE_PARAMS``) and the block of
 a governance transaction's receipt.
 """

@@ -83,7 +83,7 @@ def _deficit_logs() -> list[dict]:
 
 
 def test_deficit_created_joins_its_liquidation() -> None:
-    # topic0 of defi-protocols.md Appendix A
+    # topic0 of docs/sources/events.md#topic0-values
     assert DEFICIT_CREATED.topic0 == "0x2bccfb3fad376d59d7accf970515eb77b2f27b082c90ed0fb15583dd5a942699"
     (deployment,) = [d for d in expand_offline(registry().find("ethereum", "aave-v3", "core"), {}) if d.name == "core"]
     assert DEFICIT_CREATED.topic0 in adapter_for(deployment).topics0(deployment)

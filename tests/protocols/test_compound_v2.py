@@ -359,7 +359,7 @@ def test_mantissas_to_bps() -> None:
 
 
 def test_selectors_match_the_reference() -> None:
-    """shared/reference/defi-protocols.md Appendix A.2."""
+    """docs/sources/events.md#topic0-values (selectors)."""
     assert {name: COMPTROLLER.fn(name).selector.hex() for name in
             ("markets", "closeFactorMantissa", "liquidationIncentiveMantissa", "oracle")} == {
         "markets": "8e8f294b", "closeFactorMantissa": "e8755446", "liquidationIncentiveMantissa": "4ada90af",

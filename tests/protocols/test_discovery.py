@@ -7,7 +7,7 @@ ABIs (the listing event, ``getAllMarkets()``/``getAddressesProvidersList()``, th
 from the discovery code.
 
 No recording of a real Comptroller's answers (``getAllMarkets()`` results or ``MarketListed`` logs) exists in
-shared/data or fixtures/ (searched: the selector ``0xb0772d0b`` and the topic0 of ``MarketListed`` in the stored
+the project's research data set or fixtures/ (searched: the selector ``0xb0772d0b`` and the topic0 of ``MarketListed`` in the stored
 public code; the hits are ABIs, bindings and docs, no recorded answer). The Compound layout of ``MarketListed``
 (the cToken not indexed) is therefore checked with a CONSTRUCTED log replayed at the real Unitroller address on a
 local anvil with chain id 1 (``toolkit.devchain.replay``), which also feeds the store cache that ``liqtk decode``

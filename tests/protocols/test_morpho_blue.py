@@ -94,7 +94,7 @@ def _raw_logs(devchain: Devchain, address: str, topic0: str) -> list[dict[str, A
 
 
 def test_topics_and_selectors_match_the_reference() -> None:
-    """defi-protocols.md Appendix A and §8 (computed there with two Keccak-256 implementations)."""
+    """docs/sources/events.md#topic0-values and docs/sources/morpho.md#liquidate-event (computed with two Keccak-256 implementations)."""
     assert LIQUIDATE.topic0 == "0xa4946ede45d0c6f06a0f5ce92c9ad3b4751452d2fe0e25010783bcab57a67e41"
     assert CREATE_MARKET.topic0 == "0xac4b2400f169220b0c0afdde7a0b32e775ba727ea1cb30b35f935cdaab8683ac"
     assert MORPHO.fn("idToMarketParams").selector.hex() == "2c3c9157"

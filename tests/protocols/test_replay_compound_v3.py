@@ -235,7 +235,7 @@ def test_allocate_keeps_the_total_and_stays_within_one_unit(total: int, weights:
 
 
 def test_comet_abi_matches_the_reference_topics_and_selectors() -> None:
-    """shared/reference/defi-protocols.md Appendix A."""
+    """docs/sources/events.md#topic0-values."""
     assert COMET.event("AbsorbDebt").topic0 == "0x1547a878dc89ad3c367b6338b4be6a65a5dd74fb77ae044da1e8747ef1f4f62f"
     assert COMET.event("AbsorbCollateral").topic0 == "0x9850ab1af75177e4a9201c65a2cf7976d5d28e40ef63494b44366f86b2f9412e"
     assert COMET.event("BuyCollateral").topic0 == "0xf891b2a411b0e66a5f0a6ff1368670fefa287a13f541eb633a386a1a9cc7046b"

@@ -148,7 +148,7 @@ def test_decode_open_vault_set_accepts_any_emitter_until_enrich() -> None:
 
 
 def test_euler_abis_match_the_reference_topics_and_selectors() -> None:
-    """shared/reference/defi-protocols.md Appendix A."""
+    """docs/sources/events.md#topic0-values."""
     assert EVAULT.event("Liquidate").topic0 == "0x8246cc71ab01533b5bebc672a636df812f10637ad720797319d5741d5ebb3962"
     assert EVAULT.event("DebtSocialized").topic0 == "0xe786d0bc2e83bf230ed9895a9c4d7756ab0c6e22eb8a4ff69c161ece76bd36df"
     factory = load_abi("euler-v2/GenericFactory.json")

@@ -249,7 +249,7 @@ def test_decode_v2_liquidate_with_positive_change_is_refused() -> None:
 
 
 def test_liquity_abis_match_the_reference_topics_and_selectors() -> None:
-    """shared/reference/defi-protocols.md Appendix A."""
+    """docs/sources/events.md#topic0-values."""
     assert V1.event("Liquidation").topic0 == "0x4152c73dd2614c4f9fc35e8c9cf16013cd588c75b49a4c1673ecffdcbcda9403"
     assert V1.event("TroveLiquidated").topic0 == "0xea67486ed7ebe3eea8ab3390efd4a3c8aae48be5bea27df104a8af786c408434"
     assert V1.event("LTermsUpdated").topic0 == "0x9f8bc8ab0daf5bceef75ecfd2085d1fcc6548c657ea970d9a23a60610d0737e3"

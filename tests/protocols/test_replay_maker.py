@@ -37,7 +37,7 @@ KEEPER = "0x00000000000000000000000000000000000b1d01"
 DAI = "0x6b175474e89094c44da98b954eedeac495271d0f"
 
 
-# shared/reference/defi-protocols.md Appendix A (topic0 and selectors computed there independently).
+# docs/sources/events.md#topic0-values (topic0 and selectors computed independently).
 REFERENCE_TOPIC0 = {
     ("Dog.json", "Bark"): "0x85258d09e1e4ef299ff3fc11e74af99563f022d21f3f940db982229dc2a3358c",
     ("Clipper.json", "Kick"): "0x7c5bfdc0a5e8192f6cd4972f382cec69116862fb62e6abff8003874c58e064b8",

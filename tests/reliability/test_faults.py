@@ -55,7 +55,7 @@ def test_a_pull_through_40_percent_faults_equals_a_clean_pull(devchain, clean_ha
 
 @pytest.mark.parametrize("provider", ["alchemy_free", "quicknode", "reth"])
 def test_pull_behind_a_range_limited_provider_equals_a_clean_pull(devchain, clean_hash, tmp_path, provider) -> None:
-    """The provider rejects getLogs ranges over 25 blocks with its real error text (engineering.md §2.1)."""
+    """The provider rejects getLogs ranges over 25 blocks with its real error text (docs/sources/chain.md#provider-error-messages)."""
     store = tmp_path / "s.duckdb"
     with FaultProxy(devchain.url, FaultConfig(provider=provider, range_limit=25)) as proxy:
         for protocol in PROTOCOLS:

@@ -1,6 +1,6 @@
 """The ABI entries the positions snapshots and the fork keeper add, against their sources: the hand-written Morpho
 entries equal the compiled package's, and the Compound v2 entries copied from Venus have the topic0s of
-defi-protocols.md Appendix A (the reference notes) and the same signatures as Compound's."""
+docs/sources/events.md#topic0-values and the same signatures as Compound's."""
 
 from __future__ import annotations
 
@@ -29,4 +29,4 @@ def test_hand_written_morpho_entries_equal_the_compiled_package() -> None:
 
 def test_compound_entries_have_the_reference_topic0() -> None:
     assert load_abi("compound-v2/CTokenPositions.json").event("RepayBorrow").topic0 == (
-        "0x1a2a22cb034d26d1854bdc6666a5b91fe25efbbb5dcad3b0355478d6f5c362a1")  # defi-protocols.md Appendix A.1
+        "0x1a2a22cb034d26d1854bdc6666a5b91fe25efbbb5dcad3b0355478d6f5c362a1")  # docs/sources/events.md#topic0-values

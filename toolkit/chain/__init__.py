@@ -1,6 +1,6 @@
 """JSON-RPC access for the whole toolkit: node -> ``toolkit.chain`` -> protocols -> store.
 
-* :mod:`~toolkit.chain.errors` -- classify provider answers (engineering.md §2.1 catalogue);
+* :mod:`~toolkit.chain.errors` -- classify provider answers (docs/sources/chain.md#provider-error-messages);
 * :mod:`~toolkit.chain.rpc` -- :class:`~toolkit.chain.rpc.RpcClient`: retries, backoff, batches, stats;
 * :mod:`~toolkit.chain.logs` -- :class:`~toolkit.chain.logs.LogReader`: adaptive, ordered ``eth_getLogs``;
 * :mod:`~toolkit.chain.logtable` -- ``eth_getLogs`` answers read straight into Arrow columns;

@@ -2,7 +2,8 @@
 
 Headers are fetched with batched ``eth_getBlockByNumber(hex, false)`` and kept in memory: log
 timestamps cannot be taken from ``eth_getLogs`` across providers (anvil adds ``blockTimestamp``, most
-nodes do not; engineering.md §2.6), and hashes are needed to detect reorgs on resume (§2.5).
+nodes do not; docs/sources/chain.md#block-timestamps), and hashes are needed to detect reorgs on resume
+(docs/sources/chain.md#reorg-handling).
 """
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ REREAD_BATCH = 50
 
 def suspected_cap(count: int) -> bool:
     """Whether ``count`` logs look like a provider's result cap: a multiple of 1,000 (10,000 as Infura, Alchemy
-    and QuickNode state theirs, engineering.md §2.1), or a power of two from 256 (vechain/vechain-sdk-js#1049:
-    256). Not multiples of 500 or 100: blocks of equal numbers of logs would make every answer suspect."""
+    and QuickNode state theirs), or a power of two from 256 (vechain/vechain-sdk-js#1049: 256;
+    docs/sources/chain.md#silent-truncation). Not multiples of 500 or 100: blocks of equal numbers of logs
+    would make every answer suspect."""
     return count >= 256 and (count % 1000 == 0 or count & (count - 1) == 0)
 
 

@@ -3,7 +3,7 @@
 Providers disagree on codes (Infura's ``-32005`` means "too many results" *and* "rate limited";
 ``-32602``/``-32600`` are range limits on Alchemy, Infura, reth and Tenderly), so classification looks
 at the **message first and the code second**, as ponder's ``getLogsRetryHelper.ts`` and
-web3-ethereum-defi's ``eth_defi/middleware.py`` do (shared/reference/engineering.md §2.1). Every
+web3-ethereum-defi's ``eth_defi/middleware.py`` do (docs/sources/chain.md#provider-error-messages). Every
 pattern below names the provider and the source where the exact text was recorded.
 
 What the caller does with each class:
@@ -144,7 +144,7 @@ class ReorgDetected(RpcError):
 
 
 # --------------------------------------------------------------------------------------------
-# Message patterns, in the order they are tried. Sources: shared/reference/engineering.md §2.1
+# Message patterns, in the order they are tried. Sources: docs/sources/chain.md#provider-error-messages
 # unless another source is named.
 # --------------------------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ _MESSAGE_RULES: tuple[tuple[type[RpcError], re.Pattern[str]], ...] = tuple(
 _ANVIL_PRUNED = re.compile(r"block height is (\d+) but requested was (\d+)", _I)
 
 #: Inclusive ``[first, last]`` hints. Infura "Try with this block range [0xBDE5F8, 0x102DBCC]";
-#: Alchemy "this block range should work: [0x1be4213, 0x1be4406]" (engineering.md §2.1).
+#: Alchemy "this block range should work: [0x1be4213, 0x1be4406]" (docs/sources/chain.md#provider-error-messages).
 _SUGGESTED_RANGE = re.compile(
     r"(?:block range|range should work:?)\s*\[\s*(0x[0-9a-f]+|\d+)\s*,\s*(0x[0-9a-f]+|\d+)\s*\]", _I
 )
@@ -425,7 +425,8 @@ def classify_http_error(
     """Classify a non-2xx HTTP response, using the JSON-RPC error in its body when there is one.
 
     QuickNode sends its range limit as HTTP 413 with a JSON-RPC body, Alchemy its quota as HTTP 403,
-    Infura its rate limit as HTTP 429 with ``data.rate.backoff_seconds`` (engineering.md §2.1).
+    Infura its rate limit as HTTP 429 with ``data.rate.backoff_seconds``
+    (docs/sources/chain.md#provider-error-messages).
     """
     try:
         payload = json.loads(body)

@@ -1,9 +1,10 @@
 """Read ``eth_getLogs`` over a block range in contiguous, ordered chunks, splitting to fit the provider.
 
-Ranges are **half-open** ``[start, end)`` everywhere (dlt's cursor convention, engineering.md §1.6), so
-chained reads neither overlap nor leave gaps; the JSON-RPC ``toBlock`` sent is ``end - 1``.
+Ranges are **half-open** ``[start, end)`` everywhere (dlt's cursor convention,
+docs/sources/store.md#dlt-incremental-cursor), so chained reads neither overlap nor leave gaps; the JSON-RPC
+``toBlock`` sent is ``end - 1``.
 
-Splitting (engineering.md §2.2, ponder's ``getLogsRetryHelper.ts`` and ethereum-etl's AIMD batching):
+Splitting (docs/sources/chain.md#range-splitting: ponder's ``getLogsRetryHelper.ts`` and ethereum-etl's AIMD batching):
 
 * :class:`~toolkit.chain.errors.RangeTooLarge` with a hint — a suggested ``[a, b]`` (Infura, Alchemy)
   or a stated limit (QuickNode "limited to a 10,000 range", reth "max block range 5000", …) — retries
@@ -25,7 +26,7 @@ Dense ranges: a response of more than ``target_logs`` logs is yielded as several
 ``target_logs`` logs (cut at block boundaries), and each reader sizes its next requests to the density
 of its last answer (about ``target_logs`` logs each, never more blocks than the endpoint's span), so
 the chunks a caller decodes and commits -- and the answers in flight -- stay about that size whatever
-the density of the logs (memory stays bounded; engineering.md §2.3).
+the density of the logs (memory stays bounded; docs/sources/chain.md#concurrency).
 
 Up to ``concurrency`` ranges are fetched at once; chunks are yielded strictly in block order, so a caller
 that commits each chunk keeps a contiguous checkpoint (eth_defi ``read_events_concurrent``).

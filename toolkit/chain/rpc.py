@@ -9,7 +9,7 @@ constants; web3 8.0.0, 2-core machine of the README's Performance section). Its 
 covered aiohttp exceptions, never retried a JSON-RPC error inside HTTP 200 (Infura ``-32005``) and
 slept a fixed ``0.125 * 2**i`` without ``Retry-After``, and its session's ``raise_for_status`` dropped
 the body of an HTTP error -- QuickNode's HTTP 413 range message, Alchemy's HTTP 403 quota text,
-Infura's HTTP 429 ``data.rate.backoff_seconds`` (shared/reference/engineering.md §2.4). Here the
+Infura's HTTP 429 ``data.rate.backoff_seconds`` (docs/sources/chain.md#rate-limit-backoff). Here the
 status, headers and body of every HTTP error go to :func:`~toolkit.chain.errors.classify_http_error`.
 
 Responses are parsed with orjson because an ``eth_getLogs`` answer of 10,000 logs is about 9 MB of

@@ -6,7 +6,7 @@ The bad debt the protocols recorded for the liquidations of a window (the rows o
 protocol and mechanism, from the protocol-agnostic columns ``bad_debt_raw`` / ``bad_debt_usd`` /
 ``bad_debt_mechanism`` (docs/schema.md; Aave v3.3 ``DeficitCreated``, Morpho ``badDebtAssets``, Euler
 ``DebtSocialized``, Liquity redistribution, Comet reserves, Maker surplus buffer). Mechanisms are split as
-defi-protocols.md §13 maps them to a BitMEX-style engine:
+docs/sources/store.md#bad-debt-mechanisms maps them to a BitMEX-style engine:
 
 * absorbed by a buffer, the insurance-fund analogue (``buffer_drawdown_usd``): ``deficit`` (Aave Umbrella /
   Collector), ``reserves`` (Comet), ``surplus_buffer`` (Maker surplus buffer, then MKR ``flop``);
@@ -64,7 +64,7 @@ from toolkit.compare.thresholds import DEFAULT_VENUES
 from toolkit.errors import UserInputError
 
 WAD = Decimal(10) ** 18
-#: Mechanism -> (how the loss is absorbed, BitMEX-style counterpart), defi-protocols.md §13.
+#: Mechanism -> (how the loss is absorbed, BitMEX-style counterpart), docs/sources/store.md#bad-debt-mechanisms.
 MECHANISMS: dict[str, tuple[str, str]] = {
     "deficit": ("buffer", "insurance fund (Aave Umbrella / Collector)"),
     "reserves": ("buffer", "insurance fund (Comet reserves)"),

@@ -3,7 +3,8 @@
 A venue's rules (maintenance, liquidation style, partial rule, fees, ADL) come from its profile in
 :mod:`toolkit.cex.venues`; its risk tiers belong to one instrument and change over time (eras). A comparison
 names a :class:`VenueContract`, by default the venue's bitcoin perpetual (:data:`DEFAULT_SYMBOLS`), the
-contract whose tiers the profiles document best (cex-engines.md §1.3, §2).
+contract whose tiers the profiles document best (docs/sources/venues.md#bitmex-risk-limits and the venues'
+tier entries there).
 
 Era at a date: the era in force then. Before the earliest dated era of a profile (Hyperliquid in 2020, say)
 the earliest era is applied as a counterfactual ("these rules on that day") and flagged with

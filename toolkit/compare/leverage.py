@@ -5,10 +5,11 @@ Lending position (exact, :class:`fractions.Fraction`)
 ------------------------------------------------------
 Collateral value ``C``, debt ``D`` (the debt asset's price held fixed), liquidation threshold ``LT``: the share
 of the collateral value that may be owed before the position is liquidatable. Every protocol's native
-parameter is this share or its inverse (defi-protocols.md §13, "Mapping to a BitMEX-style engine":
+parameter is this share or its inverse (docs/sources/store.md#common-axis:
 maintenance margin <-> LT / liquidate CF / ``1/mat`` / MCR / LLTV).
 
-* health factor ``HF = C x LT / D``, liquidatable below 1 (Aave ``getUserAccountData``, defi-protocols.md §1);
+* health factor ``HF = C x LT / D``, liquidatable below 1 (Aave ``getUserAccountData``,
+  docs/sources/levels.md#health-factor);
 * leverage ``L = C / (C - D)`` (exposure per unit of own capital), so ``D = C (1 - 1/L)``;
 * adverse move: the fall ``d`` of the collateral price that brings ``HF`` to 1,
   ``C (1 - d) LT = D``  =>  ``d = 1 - (1 - 1/L) / LT``  (DERIVED from the two lines above);
@@ -22,8 +23,8 @@ is the price.
 Perpetual (exact, :class:`decimal.Decimal`)
 -------------------------------------------
 An isolated long at leverage ``L`` is quoted with :func:`toolkit.cex.quote_account` (the solver of
-``toolkit.cex.liquidation``, cex-engines.md §1.6); the adverse move is ``1 - LP / E`` with the exact (unrounded)
-liquidation price ``LP`` and entry ``E``. Nothing is re-derived here.
+``toolkit.cex.liquidation``, docs/sources/venues.md#common-definitions); the adverse move is ``1 - LP / E`` with
+the exact (unrounded) liquidation price ``LP`` and entry ``E``. Nothing is re-derived here.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def perp_adverse_move(contract: VenueContract, leverage: Decimal | None, *, mome
     The position is the largest of its tier (:func:`position_size`) at ``price``; within a tier without a
     maintenance amount the move depends on neither. ``adverse_move`` is ``None`` when the leverage is above the
     tier's maximum or no liquidation price exists. ``funding_rate`` is the next funding rate (BitMEX adds what
-    the side pays to the maintenance rate, cex-engines.md §1.2).
+    the side pays to the maintenance rate, docs/sources/venues.md#bitmex-initial-and-maintenance-margin).
     """
     profile = load_venue(contract.venue)
     era, in_force = venue_era(profile, contract.symbol, moment)

@@ -6,7 +6,7 @@ One row per liquidation and venue contract, in the order of ``liquidations`` the
 * thresholds in force: the protocol's native parameter as stored on the row (``defi_parameter``,
   ``defi_native_value``, ``defi_native_unit``; :func:`toolkit.compare.thresholds.row_threshold`), its
   liquidation threshold ``defi_threshold`` and ``defi_maintenance_share = 1 - LT``, next to the venue tier's
-  maintenance rate ``perp_maintenance_rate`` (the common axis of defi-protocols.md §13);
+  maintenance rate ``perp_maintenance_rate`` (the common axis of docs/sources/store.md#common-axis);
 * the DeFi penalty and the perpetual outcome (:mod:`toolkit.compare.penalties`: trigger prices and
   ``trigger_distance``, share closed, the borrower's penalty and the trader's loss in USD and in % of
   collateral and equity);

@@ -20,8 +20,10 @@ For each liquidation with state columns (``state_status = ok``):
   (partial liquidation, takeover, market close), the fees, the insurance-fund change, and the trader's loss:
   equity just before minus what the trader keeps (wallet, remaining margin and PnL). BitMEX hands the
   remaining margin to the insurance fund, Binance charges its clearance fee, Hyperliquid none
-  (cex-engines.md §1.7, §2.1, §2.5). The venue's next funding rate with a zero premium enters the
-  maintenance rate where the venue includes funding (BitMEX, §1.2); no funding is paid between the two ticks.
+  (docs/sources/venues.md#bitmex-liquidation-process, docs/sources/venues.md#binance-clearance-fee,
+  docs/sources/venues.md#hyperliquid-liquidations). The venue's next funding rate with a zero premium enters
+  the maintenance rate where the venue includes funding (BitMEX,
+  docs/sources/venues.md#bitmex-initial-and-maintenance-margin); no funding is paid between the two ticks.
 * ``trigger_distance = LP / (P / HF) - 1``: positive when the perpetual is liquidated at a higher price than
   the DeFi position became liquidatable (earlier, in a fall), negative when later.
 

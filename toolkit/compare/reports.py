@@ -1,11 +1,12 @@
 """Scheduled reports: run a notebook with parameters (papermill) and render it as HTML (nbconvert).
 
-engineering.md §4: papermill injects the parameters after the cell tagged ``parameters`` and saves the executed
-copy, whose ``metadata.papermill.parameters`` records them; that executed ``.ipynb`` is kept next to the HTML so
-the report can be archived and cited with the manifests it prints. A notebook is named by path (``.ipynb``, or a
-jupytext ``py:percent`` ``.py`` source) or by name in the checkout's ``notebooks/`` directory (``02_thresholds``,
-or ``thresholds`` when one notebook ends with it). It runs in its own directory, with the ``python3`` kernel,
-which talks to this process over IPC sockets (no TCP port, nothing in plain text on the network).
+Papermill injects the parameters after the cell tagged ``parameters`` and saves the executed copy
+(docs/sources/store.md#papermill-parameters), whose ``metadata.papermill.parameters`` records them; that executed
+``.ipynb`` is kept next to the HTML so the report can be archived and cited with the manifests it prints. A notebook
+is named by path (``.ipynb``, or a jupytext ``py:percent`` ``.py`` source) or by name in the checkout's
+``notebooks/`` directory (``02_thresholds``, or ``thresholds`` when one notebook ends with it). It runs in its own
+directory, with the ``python3`` kernel, which talks to this process over IPC sockets (no TCP port, nothing in plain
+text on the network).
 
 Figures go next to the report: a notebook that has an ``out_dir`` parameter gets the report's directory unless
 ``out_dir`` is given; run by hand, its figures go to :func:`figure_dir` (``out/figures`` of the checkout).

@@ -15,9 +15,10 @@ the date (:func:`toolkit.compare.contracts.venue_era`) and its tiers.
 Method (formulas and sources in :mod:`toolkit.compare.leverage`):
 
 * ``maintenance_share``: equity left per unit of exposure when liquidation starts. Lending ``1 - LT``
-  (``HF = 1`` means ``D = LT x C``); perpetual: the tier's maintenance margin rate (cex-engines.md §1.2, §1.3).
-  This is the common axis of defi-protocols.md §13 ("maintenance margin <-> LT / liquidate CF / 1/mat /
-  MCR / LLTV").
+  (``HF = 1`` means ``D = LT x C``); perpetual: the tier's maintenance margin rate
+  (docs/sources/venues.md#bitmex-risk-limits).
+  This is the common axis of docs/sources/store.md#common-axis (maintenance margin <-> LT / liquidate CF /
+  1/mat / MCR / LLTV).
 * ``max_leverage``: lending ``1 / (1 - borrow limit)``; perpetual ``1 / initial margin rate`` of the tier.
 * ``adverse_move_*``: price fall from opening to liquidation. Lending ``1 - (1 - 1/L) / LT``; perpetual from the
   engine's liquidation-price solver. Empty where the leverage is above the maximum.
@@ -53,7 +54,7 @@ from toolkit.protocols.registry import Deployment, registry
 DEFAULT_VENUES: tuple[str, ...] = ("bitmex", "binance-usdm", "hyperliquid")
 
 #: Native name of the parameter stored in ``liquidation_threshold_bps`` per protocol (from each adapter's
-#: docstring in toolkit/protocols; defi-protocols.md §13).
+#: docstring in toolkit/protocols; docs/sources/store.md#common-axis).
 NATIVE_PARAMETER: dict[str, str] = {
     "aave-v1": "liquidation threshold", "aave-v2": "liquidation threshold", "aave-v3": "liquidation threshold",
     "spark": "liquidation threshold", "compound-v2": "collateral factor", "venus": "collateral factor",

@@ -1,7 +1,8 @@
 """The four crash windows a replay can run: price files, assets, default window and source notes.
 
 Every price file is an hourly Binance spot series kept in ``fixtures/prices/`` (copied byte for byte from
-``../shared/data/prices/``; sources, commits and columns in ``fixtures/prices/README.md``). Each holds event
+the project's research data set; sources in docs/sources/crashes.md#crash-price-series, commits and columns in
+``fixtures/prices/README.md``). Each holds event
 day -3 ... +3 (168 hourly bars, UTC, bar open times). A replay uses the bars' ``close`` (USDT per coin, read
 as USD per coin: USDT is taken at par, as the lending protocols' USDC is) from the window's ``start`` to its
 ``end`` (both inclusive, bar open times), one oracle step per bar.
@@ -89,18 +90,19 @@ _CDD = ("andrewsiah/crypto-historical-data @ bcf8fc9e37a302ec94da12d9ac4907644fb
 _CCXT = ("hopeffy/economics-project-algorithmic-trading-algorithms @ d47d8be0a6e0af23b0bf96f61e8a8c81ed4aea2d "
          "(Binance via ccxt)")
 
-#: The events, by id. Notes point at ``../shared/reference/cex-engines.md`` §4 (case studies).
+#: The events, by id. Notes point at the case studies of docs/sources/crashes.md.
 EVENTS: dict[str, CrashEvent] = {event.id: event for event in (
     CrashEvent("2020-03-12", "Black Thursday (COVID crash)", _day("2020-03-12"),
                {"ETH": "binance_spot_ETHUSDT_1h_2020-03-12_window.csv",
                 "BTC": "binance_spot_BTCUSDT_1h_2020-03-12_window.csv"}, _CDD,
-               "cex-engines.md §4.2: BitMEX outage 02:16-02:40 UTC on 13 Mar, ADL avoided; MakerDAO zero-bid "
-               "auctions. "
+               "docs/sources/crashes.md#crash-2020-03-12: BitMEX outage 02:16-02:40 UTC on 13 Mar, ADL avoided; "
+               "MakerDAO zero-bid auctions. "
                "Hourly lows: BTC 3782.13, ETH 86.00 (13 Mar 02:00)."),
     CrashEvent("2021-05-19", "19 May 2021 crash", _day("2021-05-19"),
                {"ETH": "binance_spot_ETHUSDT_1h_2021-05-19_window.csv",
                 "BTC": "binance_spot_BTCUSDT_1h_2021-05-19_window.csv"}, _CDD,
-               "cex-engines.md §4.3: more than $8.6B liquidated in 24 h (figures differ by source). "
+               "docs/sources/crashes.md#crash-2021-05-19: more than $8.6B liquidated in 24 h (figures differ by "
+               "source). "
                "Hourly lows: BTC 30000.00, ETH 1888.00 (19 May 13:00)."),
     CrashEvent("2022-11-08", "FTX collapse", _day("2022-11-08"),
                {"ETH": "binance_spot_ETHUSDT_1h_2022-11-08_window.csv",
@@ -109,9 +111,9 @@ EVENTS: dict[str, CrashEvent] = {event.id: event for event in (
     CrashEvent("2025-10-10", "10 October 2025 tariff crash", _day("2025-10-10"),
                {"ETH": "binance_spot_ETHUSDT_1h_2025-10-10_window.csv",
                 "BTC": "binance_spot_BTCUSDT_1h_2025-10-10_window.csv"}, _CCXT,
-               "cex-engines.md §4.1: $19.13B liquidated in 24 h, Hyperliquid's first cross-margin ADL in over two "
-               "years. Hourly lows: BTC 102000.0, ETH 3435.0 (10 Oct 21:00); Gemini 1-minute lows: BTC 107000.00 "
-               "(21:26), ETH 3681.00 (21:14).",
+               "docs/sources/crashes.md#crash-2025-10-10: $19.13B liquidated in 24 h, Hyperliquid's first "
+               "cross-margin ADL in over two years. Hourly lows: BTC 102000.0, ETH 3435.0 (10 Oct 21:00); "
+               "Gemini 1-minute lows: BTC 107000.00 (21:26), ETH 3681.00 (21:14).",
                MinuteBars({"ETH": "gemini_ETHUSD_1m_ohlcv_2025-10-10_derived_from_trades.csv",
                            "BTC": "gemini_BTCUSD_1m_ohlcv_2025-10-10_derived_from_trades.csv"}, _day("2025-10-10"),
                           (_day("2025-10-10") + timedelta(hours=20),

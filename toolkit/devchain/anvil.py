@@ -1,12 +1,12 @@
 """Start and stop a local anvil node from the npm package ``@foundry-rs/anvil``.
 
 The npm package's ``.bin/anvil`` is a Node wrapper that spawns the platform binary; killing the
-wrapper with SIGKILL would orphan the real node (shared/reference/engineering.md §3.3). So the
+wrapper with SIGKILL would orphan the real node (docs/sources/chain.md#anvil-wrapper). So the
 platform binary (``node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil``) is started directly, on
 127.0.0.1 and a free port, and stopped by its PID.
 
 ``--slots-in-an-epoch 1`` makes the ``finalized`` tag trail the head by two blocks and ``safe`` by one
-(checked on anvil 1.7.1, engineering.md §2.5), so the default ``--to finalized`` bound of a pull works
+(checked on anvil 1.7.1, docs/sources/chain.md#finality-tags), so the default ``--to finalized`` bound of a pull works
 on the local chain after two more blocks are mined.
 """
 

@@ -15,7 +15,7 @@ liq.   borrower  position (collateral -> debt)      shortfall after             
 
 Before liquidation 3 the comptroller switches to a second SimplePriceOracle that quotes in **ETH**
 (WETH = exactly 1e18, the convention of Compound v2's oracles before the 2020 Open Price Feed,
-where cETH answered 1e18; shared/reference/defi-protocols.md §3), with ETH at $3,000 as the
+where cETH answered 1e18; docs/sources/compound.md#compound-v2-prices), with ETH at $3,000 as the
 devchain's ETH/USD feed says: BTC 15 ETH ($45,000), USDC 1/3000 ETH. Liquidation 3 seizes the
 market it repays (vUSDC for a USDC borrow: the vToken's own ``seizeInternal`` path).
 

@@ -1,6 +1,6 @@
 """Compound v2 and its forks (Venus): ``LiquidateBorrow`` logs to normalized rows, enriched at the block before.
 
-Sources: shared/reference/defi-protocols.md §3 (Compound v2, ``compound-finance/compound-protocol``)
+Sources: docs/sources/compound.md#compound-v2-liquidateborrow (Compound v2, ``compound-finance/compound-protocol``)
 and the Venus core pool code of ``@venusprotocol/venus-protocol@9.2.0`` (``contracts/``), which the
 devchain deploys.
 
@@ -41,7 +41,7 @@ devchain deploys.
 * Prices: ``Comptroller.oracle()`` then ``getUnderlyingPrice(cToken)``: price per whole token x
   1e(36 - underlying decimals), so the unit differs per token (``price_unit_raw`` is null).
   Compound's oracles before the 2020 Open Price Feed quoted in ETH, answering exactly 1e18 for cETH
-  (defi-protocols.md §3). ``params.quote_probe`` names such a market and its currency: when the
+  (docs/sources/compound.md#compound-v2-prices). ``params.quote_probe`` names such a market and its currency: when the
   oracle answers exactly 1e18 for it, prices are in that currency, converted to USD with the
   chain's ETH/USD feed (``deployments/chains.toml``); without a usable feed the USD columns stay
   null and ``incomplete_reason`` says why.

@@ -1,6 +1,6 @@
 """Compound v3 (Comet): an absorb (``AbsorbDebt`` + N x ``AbsorbCollateral`` in one transaction) to rows.
 
-Sources (shared/reference/defi-protocols.md §4; compound-finance/comet ``contracts/Comet.sol``
+Sources (docs/sources/compound.md#comet-events-and-mechanics; compound-finance/comet ``contracts/Comet.sol``
 ``absorbInternal``, ``contracts/CometMainInterface.sol`` L46-58):
 
 * For each account, ``absorb`` seizes **all** its collateral into the protocol's reserves and emits one
@@ -15,16 +15,16 @@ Sources (shared/reference/defi-protocols.md §4; compound-finance/comet ``contra
   borrower's supply balance, so ``basePaidOut`` is the base paid out to the account, debt plus any
   excess. The absorber receives no collateral (``liquidator`` is the absorber all the same); the
   protocol sells it later through ``buyCollateral``, so rows have ``is_auction = True`` (the two-phase
-  liquidation of defi-protocols.md §13) without an ``auction_id``.
+  liquidation of docs/sources/store.md#normalized-liquidation-record) without an ``auction_id``.
 
-Rows: one per collateral leg (defi-protocols.md §13), keyed by the ``AbsorbCollateral`` log, with
-``join_key = tx_hash:borrower``. ``basePaidOut`` and the ``AbsorbDebt`` ``usdValue`` are split over the
-legs in proportion to the legs' ``usdValue`` (largest remainder, ties to the earlier leg), so the legs
-of one absorb add up exactly to the event; an absorb without collateral gives one row keyed by its
-``AbsorbDebt`` log. An ``AbsorbCollateral`` without its ``AbsorbDebt`` in the chunk (whole blocks, so
-this means a malformed transaction) gives a row with ``incomplete_reason`` and no debt.
+Rows: one per collateral leg (docs/sources/store.md#normalized-liquidation-record), keyed by the
+``AbsorbCollateral`` log, with ``join_key = tx_hash:borrower``. ``basePaidOut`` and the ``AbsorbDebt`` ``usdValue``
+are split over the legs in proportion to the legs' ``usdValue`` (largest remainder, ties to the earlier leg), so the
+legs of one absorb add up exactly to the event; an absorb without collateral gives one row keyed by its
+``AbsorbDebt`` log. An ``AbsorbCollateral`` without its ``AbsorbDebt`` in the chunk (whole blocks, so this means a
+malformed transaction) gives a row with ``incomplete_reason`` and no debt.
 
-Bad debt (defi-protocols.md §4, own derivation from the code): per absorb,
+Bad debt (docs/sources/compound.md#comet-bad-debt, own derivation from the code): per absorb,
 ``shortfall = max(0, AbsorbDebt.usdValue - sum(usdValue_i x liquidationFactor_i / 1e18))`` in price units;
 non-zero only when the balance was floored at 0, and then taken from reserves
 (``bad_debt_mechanism = reserves``). In base units it is ``basePaidOut - credit x baseScale / basePrice``

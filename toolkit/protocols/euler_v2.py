@@ -1,6 +1,6 @@
 """Euler v2 (Euler Vault Kit): ``Liquidate`` joined with its ``DebtSocialized`` inside the transaction.
 
-Sources: shared/reference/defi-protocols.md §9; euler-xyz/euler-vault-kit ``src/EVault/modules/
+Sources: docs/sources/euler.md#liquidate-and-debtsocialized; euler-xyz/euler-vault-kit ``src/EVault/modules/
 Liquidation.sol`` (``executeLiquidation``), ``src/EVault/shared/Events.sol`` L84-107,
 ``src/GenericFactory/GenericFactory.sol``.
 
@@ -52,7 +52,7 @@ ERC20 = load_abi("common/ERC20.json")
 LIQUIDATE = EVAULT.event("Liquidate")
 DEBT_SOCIALIZED = EVAULT.event("DebtSocialized")
 
-#: Chainlink ``Denominations.USD``, the usual Euler unit of account (defi-protocols.md §9).
+#: Chainlink ``Denominations.USD``, the usual Euler unit of account (docs/sources/euler.md#euler-prices).
 USD_UNIT_OF_ACCOUNT = "0x0000000000000000000000000000000000000348"
 #: Decimals the Euler oracles give an address without code, such as USD.
 USD_DECIMALS = 18

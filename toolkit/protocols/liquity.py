@@ -2,8 +2,8 @@
 
 One module for both versions (registry ``params.liquity_version``); protocol ids ``liquity-v1`` and
 ``liquity-v2`` (every v2 branch TroveManager of both mainnet deployments is one deployment).
-Sources: shared/reference/defi-protocols.md §6-§7; liquity/dev ``TroveManager.sol``; liquity/bold
-``contracts/src/TroveManager.sol`` and ``Interfaces/ITroveEvents.sol``.
+Sources: docs/sources/liquity.md#v1-events, docs/sources/liquity.md#v2-events; liquity/dev
+``TroveManager.sol``; liquity/bold ``contracts/src/TroveManager.sol`` and ``Interfaces/ITroveEvents.sol``.
 
 Events (all from the TroveManager, in this order inside a liquidating transaction):
 

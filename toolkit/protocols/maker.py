@@ -2,7 +2,8 @@
 
 Sources: makerdao/dss ``src/dog.sol``, ``src/clip.sol`` (2.0); ``src/cat.sol`` at tag 1.0.0 (Cat v1) and
 before the Liq 2.0 commit (Cat v2), ``src/flip.sol``, ``src/lib.sol`` (LibNote) (1.x);
-shared/reference/defi-protocols.md §5 and §13. One deployment per liquidation system
+docs/sources/maker.md#liquidations-20-events, docs/sources/maker.md#liquidations-1x-events and
+docs/sources/store.md#normalized-liquidation-record. One deployment per liquidation system
 (``deployments/maker.toml``, ``params.liquidations`` = ``"2.0"`` or ``"1.x"``); both share this code.
 
 Units (dss): collateral amounts ``ink``/``lot`` are Vat ``gem`` balances in **wad** (10^18) for every ilk,
@@ -54,14 +55,14 @@ deployment (``--address``) naming an auction contract that is not among its emit
 requested) says so. The registry's deployments discover the auction contracts from the ``Bark``/``Bite``
 logs themselves (``toolkit.protocols.discovery.auctions``), so theirs are always requested.
 
-Enrichment (``Bark``/``Bite`` rows, at ``block_number - 1``): ``Dog.ilks`` / ``Cat.ilks`` (``chop``:
-wad in the Dog and Cat v2, **ray** in Cat v1; the emitter says which), ``Spotter.ilks`` (``mat``, ray),
-``Vat.ilks`` (``rate``, ``spot``), ``Vat.urns`` (the vault before). Collateral price = ``spot x mat``
-(DAI per collateral unit, ray): the OSM price of the last ``Spotter.poke`` (defi-protocols.md §5,
-option 1; wrong if ``mat`` changed since). DAI is valued at par (1 USD). ``liquidation_threshold_bps``
-= ``1/mat``; ``liquidation_bonus_bps`` = ``chop`` (the penalty, incl. 100%); health factor = ``ink x
-spot / (art x rate)`` (below 1 the vault is unsafe, dog.sol ``bark``). Maker has no close factor
-(``close_factor_bps`` null, the rule says what limits a liquidation). Auction rows need no read.
+Enrichment (``Bark``/``Bite`` rows, at ``block_number - 1``): ``Dog.ilks`` / ``Cat.ilks`` (``chop``: wad in the Dog
+and Cat v2, **ray** in Cat v1; the emitter says which), ``Spotter.ilks`` (``mat``, ray), ``Vat.ilks`` (``rate``,
+``spot``), ``Vat.urns`` (the vault before). Collateral price = ``spot x mat`` (DAI per collateral unit, ray): the
+OSM price of the last ``Spotter.poke`` (docs/sources/maker.md#risk-parameters-and-price; wrong if ``mat`` changed
+since). DAI is valued at par (1 USD). ``liquidation_threshold_bps`` = ``1/mat``; ``liquidation_bonus_bps`` =
+``chop`` (the penalty, incl. 100%); health factor = ``ink x spot / (art x rate)`` (below 1 the vault is unsafe,
+dog.sol ``bark``). Maker has no close factor (``close_factor_bps`` null, the rule says what limits a liquidation).
+Auction rows need no read.
 """
 
 from __future__ import annotations

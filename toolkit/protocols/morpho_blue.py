@@ -1,6 +1,6 @@
 """Morpho Blue: ``Liquidate`` logs to normalized rows, enriched at the block before.
 
-Sources: npm ``@morpho-org/morpho-blue@1.0.0`` ``src/`` (tag v1.0.0; shared/reference/defi-protocols.md §8).
+Sources: npm ``@morpho-org/morpho-blue@1.0.0`` ``src/`` (tag v1.0.0; docs/sources/morpho.md#liquidate-event).
 Line numbers below are of that package.
 
 * Event: ``Liquidate(Id indexed id, address indexed caller, address indexed borrower,

@@ -17,7 +17,7 @@ written, flushed and renamed into place *before* the transaction that lists it; 
 transaction never committed is not listed, so never read, and the next writer deletes it.
 A notebook that keeps a connection open blocks the writer: use :meth:`Store.reader`, which closes.
 
-Write protocol (engineering.md §2.6, dlt's "state next to the data"): each chunk of blocks
+Write protocol (docs/sources/store.md#idempotent-chunk-writes, dlt's "state next to the data"): each chunk of blocks
 ``[chunk_start, chunk_end]`` (inclusive) is one transaction that replaces the deployment's
 liquidations in that range (its rows in one new segment file; the deployment's files that overlap
 the range are replaced by copies without those blocks), upserts the blocks seen, and moves the

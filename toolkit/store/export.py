@@ -2,7 +2,7 @@
 
 An export is never half-written: the file and its sidecar ``<file>.manifest.json`` are written
 under temporary names in the same directory and renamed into place (cryo's write-then-rename,
-engineering.md §1.1), the data file first. Rows are in canonical order
+docs/sources/store.md#cryo-dataset-layout), the data file first. Rows are in canonical order
 (:data:`toolkit.store.schema.LIQUIDATION_ORDER`) and everything in the manifest is read from one
 read-only connection, so the file, its content hash and its manifest describe the same committed
 state of the store.

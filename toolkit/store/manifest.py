@@ -1,6 +1,6 @@
 """What makes an export citable: a content hash independent of the file format, and the manifest.
 
-The manifest follows engineering.md §5 (paradigm-data-portal's ``files[name, hash, n_bytes]`` plus
+The manifest follows docs/sources/store.md#dataset-manifest (paradigm-data-portal's ``files[name, hash, n_bytes]`` plus
 schema and version, and the provenance cryo left as a TODO: node client version and RPC host).
 It is written as a JSON sidecar ``<file>.manifest.json`` and, for Parquet, also embedded in the
 file's key-value metadata under ``liqtk_manifest``.

@@ -20,7 +20,7 @@ Layout::
   size of the data files, ``format`` is ``parquet-hive``.
 * Write-then-rename: the tree is written to ``.DIR.tmp-<pid>`` beside ``DIR`` and renamed into place; an
   existing ``DIR`` is first renamed aside and removed after the new tree is in place, so ``DIR`` always holds
-  a complete export (engineering.md §1.1, cryo's write-then-rename).
+  a complete export (docs/sources/store.md#cryo-dataset-layout, cryo's write-then-rename).
 
 Reading back, as is::
 

@@ -2,8 +2,8 @@
 
 ``docs/schema.md`` is generated from this module (``python -m toolkit.store.schema``) and a test
 keeps the two in sync. The normalized liquidation record follows
-shared/reference/defi-protocols.md §13 ("Suggested normalised record"): identity, accounts,
-amounts, prices, parameters in force, bad debt.
+docs/sources/store.md#normalized-liquidation-record: identity, accounts, amounts, prices, parameters in
+force, bad debt.
 
 Exactness rule: every on-chain integer (uint256 amounts, oracle answers, wad health factors) is
 stored as its exact base-10 string in a ``*_raw`` column; a decimal-adjusted ``DOUBLE`` beside it is
@@ -205,7 +205,7 @@ LIQUIDATION_COLUMNS: tuple[Column, ...] = (
     _col("bad_debt_shares_raw", "VARCHAR", "borrow shares", _EVENT + f" ({_RAW})",
          "Borrow shares written off with bad_debt_raw (Morpho Blue `badDebtShares`); null for other protocols."),
     _col("bad_debt_usd", "DOUBLE", "USD", "bad_debt_raw x debt price", "Value of bad_debt_raw.", True),
-    _col("bad_debt_mechanism", "VARCHAR", "-", "defi-protocols.md §13",
+    _col("bad_debt_mechanism", "VARCHAR", "-", "docs/sources/store.md#bad-debt-mechanisms",
          "How the protocol records bad debt: `deficit`, `reserves`, `supplier_socialized`, `redistribution`, "
          "`surplus_buffer`, or `none_recorded` (Aave v2 and v3.0-3.2 keep it on the account)."),
     _col("join_key", "VARCHAR", "-", "adapter",
@@ -375,7 +375,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 
 #: What each table holds (the headings of docs/schema.md).
 TABLE_DESCRIPTIONS: dict[str, str] = {
-    "liquidations": "One row per liquidation event: the normalized record (defi-protocols.md §13). A view over "
+    "liquidations": "One row per liquidation event: the normalized record "
+                    "(docs/sources/store.md#normalized-liquidation-record). A view over "
                     "the Parquet files listed in `segments`; the key is kept by the writer.",
     "segments": "The Parquet files in `<store file>.segments/` that hold the liquidations, one per commit of one "
                 "deployment; listed in the same transaction as the chunk's blocks and checkpoint.",

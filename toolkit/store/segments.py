@@ -1,6 +1,6 @@
 """Liquidation rows on disk: immutable Parquet segment files beside the store's DuckDB file.
 
-Layout (a dataset contract in the manner of cryo's, shared/reference/engineering.md §2.6): the store
+Layout (a dataset contract in the manner of cryo's, docs/sources/store.md#cryo-dataset-layout): the store
 ``liquidations.duckdb`` keeps its rows in the directory ``liquidations.duckdb.segments/``, one Parquet
 file per commit of one deployment, named by chain, protocol, deployment and block range
 (inclusive) plus a random suffix, e.g. ``31337_aave-v3_core_000000002-000000006_1f0c9a2e.parquet``.
