@@ -16,8 +16,8 @@ import sys
 import pytest
 
 CORE = ("toolkit.chain", "toolkit.protocols", "toolkit.store", "toolkit.compare", "toolkit.cex", "toolkit.snapshot")
-PULL_PATH = ("toolkit.pipeline", "toolkit.schedule", "toolkit.settings", "toolkit.decode", "toolkit.reading",
-             "toolkit")
+PULL_PATH = ("toolkit.pipeline", "toolkit.pull_request", "toolkit.pull_session", "toolkit.schedule", "toolkit.settings",
+             "toolkit.decode", "toolkit.reading", "toolkit")
 #: What the layers above the core are called (module name prefixes).
 ABOVE = ("toolkit.devchain", "toolkit.crash", "toolkit.cli", "fault_proxy")
 

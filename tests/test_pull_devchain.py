@@ -219,7 +219,7 @@ async def test_without_state_reads_chunks_are_committed_together_and_at_least_ev
     """Group commit without state reads: the chunks of a read are one commit while they hold fewer than
     MAX_COMMIT_ROWS rows; a slow node's read (every answer 0.2 s late, through the fault proxy) still
     commits every COMMIT_INTERVAL. Both store the same rows."""
-    import toolkit.pipeline
+    import toolkit.pull_session
     from fault_proxy import FaultConfig, FaultProxy
 
     async def pull(url: str, path: Path):
@@ -227,10 +227,10 @@ async def test_without_state_reads_chunks_are_committed_together_and_at_least_ev
                                               no_state=True))
         return result.deployments[0], Store(path, create=False).liquidations()
 
-    monkeypatch.setattr(toolkit.pipeline, "COMMIT_INTERVAL", 60.0)
+    monkeypatch.setattr(toolkit.pull_session, "COMMIT_INTERVAL", 60.0)
     grouped, grouped_rows = await pull(devchain.url, tmp_path / "grouped.duckdb")
     assert (grouped.chunks, grouped.rows_added) == (1, len(grouped_rows)) and len(grouped_rows) > 0
-    monkeypatch.setattr(toolkit.pipeline, "COMMIT_INTERVAL", 0.3)
+    monkeypatch.setattr(toolkit.pull_session, "COMMIT_INTERVAL", 0.3)
     with FaultProxy(devchain.url, FaultConfig(slow=1.0, slow_seconds=0.2)) as proxy:
         slow, slow_rows = await pull(proxy.url, tmp_path / "slow.duckdb")
     assert proxy.stats.faults["slow"] >= 5

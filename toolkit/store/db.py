@@ -9,6 +9,7 @@
   its ``segments`` table, read by the ``liquidations`` view and nothing else;
 * :mod:`toolkit.store.compaction` -- segment copies without some blocks, small segments merged;
 * :mod:`toolkit.store.runs` -- each pull's row in ``runs``;
+* :mod:`toolkit.store.status` -- what ``liqtk status`` counts per deployment;
 * :mod:`toolkit.store.upgrade` -- a store of an earlier schema version brought to this one.
 
 Crash safety comes from DuckDB's write-ahead log: a transaction is in the WAL when COMMIT returns,
@@ -38,6 +39,7 @@ import pyarrow as pa
 
 from toolkit.errors import StoreError
 from toolkit.store import compaction, integrity, opening, runs, schema, segments, upgrade
+from toolkit.store import status as store_status
 from toolkit.store.arrow import arrow_schema, rows_to_table, to_pandas
 from toolkit.store.attach import attached, first_line
 from toolkit.store.locks import ReaderWaiting, WriteLock
@@ -242,59 +244,14 @@ class Store:
             LiquidationFilter(chain_id, protocol, deployment, from_block, to_block)))
 
     def status(self) -> list[dict[str, Any]]:
-        """One dict per chain/protocol/deployment known to the store (rows, checkpoints or runs), from the
-        listing of the segment files: ``rows``, ``first_liquidation_block`` / ``last_liquidation_block`` (blocks
-        with liquidations), ``state_checked`` / ``state_exact`` / ``state_mismatch`` / ``state_before_tx``
-        (:meth:`state_counts`; None when a segment file cannot be read),
-        ``first_block`` / ``last_block`` / ``last_block_hash`` (checkpoint), ``last_run_id`` /
-        ``last_run_status`` / ``last_run_finished_at`` (latest run started for it)."""
-        rows = self._arrow(f"""
-            WITH run_deployments AS ({RUNS_PER_DEPLOYMENT}), keys AS (
-                SELECT chain_id, protocol, deployment FROM checkpoints
-                UNION SELECT chain_id, protocol, deployment FROM segments
-                UNION SELECT chain_id, protocol, deployment FROM run_deployments
-            ), counts AS (  -- from the listing: quick, and without reading a segment file
-                SELECT chain_id, protocol, deployment, sum(rows)::BIGINT AS rows,
-                       min(first_block) AS first_liquidation_block, max(last_block) AS last_liquidation_block
-                FROM segments GROUP BY ALL
-            ), last_runs AS (
-                SELECT chain_id, protocol, deployment, run_id AS last_run_id, status AS last_run_status,
-                       finished_at AS last_run_finished_at
-                FROM run_deployments
-                QUALIFY row_number() OVER (PARTITION BY chain_id, protocol, deployment
-                                           ORDER BY started_at DESC, run_id DESC) = 1
-            )
-            SELECT k.chain_id, k.protocol, k.deployment, coalesce(n.rows, 0) AS rows,
-                   n.first_liquidation_block, n.last_liquidation_block,
-                   c.first_block, c.last_block, c.last_block_hash,
-                   r.last_run_id, r.last_run_status, r.last_run_finished_at
-            FROM keys k
-            LEFT JOIN counts n USING (chain_id, protocol, deployment)
-            LEFT JOIN checkpoints c USING (chain_id, protocol, deployment)
-            LEFT JOIN last_runs r USING (chain_id, protocol, deployment)
-            ORDER BY k.chain_id, k.protocol, k.deployment
-        """).to_pylist()
-        try:
-            counts = self.state_counts()
-        except StoreError:  # a damaged segment file: the listing still answers, `liqtk verify` names the file
-            counts = None
-        keys = ("state_checked", "state_exact", "state_mismatch", "state_before_tx")
-        for row in rows:
-            found = None if counts is None else counts.get((row["chain_id"], row["protocol"], row["deployment"]), {})
-            row.update({key: None if found is None else found.get(key, 0) for key in keys})
-        return rows
+        """One dict per chain/protocol/deployment known to the store: rows, liquidation blocks, state-check
+        counts, checkpoint and latest run (:func:`toolkit.store.status.status`)."""
+        return store_status.status(self)
 
     def state_counts(self) -> dict[tuple[int, str, str], dict[str, int]]:
-        """Per ``(chain_id, protocol, deployment)``: rows with a ``state_check`` (``state_checked``), how many are
-        ``exact`` and ``mismatch``, and how many were read right before their transaction (``state_before_tx``).
-        Reads the two state columns of every segment file."""
-        table = self._arrow("""
-            SELECT chain_id, protocol, deployment, count(state_check) AS state_checked,
-                   count(*) FILTER (WHERE state_check = 'exact') AS state_exact,
-                   count(*) FILTER (WHERE state_check = 'mismatch') AS state_mismatch,
-                   count(*) FILTER (WHERE state_position = 'before_tx') AS state_before_tx
-            FROM liquidations GROUP BY ALL""")
-        return {(r.pop("chain_id"), r.pop("protocol"), r.pop("deployment")): r for r in table.to_pylist()}
+        """Per ``(chain_id, protocol, deployment)``: the counts of the state columns
+        (:func:`toolkit.store.status.state_counts`; reads every segment file)."""
+        return store_status.state_counts(self)
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The ``limit`` most recently started runs, newest first, all columns of ``runs``."""
