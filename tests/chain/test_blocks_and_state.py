@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.chain.blocks import BlockHeader, BlockHeaders, UnsupportedBlockTag
-from toolkit.chain.calls import StateReader
+from toolkit.chain.calls import MAX_BATCH_BYTES, NodeFeatures, StateReader
 from toolkit.chain.errors import ExecutionReverted, NoArchiveState, classify_error_object
 from toolkit.chain.rpc import RpcClient
 from toolkit.devchain.anvil import start_anvil
@@ -106,6 +106,22 @@ async def test_calls_at_several_blocks_share_batches(log_chain) -> None:
         results = await StateReader(client).call_many(calls)
         assert client.stats.http_requests == 1 and client.stats.rpc_calls == 15
     assert all(isinstance(r, ExecutionReverted) for r in results)
+
+
+@pytest.mark.node
+async def test_large_reader_programs_are_batched_within_the_body_limit(log_chain) -> None:
+    """Reader programs (one per block) of 60 calls with 4 kB of calldata each: about 0.5 MB of JSON per
+    program, 5 MB for the 10. anvil refuses a body above 2 MiB (docs/sources/state.md#request-size), so they
+    go out in batches of at most MAX_BATCH_BYTES: every call answered, one billed eth_call per program."""
+    blocks = range(log_chain.start, log_chain.start + 10)
+    calls = [(b, log_chain.emitter, bytes([i]) + bytes(range(256)) * 16) for b in blocks for i in range(60)]
+    async with RpcClient(log_chain.url) as client:
+        reader = StateReader(client, features=NodeFeatures())
+        results = await reader.call_many(calls)
+        assert reader.features is not None and reader.features.overrides
+        # the probe (an empty program), then 10 programs in requests of at most 1 MiB: 2 per request
+        assert client.stats.rpc_calls == 1 + 10 and client.stats.http_requests >= 1 + 10 * 480_000 // MAX_BATCH_BYTES
+    assert len(results) == 600 and all(isinstance(r, ExecutionReverted) for r in results)
 
 
 @pytest.mark.node

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from toolkit.chain.errors import ExecutionReverted, NoArchiveState, RpcError
 from toolkit.chain.reader import Patch, ReaderCall, call_params, decode_run
 from toolkit.chain.rpc import RpcClient
@@ -38,6 +40,10 @@ MAX_PROGRAM_CALLS = 250
 #: Reader programs per JSON-RPC batch: each carries the reader's code and its point's pre-state (tens of
 #: kB), and anvil 1.7.1 answers "Invalid request" to a body of 100 of them (about 1.7 MB).
 PROGRAMS_PER_BATCH = 20
+#: Most bytes of JSON in one batch of reader programs: a ``block``-mode program holds the reads of every
+#: row of its block (about 80 kB for 20 Aave liquidations), and nodes refuse large bodies: anvil 1.7.1
+#: above 2 MiB, geth above 5 MiB (docs/sources/state.md#request-size). A larger program goes alone.
+MAX_BATCH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -295,10 +301,9 @@ class StateReader:
             context = point.context if features.block_overrides is not False else None
             requests.append(("eth_call", call_params([ReaderCall(to, data, patches) for to, data, patches in calls],
                                                      key[0], state_override=point.override, block_override=context)))
-        size = PROGRAMS_PER_BATCH
         pieces = await asyncio.gather(*(self._client.batch(
-            requests[start:start + size], item_errors=lambda e: not e.retryable and not isinstance(e, NoArchiveState))
-            for start in range(0, len(requests), size)))
+            piece, item_errors=lambda e: not e.retryable and not isinstance(e, NoArchiveState))
+            for piece in _batches(requests, PROGRAMS_PER_BATCH, MAX_BATCH_BYTES)))
         answers = [answer for piece in pieces for answer in piece]
         out: list[list[bytes | ExecutionReverted] | None] = []
         for (_, calls), raw in zip(jobs, answers, strict=True):
@@ -476,6 +481,20 @@ def _pieces(program: list[tuple[str, bytes, tuple[Patch, ...]]], size: int) -> l
         else:
             pieces.append(list(group))
     return [sorted(piece) for piece in pieces]
+
+
+def _batches(requests: list[tuple[str, list[Any]]], count: int, size: int) -> list[list[tuple[str, list[Any]]]]:
+    """``requests`` in order, cut into batches of at most ``count`` requests and about ``size`` bytes of JSON."""
+    batches: list[list[tuple[str, list[Any]]]] = []
+    used = 0
+    for request in requests:
+        length = len(orjson.dumps(request[1]))
+        if not batches or len(batches[-1]) >= count or used + length > size:
+            batches.append([])
+            used = 0
+        batches[-1].append(request)
+        used += length
+    return batches
 
 
 def _short(error: Exception) -> str:
