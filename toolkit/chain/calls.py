@@ -41,7 +41,7 @@ MAX_PROGRAM_CALLS = 250
 #: kB), and anvil 1.7.1 answers "Invalid request" to a body of 100 of them (about 1.7 MB).
 PROGRAMS_PER_BATCH = 20
 #: Most bytes of JSON in one batch of reader programs: a ``block``-mode program holds the reads of every
-#: row of its block (about 80 kB for 20 Aave liquidations), and nodes refuse large bodies: anvil 1.7.1
+#: row of its block (over 100 kB for 20 Aave liquidations), and nodes refuse large bodies: anvil 1.7.1
 #: above 2 MiB, geth above 5 MiB (docs/sources/state.md#request-size). A larger program goes alone.
 MAX_BATCH_BYTES = 1 << 20
 
