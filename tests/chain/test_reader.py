@@ -87,7 +87,8 @@ async def test_one_eth_call_runs_plain_dependent_failing_and_isolated_calls(devc
 
 
 def test_programs_are_cut_without_separating_a_call_from_its_sources() -> None:
-    from toolkit.chain.calls import _local, _pieces
+    from toolkit.chain.programs import cut_program as _pieces
+    from toolkit.chain.programs import sub_program as _local
 
     def call(*sources: int) -> tuple[str, bytes, tuple[Patch, ...]]:
         return ("0x" + "00" * 20, b"", tuple(Patch(s) for s in sources))

@@ -12,7 +12,8 @@ loop is served by one flush. When the node accepts state overrides (:class:`Node
 (:mod:`toolkit.chain.reader`): one billed ``eth_call`` for all the reads of a block in ``block`` mode, or
 of a transaction in ``before_tx`` mode, dependent reads included (a call may take words of earlier
 answers: ``patches``). Otherwise they go out as JSON-RPC batches of plain ``eth_call`` s, dependent
-calls in dependency order. The programs and batches of one flush share HTTP requests.
+calls in dependency order. The programs and batches of one flush share HTTP requests; programs are cut
+to size and patched for plain reads by :mod:`toolkit.chain.programs`.
 
 State at a fixed point never changes once the block is final, so a repeated read costs nothing (cache
 per point, target and calldata). A revert is the answer of that one call, returned in its place; a
@@ -26,9 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from toolkit.chain.errors import ExecutionReverted, NoArchiveState, RpcError
+from toolkit.chain.programs import NotRun, ProgramCall, apply_patches, batches, call_failure, cut_program, sub_program
 from toolkit.chain.reader import Patch, ReaderCall, call_params, decode_run
 from toolkit.chain.rpc import RpcClient
 
@@ -71,10 +71,6 @@ class NodeFeatures:
             self.notices.append(text)
 
 
-class NotRun(ExecutionReverted):
-    """A reader call that did not run: a call whose answer it takes failed or lacked the word."""
-
-
 @dataclass
 class _Point:
     """What a point's calls run with: the state override and the block context."""
@@ -90,7 +86,7 @@ class _Unit:
     """One ``call_many`` of one caller: its calls (patch sources index ``calls``) and the future of its answers."""
 
     key: tuple[int, str | None]
-    calls: list[tuple[str, bytes, tuple[Patch, ...]]]
+    calls: list[ProgramCall]
     future: asyncio.Future[list[bytes | ExecutionReverted]]
 
 
@@ -218,11 +214,11 @@ class StateReader:
                 raise
 
     def _program(self, key: tuple[int, str | None],
-                 units: list[_Unit]) -> tuple[list[tuple[str, bytes, tuple[Patch, ...]]], list[list[int]]]:
+                 units: list[_Unit]) -> tuple[list[ProgramCall], list[list[int]]]:
         """The calls of one point's units that are not cached, each once (the same call with the same
         sources for several rows runs once), and each unit call's place in it (-1: cached)."""
-        program: list[tuple[str, bytes, tuple[Patch, ...]]] = []
-        slots: dict[tuple[str, bytes, tuple[Patch, ...]], int] = {}
+        program: list[ProgramCall] = []
+        slots: dict[ProgramCall, int] = {}
         places: list[list[int]] = []
         for unit in units:
             place: list[int] = []
@@ -243,8 +239,8 @@ class StateReader:
 
     @staticmethod
     def _unpatch_cached(unit: _Unit, place: list[int], patches: tuple[Patch, ...],
-                        program: list[tuple[str, bytes, tuple[Patch, ...]]],
-                        slots: dict[tuple[str, bytes, tuple[Patch, ...]], int]) -> tuple[Patch, ...]:
+                        program: list[ProgramCall],
+                        slots: dict[ProgramCall, int]) -> tuple[Patch, ...]:
         """Patches of a call whose sources include cached calls: those sources join the program again."""
         moved = []
         for patch in patches:
@@ -259,7 +255,7 @@ class StateReader:
             moved.append(Patch(slot, patch.word, patch.offset))
         return tuple(moved)
 
-    async def _run_all(self, runs: list[tuple[tuple[int, str | None], list[tuple[str, bytes, tuple[Patch, ...]]]]]
+    async def _run_all(self, runs: list[tuple[tuple[int, str | None], list[ProgramCall]]]
                        ) -> dict[tuple[int, str | None], list[bytes | ExecutionReverted]]:
         """Answer each point's program: by the reader, all programs of the flush in one JSON-RPC batch
         (one billed call per program), or plainly when the node does not take overrides."""
@@ -276,8 +272,8 @@ class StateReader:
                     point.degraded = "the node does not take eth_call state overrides"
             plain = await self._plain(runs)
             return {key: answers for (key, _), answers in zip(runs, plain, strict=True)}
-        jobs = [(key, piece, _local(program, piece)) for key, program in runs
-                for piece in _pieces(program, self._max_program)]
+        jobs = [(key, piece, sub_program(program, piece)) for key, program in runs
+                for piece in cut_program(program, self._max_program)]
         results = await self._run_programs([(key, calls) for key, _, calls in jobs])
         out: dict[tuple[int, str | None], list[bytes | ExecutionReverted | None]] = {
             key: [None] * len(program) for key, program in runs}
@@ -289,7 +285,7 @@ class StateReader:
         return {key: [a if a is not None else ExecutionReverted("not answered") for a in answers]
                 for key, answers in out.items()}
 
-    async def _run_programs(self, jobs: list[tuple[tuple[int, str | None], list[tuple[str, bytes, tuple[Patch, ...]]]]]
+    async def _run_programs(self, jobs: list[tuple[tuple[int, str | None], list[ProgramCall]]]
                             ) -> list[list[bytes | ExecutionReverted] | None]:
         """Reader programs (the node takes overrides) as ``eth_call`` s of one JSON-RPC batch; None for a
         program whose call failed as a whole (its calls are then read plainly)."""
@@ -303,7 +299,7 @@ class StateReader:
                                                      key[0], state_override=point.override, block_override=context)))
         pieces = await asyncio.gather(*(self._client.batch(
             piece, item_errors=lambda e: not e.retryable and not isinstance(e, NoArchiveState))
-            for piece in _batches(requests, PROGRAMS_PER_BATCH, MAX_BATCH_BYTES)))
+            for piece in batches(requests, PROGRAMS_PER_BATCH, MAX_BATCH_BYTES)))
         answers = [answer for piece in pieces for answer in piece]
         out: list[list[bytes | ExecutionReverted] | None] = []
         for (_, calls), raw in zip(jobs, answers, strict=True):
@@ -314,11 +310,11 @@ class StateReader:
             if answer is None or not answer.override_applied:
                 out.append(None)
                 continue
-            out.append([data if ok else _failure(calls, index, answer.results)
+            out.append([data if ok else call_failure(calls, index, answer.results)
                         for index, (ok, data) in enumerate(answer.results)])
         return out
 
-    async def _run_program(self, calls: list[tuple[str, bytes, tuple[Patch, ...]]], block: int,
+    async def _run_program(self, calls: list[ProgramCall], block: int,
                            override: dict[str, Any] | None,
                            context: dict[str, Any] | None) -> list[bytes | ExecutionReverted] | None:
         """One reader ``eth_call``; None when it failed as a whole (read those calls plainly).
@@ -362,7 +358,7 @@ class StateReader:
             if not features.block_overrides:
                 features.notice("the node ignores eth_call block overrides: views run in the context of the block "
                                 "read (its timestamp), not of the liquidation's block")
-        return [data if ok else _failure(calls, index, answer.results)
+        return [data if ok else call_failure(calls, index, answer.results)
                 for index, (ok, data) in enumerate(answer.results)]
 
     def _refused(self, why: str) -> None:
@@ -375,7 +371,7 @@ class StateReader:
                                  "block (state_position block_start)")
         return None
 
-    async def _plain(self, jobs: list[tuple[tuple[int, str | None], list[tuple[str, bytes, tuple[Patch, ...]]]]]
+    async def _plain(self, jobs: list[tuple[tuple[int, str | None], list[ProgramCall]]]
                      ) -> list[list[bytes | ExecutionReverted]]:
         """Each job's calls (at its point's block) as plain ``eth_call`` s, dependency level by level (patches
         applied in Python); the calls of every job ready at a level share JSON-RPC batches."""
@@ -390,7 +386,7 @@ class StateReader:
                 for i, (_, _, patches) in enumerate(calls):
                     if got[i] is not None or any(got[p.source] is None for p in patches):
                         continue
-                    to, data = _apply(calls[i], got)
+                    to, data = apply_patches(calls[i], got)
                     if to is None:
                         got[i] = NotRun("not run: a call whose answer it takes failed")
                         continue
@@ -415,86 +411,6 @@ class PointCaller:
 
     async def call_many(self, calls: Sequence[CallSpec]) -> list[bytes | ExecutionReverted]:
         return await self.reader._calls(self.point, calls)
-
-
-def _apply(call: tuple[str, bytes, tuple[Patch, ...]],
-           answers: list[bytes | ExecutionReverted | None]) -> tuple[str | None, bytes]:
-    """The call's target and calldata with its patches applied from ``answers``; target None when a
-    source failed or lacks the word (as the reader contract does)."""
-    to, data, patches = call
-    body = bytearray(data)
-    for patch in patches:
-        source = answers[patch.source]
-        if not isinstance(source, bytes) or len(source) < 32 * patch.word + 32:
-            return None, data
-        word = source[32 * patch.word:32 * patch.word + 32]
-        if patch.offset == 0xFFFFFFFF:
-            if any(word[:12]):
-                return None, data
-            to = "0x" + word[12:].hex()
-        elif patch.offset + 32 > len(body):
-            return None, data
-        else:
-            body[patch.offset:patch.offset + 32] = word
-    return to, bytes(body)
-
-
-def _failure(calls: list[tuple[str, bytes, tuple[Patch, ...]]], index: int,
-             results: list[tuple[bool, bytes]]) -> ExecutionReverted:
-    """The error of a failed reader call: not run (a source failed) or reverted."""
-    patches = calls[index][2]
-    if any(not results[p.source][0] or len(results[p.source][1]) < 32 * p.word + 32 for p in patches):
-        return NotRun("not run: a call whose answer it takes failed")
-    data = results[index][1]
-    return ExecutionReverted("reverted in the reader contract", data="0x" + data.hex() if data else None)
-
-
-def _local(program: list[tuple[str, bytes, tuple[Patch, ...]]],
-           piece: list[int]) -> list[tuple[str, bytes, tuple[Patch, ...]]]:
-    """The calls of ``piece`` (indexes of ``program``, every patch source inside it) as a program of their own."""
-    position = {index: local for local, index in enumerate(piece)}
-    return [(to, data, tuple(Patch(position[p.source], p.word, p.offset) for p in patches))
-            for to, data, patches in (program[i] for i in piece)]
-
-
-def _pieces(program: list[tuple[str, bytes, tuple[Patch, ...]]], size: int) -> list[list[int]]:
-    """Indexes of ``program`` cut into pieces of at most ``size`` calls, keeping each call with the
-    calls it takes words from (connected groups stay whole; a group larger than ``size`` is one piece)."""
-    parent = list(range(len(program)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for index, (_, _, patches) in enumerate(program):
-        for patch in patches:
-            parent[root(index)] = root(patch.source)
-    groups: dict[int, list[int]] = {}
-    for index in range(len(program)):
-        groups.setdefault(root(index), []).append(index)
-    pieces: list[list[int]] = []
-    for group in groups.values():
-        if pieces and len(pieces[-1]) + len(group) <= size:
-            pieces[-1].extend(group)
-        else:
-            pieces.append(list(group))
-    return [sorted(piece) for piece in pieces]
-
-
-def _batches(requests: list[tuple[str, list[Any]]], count: int, size: int) -> list[list[tuple[str, list[Any]]]]:
-    """``requests`` in order, cut into batches of at most ``count`` requests and about ``size`` bytes of JSON."""
-    batches: list[list[tuple[str, list[Any]]]] = []
-    used = 0
-    for request in requests:
-        length = len(orjson.dumps(request[1]))
-        if not batches or len(batches[-1]) >= count or used + length > size:
-            batches.append([])
-            used = 0
-        batches[-1].append(request)
-        used += length
-    return batches
 
 
 def _short(error: Exception) -> str:
