@@ -79,9 +79,3 @@ def check_rows(family: str, rows: list[dict[str, Any]]) -> None:
                    state_check_recomputed_raw=None if outcome.recomputed is None else str(outcome.recomputed),
                    state_check_event_raw=None if outcome.event is None else str(outcome.event))
 
-
-def strip_inputs(rows: list[dict[str, Any]]) -> None:
-    """Drop the ``_check_*`` keys of rows that are not checked (state not read)."""
-    for row in rows:
-        for key in [k for k in row if k.startswith(INPUT_PREFIX)]:
-            del row[key]
