@@ -98,10 +98,8 @@ async def enrich_rows(adapter: Adapter, rows: list[dict[str, Any]], deployment: 
     for row in plain:
         row["state_position"] = BLOCK_START
         row["state_fallback_reason"] = reasons.get(row["tx_hash"])
+    for row in rows:
         row["_check_block_time"] = int(contexts[row["block_number"]]["time"], 16)
-    for group in by_tx.values():
-        for row in group:
-            row["_check_block_time"] = int(contexts[row["block_number"]]["time"], 16)
     check_rows(adapter.family, rows)
     state.clear()
     session.tell()
