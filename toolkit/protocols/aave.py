@@ -51,6 +51,7 @@ from toolkit.protocols.aave_fees import (PERCENTAGE_FACTOR, percent_div, percent
                                          protocol_fee_of)
 from toolkit.protocols.aave_rules import CLOSE_FACTOR_HF_THRESHOLD, WAD, ReserveConfig
 from toolkit.protocols.base import PerLogAdapter, StateCaller, error_record, log_identity, log_int
+from toolkit.protocols.eth_usd import FEED as ETH_USD_FEED  # re-exported, one load of the ABI
 from toolkit.protocols.event_args import joined, log_args_json, with_joined
 from toolkit.protocols.registry import Deployment
 
@@ -61,7 +62,6 @@ PROVIDER_V2 = load_abi("aave-v2/LendingPoolAddressesProvider.json")
 ORACLE_V3 = load_abi("aave-v3/AaveOracle.json")
 ORACLE_V2 = load_abi("aave-v2/AaveOracle.json")
 ERC20 = load_abi("common/ERC20.json")
-ETH_USD_FEED = load_abi("common/ChainlinkAggregator.json")
 
 #: The event; v2 and v3 share its signature and topic0.
 LIQUIDATION_CALL = POOL_V3.event("LiquidationCall")
