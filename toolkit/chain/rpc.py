@@ -95,8 +95,10 @@ def url_problem(url: str) -> str | None:
         return f"its scheme is {parts.scheme or 'missing'}, not http or https"
     if not parts.hostname:
         return "it names no host"
-    if any(c.isspace() for c in url.strip()) or port == 0:
-        return "it holds a space" if port != 0 else "its port is 0"
+    if port == 0:
+        return "its port is 0"
+    if any(c.isspace() for c in url.strip()):
+        return "it holds a space"
     return None
 
 
