@@ -1,5 +1,5 @@
 """A store column's description (type, unit, source, meaning), shared by :mod:`toolkit.store.schema` and the
-modules that define further tables (:mod:`toolkit.store.cex_schema`)."""
+modules that define the tables (:mod:`toolkit.store.liquidation_schema`, :mod:`toolkit.store.cex_schema`, ...)."""
 
 from __future__ import annotations
 
