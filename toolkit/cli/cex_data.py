@@ -25,12 +25,6 @@ def _list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
-def _store(store: Optional[object]) -> object:
-    from toolkit.store.location import default_store_path
-
-    return store or default_store_path()
-
-
 @cex_app.command("fetch")
 @_one_line_errors
 def fetch(
@@ -49,9 +43,10 @@ def fetch(
     from toolkit.cex.collect.fetch import FetchRequest
     from toolkit.cex.collect.fetch import fetch as run_fetch
     from toolkit.cex.io import parse_time
+    from toolkit.settings import resolve_store_path
 
     output.configure(quiet=quiet, json=json_output)
-    request = FetchRequest(venue=venue, what=_list(what), symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
+    request = FetchRequest(venue=venue, what=_list(what), symbols=_list(symbols), store_path=resolve_store_path(store),
                            since=parse_time(since, "--since") if since else None,
                            until=parse_time(to, "--to") if to else None, wait=wait)
     result = asyncio.run(run_fetch(request))
@@ -76,13 +71,14 @@ def record(
     after disconnects (gaps recorded in cex_gaps); one recorder per store."""
     from toolkit.cex.collect.record import RecordRequest
     from toolkit.cex.collect.record import record as run_record
+    from toolkit.settings import resolve_store_path
 
     output.configure(quiet=quiet, json=json_output)
     if duration is not None and duration <= 0:
         raise UserInputError(f"--duration: must be a positive number of seconds, got {duration}")
     if not 0 < flush_interval <= 60:
         raise UserInputError(f"--flush-interval: must lie between 0 and 60 seconds, got {flush_interval}")
-    request = RecordRequest(venue=venue, symbols=_list(symbols), store_path=_store(store),  # type: ignore[arg-type]
+    request = RecordRequest(venue=venue, symbols=_list(symbols), store_path=resolve_store_path(store),
                             duration=duration, flush_interval=flush_interval)
     state = asyncio.run(run_record(request, output.log))
     record = {"event": "cex.record.finished", "run_id": state.run_id, "messages": state.messages,
