@@ -15,14 +15,10 @@ import typer
 
 from toolkit.cli import output
 from toolkit.cli.cex import _one_line_errors, cex_app
-from toolkit.cli.options import JsonOption, QuietOption, StoreOption
+from toolkit.cli.options import JsonOption, QuietOption, StoreOption, comma_list
 from toolkit.errors import UserInputError
 
 _EXCHANGES = "binance (binance-usdm), bybit, okx, bitmex, hyperliquid, dydx (dydx-v4)"
-
-
-def _list(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 @cex_app.command("fetch")
@@ -46,7 +42,8 @@ def fetch(
     from toolkit.settings import resolve_store_path
 
     output.configure(quiet=quiet, json=json_output)
-    request = FetchRequest(venue=venue, what=_list(what), symbols=_list(symbols), store_path=resolve_store_path(store),
+    request = FetchRequest(venue=venue, what=comma_list(what), symbols=comma_list(symbols),
+                           store_path=resolve_store_path(store),
                            since=parse_time(since, "--since") if since else None,
                            until=parse_time(to, "--to") if to else None, wait=wait)
     result = asyncio.run(run_fetch(request))
@@ -78,7 +75,7 @@ def record(
         raise UserInputError(f"--duration: must be a positive number of seconds, got {duration}")
     if not 0 < flush_interval <= 60:
         raise UserInputError(f"--flush-interval: must lie between 0 and 60 seconds, got {flush_interval}")
-    request = RecordRequest(venue=venue, symbols=_list(symbols), store_path=resolve_store_path(store),
+    request = RecordRequest(venue=venue, symbols=comma_list(symbols), store_path=resolve_store_path(store),
                             duration=duration, flush_interval=flush_interval)
     state = asyncio.run(run_record(request, output.log))
     record = {"event": "cex.record.finished", "run_id": state.run_id, "messages": state.messages,

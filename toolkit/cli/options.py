@@ -44,3 +44,9 @@ CANONICAL: dict[str, tuple[str, ...]] = {
     "--venue": ("--exchange",),
     "--venues": ("--exchanges",),
 }
+
+
+def comma_list(text: str | None) -> list[str]:
+    """The items of a comma-separated option value (``"bitmex, binance"`` -> ``["bitmex", "binance"]``), blanks
+    dropped; ``[]`` for ``None``."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]

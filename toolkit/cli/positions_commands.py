@@ -11,7 +11,7 @@ import typer
 
 from toolkit.cli import output
 from toolkit.cli.options import ChainOption, ChainFilterOption, JsonOption, ProtocolFilterOption, QuietOption, \
-    StoreOption, WaitOption
+    StoreOption, WaitOption, comma_list
 
 
 def positions(
@@ -112,7 +112,7 @@ def levels(
     with warnings.catch_warnings(record=True), output.activity("levels"):
         warnings.simplefilter("always")
         report = level_report(resolve_store_path(store), chain=chain, protocol=protocol, market=market,
-                              block=block, asset=asset, venues=[v.strip() for v in venues.split(",") if v.strip()],
+                              block=block, asset=asset, venues=comma_list(venues),
                               max_move=max_move, leverage_distribution=distribution, path=path, path_label=label)
     for message in report.warnings:
         output.log("levels.warning", message=message)

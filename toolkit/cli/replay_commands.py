@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from toolkit.cli import output
-from toolkit.cli.options import ChainOption, JsonOption, QuietOption
+from toolkit.cli.options import ChainOption, JsonOption, QuietOption, comma_list
 from toolkit.errors import UserInputError
 
 #: What each phase of :func:`toolkit.crash.run.replay` is called on the progress bar.
@@ -123,7 +123,7 @@ def replay(
             fund = None
         if fund is None or not fund.is_finite():
             raise UserInputError(f"--insurance-fund: {insurance_fund!r} is not a number of USD")
-    chosen = tuple(p.strip() for p in (protocols or "").split(",") if p.strip())
+    chosen = tuple(comma_list(protocols))
     population = PopulationSpec(
         borrowers=borrowers, protocols=chosen if chosen and fork_url is None else PopulationSpec().protocols,
         collateral_usd=_pair(collateral_usd, "--collateral-usd"), health_factor=_pair(health_factor, "--health-factor"),
@@ -131,7 +131,7 @@ def replay(
     mix = (None if leverage_distribution == "none" else DEFAULT_LEVERAGE_DISTRIBUTION
            if leverage_distribution == "default" else parse_distribution(leverage_distribution))
     config = ReplayConfig(event=event, asset=asset, population=population,
-                          venues=tuple(v.strip() for v in venues.split(",") if v.strip()), seed=seed,
+                          venues=tuple(comma_list(venues)), seed=seed,
                           start=parse_since(start, "--start") if start else None,
                           end=parse_since(end, "--end") if end else None, steps_per_bar=steps_per_bar,
                           insurance_fund=fund, resolution=resolution, leverage_distribution=mix)
