@@ -37,21 +37,21 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, 
     """Insert ``rows`` into ``table`` inside the caller's transaction; returns how many were new."""
     if not rows:
         return 0
-    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # type: ignore[index]
     frame = _frame(table, rows)
     con.register("cex_rows_in", frame)
     try:
         casts = ", ".join(f"CAST(\"{c.name}\" AS {c.sql_type}) AS \"{c.name}\"" for c in cex_schema.TABLES[table])
-        con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT {casts} FROM cex_rows_in").fetchall()
+        # DuckDB answers an INSERT with the number of rows it inserted (those OR IGNORE skipped not counted)
+        inserted = con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT {casts} FROM cex_rows_in").fetchall()
     finally:
         con.unregister("cex_rows_in")
-    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]) - int(before)  # type: ignore[index]
+    return int(inserted[0][0])
 
 
 @contextmanager
 def transaction(writer: Writer) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction of ``writer`` (committed when the block ends, rolled back when it raises)."""
-    with writer._transaction() as con:
+    with writer.transaction() as con:
         yield con
 
 
