@@ -25,8 +25,9 @@ is ``s * k * (V_X - V_E)`` with ``k = +1`` for linear/quanto and ``k = -1`` for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import Enum
+from typing import Any
 
 from toolkit.errors import UserInputError
 
@@ -66,6 +67,18 @@ def parse_side(text: str, field: str = "side") -> int:
     if value in ("short", "sell"):
         return SHORT
     raise UserInputError(f"{field}: {text!r} is not long or short")
+
+
+def finite_decimal(raw: Any, field: str, error: type[Exception] = UserInputError) -> Decimal:
+    """A finite decimal from the text of ``raw`` (text or a number, never through float); else ``error`` with
+    ``<field>: <raw> is not a (finite) number``."""
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise error(f"{field}: {raw!r} is not a number") from None
+    if not value.is_finite():
+        raise error(f"{field}: {raw!r} is not a finite number")
+    return value
 
 
 def side_name(side: int) -> str:

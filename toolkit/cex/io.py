@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 from toolkit.cex.accounts import AccountSpec, MarginMode, PositionSpec
 from toolkit.cex.events import EVENT_COLUMNS, Event, event_row
-from toolkit.cex.instruments import parse_side
+from toolkit.cex.instruments import finite_decimal, parse_side
 from toolkit.cex.marking import PricePath
 from toolkit.errors import UserInputError
 
@@ -34,13 +34,7 @@ def parse_decimal(raw: Any, field: str) -> Decimal:
     """A finite decimal from text or a JSON number (never through float)."""
     if isinstance(raw, bool) or raw is None or (isinstance(raw, str) and not raw.strip()):
         raise UserInputError(f"{field}: missing or not a number")
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise UserInputError(f"{field}: {raw!r} is not a number") from None
-    if not value.is_finite():
-        raise UserInputError(f"{field}: {raw!r} is not a finite number")
-    return value
+    return finite_decimal(raw, field)
 
 
 def parse_time(raw: Any, field: str) -> datetime:

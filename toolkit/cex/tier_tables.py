@@ -23,9 +23,10 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from toolkit.cex.instruments import finite_decimal
 from toolkit.cex.tiers import RiskTier, maintenance_amounts
 
 #: Columns of a bracket file.
@@ -48,13 +49,7 @@ class SymbolTiers:
 
 
 def _number(raw: Any, where: str) -> Decimal:
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise TierTableError(f"{where}: {raw!r} is not a number") from None
-    if not value.is_finite():
-        raise TierTableError(f"{where}: {raw!r} is not a finite number")
-    return value
+    return finite_decimal(raw, where, TierTableError)
 
 
 def venue_symbol(unified: str, venue: str) -> str:
