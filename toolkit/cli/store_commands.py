@@ -183,14 +183,13 @@ def verify(
     from toolkit.protocols import registry
     from toolkit.settings import resolve_store_path
     from toolkit.store.db import Store
-    from toolkit.store.integrity import damage_error
+    from toolkit.store.integrity import damage_error, listed_totals
 
     output.configure(quiet=quiet, json=json_output)
     opened = Store(resolve_store_path(store), create=False, check_segments=False)
     damages = opened.verify(full=True)
     if not damages:
-        with opened.reader() as con:
-            files, rows = con.execute("SELECT count(*), coalesce(sum(rows), 0) FROM segments").fetchone()
+        files, rows = listed_totals(opened)
         output.emit({"event": "store.verified", "store": str(opened.path), "segments": files, "rows": rows,
                      "damaged": []},
                     f"store {opened.path}: {files} segment files, {rows:,} rows; sizes, SHA-256, row counts and "

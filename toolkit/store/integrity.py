@@ -100,6 +100,13 @@ def check(folder: Path, listed: Sequence[Segment], *, full: bool) -> list[Damage
     return damages
 
 
+def listed_totals(store: Store) -> tuple[int, int]:
+    """How many segment files the store lists and how many liquidation rows they hold (from the listing)."""
+    with store.reader() as con:
+        files, rows = con.execute("SELECT count(*), coalesce(sum(rows), 0) FROM segments").fetchall()[0]
+    return int(files), int(rows)
+
+
 def damage_error(store_path: Path, damages: Sequence[Damage]) -> StoreError:
     """The one-line error naming the (first) damaged segment and the recovery command."""
     first = damages[0]
