@@ -122,13 +122,12 @@ def scrub_exception(error: BaseException, url: str) -> BaseException:
     """Scrub the messages of ``error`` and of the exceptions chained to it (``__cause__``, ``__context__``), in
     place, so that a traceback shows no secret of ``url`` either; returns ``error``."""
     seen: set[int] = set()
-    current: BaseException | None = error
-    pending = [error]
+    pending: list[BaseException | None] = [error]
     while pending:
         current = pending.pop()
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
         current.args = tuple(scrub(arg, url) if isinstance(arg, str) else arg for arg in current.args)
-        pending += [current.__cause__, current.__context__]  # type: ignore[list-item]
+        pending += [current.__cause__, current.__context__]
     return error
