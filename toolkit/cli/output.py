@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.redact import scrub
@@ -79,16 +77,11 @@ def clean(text: str) -> str:
 
 def _default(value: Any) -> Any:
     """JSON for what :mod:`json` does not know: exact decimals as strings, times in ISO-8601 UTC with ``Z``."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-            return value.isoformat() + "Z"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+    if isinstance(value, date):  # a date, or a naive datetime
         return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal | Path):
-        return str(value)
-    return str(value)
+    return str(value)  # Decimal (exact text), Path, and anything else
 
 
 def dumps(record: Any, *, indent: int | None = None) -> str:
