@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from toolkit.cex.venues import venue_id as profile_id
 from toolkit.errors import ToolkitError, UserInputError
 
 #: Venue profile id -> ccxt exchange id.
 EXCHANGES: dict[str, str] = {"binance-usdm": "binanceusdm", "bybit": "bybit", "okx": "okx", "bitmex": "bitmex",
                              "hyperliquid": "hyperliquid", "dydx-v4": "dydx"}
-#: Other names accepted for a venue (the replay's short names and the ccxt ids).
-ALIASES: dict[str, str] = {"binance": "binance-usdm", "dydx": "dydx-v4", "binanceusdm": "binance-usdm"}
 #: What ``fetch`` reads, and the ccxt methods that serve it (first one the exchange has wins).
 FETCH_METHODS: dict[str, tuple[str, ...]] = {
     "tiers": ("fetchLeverageTiers", "fetchMarketLeverageTiers"),
@@ -55,12 +54,10 @@ class ExchangeRefused(ToolkitError):
 
 
 def venue_id(name: str) -> str:
-    """The venue profile id of ``name`` (a profile id, a short name or a ccxt id)."""
-    key = name.strip().lower()
-    venue = ALIASES.get(key, key)
-    if venue not in EXCHANGES:
-        raise UserInputError(f"--venue: unknown venue {name!r}; choose one of {', '.join(EXCHANGES)}")
-    return venue
+    """The venue profile id of ``name``: a ccxt id of :data:`EXCHANGES`, else a profile id or short name
+    (:func:`toolkit.cex.venues.venue_id`, which names the known ones when it is neither)."""
+    by_ccxt_id = {exchange: venue for venue, exchange in EXCHANGES.items()}
+    return profile_id(by_ccxt_id.get(name.strip().lower(), name), "--venue")
 
 
 def _module(pro: bool) -> Any:
