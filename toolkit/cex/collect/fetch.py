@@ -11,7 +11,6 @@ A tier table is dated by the fetch time and becomes a venue era (:mod:`toolkit.c
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from toolkit.cex.collect import rows as to_rows
 from toolkit.cex.collect.exchanges import (FETCH_METHODS, api_host, api_keys, ccxt_version, exchange_error,
                                            method_for, open_exchange, venue_id)
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.store.provenance import new_run_id
 
 #: Pages read per history and symbol at most (a guard against an exchange that keeps answering the same page).
 MAX_PAGES = 200
@@ -54,10 +54,6 @@ class FetchResult:
 
 def _ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
-
-
-def run_id_now() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 def _symbols(exchange: Any, venue: str, symbols: Sequence[str]) -> list[str]:
@@ -143,7 +139,7 @@ async def fetch(request: FetchRequest) -> FetchResult:
     exchange = open_exchange(venue, pro=False)
     try:
         methods = {w: method_for(exchange, venue, w) for w in request.what}
-        run_id, fetched_at = run_id_now(), datetime.now(UTC)
+        run_id, fetched_at = new_run_id(), datetime.now(UTC)
         try:
             if exchange.markets is None:
                 await exchange.load_markets()

@@ -37,8 +37,9 @@ import toolkit
 from toolkit.cex.collect import rows as to_rows
 from toolkit.cex.collect.exchanges import (api_host, api_keys, ccxt_version, exchange_error, method_for,
                                            open_exchange, venue_id)
-from toolkit.cex.collect.fetch import _symbols, run_id_now
+from toolkit.cex.collect.fetch import _symbols
 from toolkit.errors import UserInputError
+from toolkit.store.provenance import new_run_id
 
 @dataclass
 class RecordRequest:
@@ -114,7 +115,7 @@ class Recorder:
     def __init__(self, request: RecordRequest, log: Callable[..., None]) -> None:
         self.request, self.log = request, log
         self.venue = venue_id(request.venue)
-        self.state = RecordState(run_id_now())
+        self.state = RecordState(new_run_id())
         self.stop = asyncio.Event()
         self.exchange: Any = None
         self.symbols: list[str] = []
