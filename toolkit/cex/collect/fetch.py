@@ -76,6 +76,7 @@ def _symbols(exchange: Any, venue: str, symbols: Sequence[str]) -> list[str]:
 async def _history(call: Any, symbol: str, since: int | None, until: int | None, **kwargs: Any) -> tuple[list, int]:
     """Every page of a history method from ``since`` to ``until``; returns the items and the answers read."""
     items: list[Any] = []
+    seen: set[Any] = set()  # timestamps of items
     answers = 0
     cursor = since
     for _ in range(MAX_PAGES):
@@ -83,9 +84,9 @@ async def _history(call: Any, symbol: str, since: int | None, until: int | None,
         answers += 1
         page = [p for p in page if until is None or (p.get("timestamp") or 0) <= until]
         fresh = [p for p in page if cursor is None or (p.get("timestamp") or 0) >= cursor]
-        seen = {p.get("timestamp") for p in items}
         fresh = [p for p in fresh if p.get("timestamp") not in seen]
         items.extend(fresh)
+        seen.update(p.get("timestamp") for p in fresh)
         if since is None or not fresh:
             break
         cursor = max(p.get("timestamp") or 0 for p in fresh) + 1
