@@ -2,7 +2,9 @@
 
 Modules, one job each:
 
-* :mod:`toolkit.store.schema` -- tables, columns, types, units and sources (the contract);
+* :mod:`toolkit.store.schema` -- tables, columns, types, units and sources (the contract); the columns of
+  the liquidations in :mod:`toolkit.store.liquidation_schema`, of the exchange data and positions snapshots in
+  :mod:`toolkit.store.cex_schema` and :mod:`toolkit.store.positions_schema`;
 * :mod:`toolkit.store.location` -- where the store lives by default;
 * :mod:`toolkit.store.arrow` -- the contract in Arrow terms (rows -> tables -> pandas);
 * :mod:`toolkit.store.db` -- :class:`~toolkit.store.db.Store` and its :class:`~toolkit.store.db.Writer`:
