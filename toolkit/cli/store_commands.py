@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -100,7 +101,7 @@ def export(
     With --out - the data goes to stdout and the manifest's summary to stderr.
     """
     from toolkit.settings import chain_id_of
-    from toolkit.store.export import export_liquidations, manifest_path
+    from toolkit.store.export import export_liquidations, export_to_stream, manifest_path
     from toolkit.store.partitioned import MANIFEST_NAME, export_partitioned
 
     output.configure(quiet=quiet, json=json_output)
@@ -119,7 +120,8 @@ def export(
         if format not in ("csv", "parquet"):
             raise UserInputError(f"--format {format!r} is not csv or parquet")
         if out == "-":
-            manifest = _export_to_stdout(_open(store), format, filters)
+            sys.stdout.flush()
+            manifest = export_to_stream(_open(store), sys.stdout.buffer, format, **filters)  # type: ignore[arg-type]
             output.log("export.finished", out="-", rows=manifest.row_count, content_sha256=manifest.content_sha256)
             return
         with output.activity("export"):
@@ -129,24 +131,6 @@ def export(
               "rows": manifest.row_count, "content_sha256": manifest.content_sha256}
     output.emit(record, f"wrote {manifest.row_count} rows to {target} (content sha256 {manifest.content_sha256}); "
                         f"manifest {manifest_file}")
-
-
-def _export_to_stdout(store, fmt: str, filters: dict):
-    """``--out -``: the export written to a temporary directory, then copied to stdout (binary for Parquet)."""
-    import shutil
-    import sys
-    import tempfile
-
-    from toolkit.store.export import export_liquidations
-
-    with tempfile.TemporaryDirectory(prefix="liqtk-export-") as work:
-        path = Path(work) / f"liquidations.{fmt}"
-        manifest = export_liquidations(store, path, fmt, name="liquidations", **filters)  # type: ignore[arg-type]
-        sys.stdout.flush()
-        with path.open("rb") as data:
-            shutil.copyfileobj(data, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    return manifest
 
 
 def upgrade(store: StoreOption = None, json_output: JsonOption = False, quiet: QuietOption = False) -> None:

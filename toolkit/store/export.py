@@ -14,10 +14,11 @@ import glob
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import duckdb
 import pyarrow as pa
@@ -188,6 +189,19 @@ def export_liquidations(store: Store, out: Path, fmt: ExportFormat, *, name: str
             writer.execute(f"COPY (SELECT * FROM export_rows) TO {_sql_string(str(tmp))} ({options})")
 
     return write_with_manifest(out, manifest, write)
+
+
+def export_to_stream(store: Store, stream: BinaryIO, fmt: ExportFormat, **filters: int | str | None) -> Manifest:
+    """:func:`export_liquidations` to a binary stream (``liqtk export --out -``: stdout): the file is written in a
+    temporary directory, copied to ``stream`` and removed; returns its manifest (the file is named
+    ``liquidations.<fmt>`` there)."""
+    with tempfile.TemporaryDirectory(prefix="liqtk-export-") as work:
+        path = Path(work) / f"liquidations.{fmt}"
+        manifest = export_liquidations(store, path, fmt, name="liquidations", **filters)
+        with path.open("rb") as data:
+            shutil.copyfileobj(data, stream)
+        stream.flush()
+    return manifest
 
 
 def read_export(path: Path, fmt: ExportFormat) -> pa.Table:
