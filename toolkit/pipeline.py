@@ -60,7 +60,7 @@ from toolkit.protocols.discovery import discover
 from toolkit.protocols.enrichment import StateSession
 # What a pull is asked and reports, and how one runs: importable from here as before the split.
 from toolkit.pull_request import (ChainUnstable, DeploymentResult, ProgressCallback, PullInterrupted, PullRequest,
-                                  PullResult, WrongChainError, _named, resolve_deployments, run_report)
+                                  PullResult, WrongChainError, resolve_deployments, run_report)
 from toolkit.pull_session import (CHUNK_LOGS, COMMIT_INTERVAL, MAX_COMMIT_ROWS, MAX_REORG_REPAIRS, WALK_BACK_PAGE,
                                   PullSession)
 from toolkit.redact import scrub, scrub_exception
@@ -141,7 +141,7 @@ async def _pull(request: PullRequest, progress: ProgressCallback | None, notice:
         # markets the registries list up to the bound, before any log of the range is read (nothing written yet)
         found = await discover(deployments, client, chain_id=chain_id, bound=to_block,
                                cached=discovered.load(store, chain_id), from_block=request.from_block)
-        deployments = _named(found.deployments(None if request.address else request.deployment), request)
+        deployments = found.named(request.chain, request.protocol, request.deployment, request.address)
         store = store or Store(request.store_path)
         run_id = new_run_id()
         with store.writer(wait=request.lock_wait) as writer:

@@ -144,21 +144,10 @@ class PullResult:
 ProgressCallback = Callable[[int, int, int], None]
 
 
-def _named(deployments: list[Deployment], request: PullRequest) -> list[Deployment]:
-    """The deployments to read; :class:`UserInputError` when ``--deployment`` names none of them."""
-    if not deployments and request.deployment and not request.address:
-        raise UserInputError(f"no {request.protocol} market {request.deployment!r} on {request.chain} in the registry "
-                             "or among the markets its registry contracts list; run `liqtk protocols`")
-    return deployments
-
-
 def resolve_deployments(request: PullRequest) -> list[Deployment]:
     """Registry entries named by the request (``--address`` makes a custom one); templates are expanded
     with their markets by :func:`toolkit.protocols.discovery.discover` at the pull's bound."""
-    found = registry().find(request.chain, request.protocol, request.deployment if not request.address else None)
-    if request.address:
-        return [found[0].with_address(request.address)]
-    return found
+    return registry().requested(request.chain, request.protocol, request.deployment, request.address)
 
 
 def run_report(request: PullRequest, *, status: str, started_at: datetime, seconds: float, to_block: int,

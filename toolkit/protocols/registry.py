@@ -150,6 +150,14 @@ class Registry:
             )
         return found
 
+    def requested(self, chain: str, protocol: str, name: str | None = None,
+                  address: str | None = None) -> list[Deployment]:
+        """The entries a pull or a snapshot request names: :meth:`find` of ``name``, or with ``address`` one
+        custom deployment made from the protocol's first entry (``--address``). Templates among them are
+        expanded by :func:`toolkit.protocols.discovery.discover` (then :meth:`Discovery.named`)."""
+        found = self.find(chain, protocol, name if not address else None)
+        return [found[0].with_address(address)] if address else found
+
 
 def _parse(chains_raw: dict[str, Any], deployments_raw: list[dict[str, Any]]) -> Registry:
     chains = {name: Chain(name=name, **values) for name, values in chains_raw.items()}

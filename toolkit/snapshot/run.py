@@ -125,12 +125,6 @@ class SnapshotResult:
     seconds: float = 0.0
 
 
-def resolve_deployments(request: SnapshotRequest) -> list[Deployment]:
-    """Registry entries named by the request (``--address`` makes a custom one)."""
-    found = registry().find(request.chain, request.protocol, request.deployment if not request.address else None)
-    return [found[0].with_address(request.address)] if request.address else found
-
-
 def _carried(rows: Any) -> dict[Key, Composition]:
     """Compositions of a stored snapshot's rows (what an incremental snapshot carries)."""
     out: dict[Key, Composition] = {}
@@ -279,7 +273,7 @@ class _Snapshot:
 async def snapshot_async(request: SnapshotRequest, progress: Progress | None = None) -> SnapshotResult:
     """Take (or resume, or find) the snapshot of every deployment of ``request`` (module docstring)."""
     request.validate()
-    deployments = resolve_deployments(request)
+    deployments = registry().requested(request.chain, request.protocol, request.deployment, request.address)
     for deployment in deployments:
         family_for(deployment)
     store = Store(request.store_path, create=False) if request.store_path.exists() else None
@@ -298,10 +292,8 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
         # the markets the registries list at the block (templates: Aave pools, cTokens, ...), as a pull finds them
         markets = await discover(deployments, client, chain_id=chain_id, bound=number,
                                  cached=discovered.load(store, chain_id))
-        deployments = markets.deployments(None if request.address else request.deployment)
-        if not deployments:
-            raise UserInputError(f"no {request.protocol} market {request.deployment!r} on {request.chain} in the "
-                                 "registry or among the markets its registry contracts list; run `liqtk protocols`")
+        deployments = markets.named(request.chain, request.protocol, request.deployment, request.address,
+                                    required=True)
         store = store or Store(request.store_path)
         run_id = new_run_id()
         result = SnapshotResult(run_id, chain_id, number, header.hash, datetime.fromtimestamp(header.timestamp, UTC),

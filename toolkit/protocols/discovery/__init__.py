@@ -30,6 +30,7 @@ from toolkit.chain.calls import StateReader
 from toolkit.chain.logs import LogFilter, LogReader
 from toolkit.chain.logtable import log_dicts
 from toolkit.chain.rpc import RpcClient
+from toolkit.errors import UserInputError
 from toolkit.protocols.discovery import aave_registry, auctions, comptroller, factory
 from toolkit.protocols.discovery.model import (Candidate, DiscoveryProblem, Market, Method, RegistryUnavailable,
                                               slug)
@@ -109,6 +110,16 @@ class Discovery:
                 d for d in method_of(deployment).expand(deployment, result.markets) if d.emitters]
             out.extend(d for d in expanded if name is None or d.name == name)
         return out
+
+    def named(self, chain: str, protocol: str, name: str | None, address: str | None, *,
+              required: bool = False) -> list[Deployment]:
+        """:meth:`deployments` of a request (``name`` is ignored with ``address``: a custom deployment);
+        :class:`UserInputError` when ``name`` (or, ``required``, anything) was asked and none is found."""
+        found = self.deployments(None if address else name)
+        if not found and (required or (name and not address)):
+            raise UserInputError(f"no {protocol} market {name!r} on {chain} in the registry or among the markets "
+                                 "its registry contracts list; run `liqtk protocols`")
+        return found
 
     def discovered_emitters(self) -> frozenset[str]:
         """Every market address found by discovery (their undecodable logs are recorded, not fatal)."""
