@@ -206,16 +206,11 @@ def _set_time(w3: Any, stamp: int) -> None:
 
 async def _snapshot(url: str, chain: str, deployments: Sequence[Deployment], store_path: Path, block: int
                     ) -> list[str]:
-    from toolkit.snapshot import SnapshotRequest, snapshot_async
+    from toolkit.snapshot import snapshot_each
 
-    ids = []
     # a template (markets its registry contracts list) is snapshotted with every market it lists at the block
-    named = dict.fromkeys((d.protocol, None if d.discovery else d.name) for d in deployments)
-    for protocol, name in named:
-        result = await snapshot_async(SnapshotRequest(chain=chain, protocol=protocol, deployment=name,
-                                                      rpc_url=url, store_path=store_path, block=block))
-        ids += [o.snapshot_id for o in result.outcomes]
-    return ids
+    return await snapshot_each(url, chain, [(d.protocol, None if d.discovery else d.name) for d in deployments],
+                               store_path, block)
 
 
 def _underlyings(w3: Any, deployments: Sequence[Deployment]) -> tuple[dict[str, str], dict[str, list[str]]]:

@@ -226,15 +226,10 @@ class _OnChain:
 def _snapshots(devchain: Any, protocols: list[str], store_path: Path) -> list[str]:
     """Step 2's positions snapshots at the head, into the replay's store; their ids."""
     from toolkit.pipeline import run_blocking
-    from toolkit.snapshot import SnapshotRequest, snapshot_async
+    from toolkit.snapshot import snapshot_each
 
-    ids = []
     block = devchain.mine(1)
-    for protocol in protocols:
-        result = run_blocking(snapshot_async(SnapshotRequest(chain="devchain", protocol=protocol, rpc_url=devchain.url,
-                                                             store_path=store_path, block=block)))
-        ids += [o.snapshot_id for o in result.outcomes]
-    return ids
+    return run_blocking(snapshot_each(devchain.url, "devchain", [(p, None) for p in protocols], store_path, block))
 
 
 def _step_time(devchain: Any, moment: datetime) -> None:

@@ -13,6 +13,6 @@ Modules, one job each:
 Stored in the ``positions`` and ``position_snapshots`` tables (:mod:`toolkit.store.positions`).
 """
 
-from toolkit.snapshot.run import SnapshotRequest, SnapshotResult, snapshot, snapshot_async
+from toolkit.snapshot.run import SnapshotRequest, SnapshotResult, snapshot, snapshot_async, snapshot_each
 
-__all__ = ["SnapshotRequest", "SnapshotResult", "snapshot", "snapshot_async"]
+__all__ = ["SnapshotRequest", "SnapshotResult", "snapshot", "snapshot_async", "snapshot_each"]

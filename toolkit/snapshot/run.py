@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -322,6 +322,18 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
             if error is not None:
                 raise error
     return result
+
+
+async def snapshot_each(rpc_url: str, chain: str, targets: Iterable[tuple[str, str | None]], store_path: Path,
+                        block: int) -> list[str]:
+    """:func:`snapshot_async` of every ``(protocol, deployment)`` of ``targets`` at ``block``, in turn and once
+    each (deployment None: all of the protocol's); the ids of the snapshots taken or found."""
+    ids: list[str] = []
+    for protocol, name in dict.fromkeys(targets):
+        result = await snapshot_async(SnapshotRequest(chain=chain, protocol=protocol, deployment=name,
+                                                      rpc_url=rpc_url, store_path=store_path, block=block))
+        ids += [o.snapshot_id for o in result.outcomes]
+    return ids
 
 
 def snapshot(chain: str | int, protocol: str, *, rpc: str | None = None, store: str | Path | None = None,
