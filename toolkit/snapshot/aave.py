@@ -48,7 +48,7 @@ from typing import Any
 from toolkit.abi import load_abi
 from toolkit.chain.logs import LogFilter
 from toolkit.protocols.aave import ERC20, ORACLE_V3, POOL_V2, POOL_V3, PROVIDER_V2, PROVIDER_V3, WAD, \
-    ReserveConfig
+    ReserveConfig, percent_mul
 from toolkit.protocols.base import Call
 from toolkit.protocols.eth_usd import eth_usd_at, eth_usd_calls
 from toolkit.protocols.registry import Deployment
@@ -78,11 +78,6 @@ def ray_mul_floor(a: int, b: int) -> int:
 def ray_mul_ceil(a: int, b: int) -> int:
     """v3.5+ ``WadRayMath.rayMulCeil`` (``TokenMath.getVTokenBalance``): ``a x b / RAY`` rounded up."""
     return -(-a * b // RAY)
-
-
-def percent_mul(value: int, bps: int) -> int:
-    """``PercentageMath.percentMul``: ``(value x bps + 5000) / 10000``."""
-    return (value * bps + 5_000) // 10_000
 
 
 def wad_div(a: int, b: int) -> int:
