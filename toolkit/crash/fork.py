@@ -216,13 +216,13 @@ async def _snapshot(url: str, chain: str, deployments: Sequence[Deployment], sto
 def _underlyings(w3: Any, deployments: Sequence[Deployment]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Every replayed cToken's underlying (cToken -> token) and each Compound deployment's cTokens."""
     from toolkit.protocols.compound_v2 import CTOKEN
+    from toolkit.snapshot.compound import listed_ctokens
 
     underlyings, ctokens = {}, {}
     for d in deployments:
         if d.family != "compound_v2":
             continue
-        value = d.contracts["ctokens"]
-        ctokens[d.name] = sorted(a.lower() for a in ([value] if isinstance(value, str) else value))
+        ctokens[d.name] = listed_ctokens(d)
         natives = {m.lower() for m in d.params.get("native_markets", [])}
         for ctoken in ctokens[d.name]:
             if ctoken not in natives:

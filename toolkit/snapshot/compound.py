@@ -63,7 +63,7 @@ class CompoundSnapshot:
     """The ``compound_v2`` family of :class:`toolkit.snapshot.model.SnapshotFamily` (module docstring)."""
 
     def log_filter(self, deployment: Deployment, state: MarketState) -> LogFilter:
-        return LogFilter(addresses=(deployment.address("comptroller"), *_ctokens(deployment)))
+        return LogFilter(addresses=(deployment.address("comptroller"), *listed_ctokens(deployment)))
 
     def scan(self, logs: Sequence[dict[str, Any]], deployment: Deployment, found: Discovery) -> None:
         comptroller = deployment.address("comptroller")
@@ -88,7 +88,7 @@ class CompoundSnapshot:
                     found.borrowers.add((comptroller, borrower))
 
     async def market_state(self, deployment: Deployment, state: Any, block: int, keys: Iterable[Key]) -> MarketState:
-        comptroller, ctokens = deployment.address("comptroller"), _ctokens(deployment)
+        comptroller, ctokens = deployment.address("comptroller"), listed_ctokens(deployment)
         natives = {m.lower() for m in deployment.params.get("native_markets", [])}
         first: dict[Hashable, Call] = {"oracle": Call(block, comptroller, COMPTROLLER.fn("oracle"))}
         for ctoken in ctokens:
@@ -216,7 +216,8 @@ class CompoundSnapshot:
         return rows
 
 
-def _ctokens(deployment: Deployment) -> list[str]:
+def listed_ctokens(deployment: Deployment) -> list[str]:
+    """The deployment's cTokens (``contracts.ctokens``, one address or a list), lower case, sorted."""
     value = deployment.contracts["ctokens"]
     return sorted(a.lower() for a in ([value] if isinstance(value, str) else value))
 
