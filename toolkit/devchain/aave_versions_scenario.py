@@ -42,6 +42,7 @@ from toolkit.devchain import aave_v3
 from toolkit.devchain.aave_v36 import EMODE
 from toolkit.devchain.assets import MAX_UINT256, TOKENS_BY_SYMBOL, USD_DECIMALS, to_raw
 from toolkit.devchain.market import AaveMarket
+from toolkit.devchain.scenario import FINALITY_BLOCKS, HF_CLOSE_FACTOR_THRESHOLD, HF_ONE
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -52,9 +53,6 @@ LIQUIDATOR_INDEX = 22
 #: Supplied by the liquidity provider on each market; held by the liquidator (human amounts).
 LIQUIDITY: dict[str, str] = {"WETH": "100", "WBTC": "10", "USDC": "200000"}
 LIQUIDATOR_FUNDS: dict[str, str] = {"USDC": "300000"}
-HF_ONE = 10**18
-HF_CLOSE_FACTOR_THRESHOLD = 95 * 10**16
-FINALITY_BLOCKS = 3
 
 
 @dataclass(frozen=True)
