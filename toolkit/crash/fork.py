@@ -307,7 +307,7 @@ def _on_fork(config: ForkConfig, checked: Plan, source: ForkSource, url: str, st
 def replay_fork(config: ForkConfig, store_path: Path, progress: Progress | None = None) -> ReplayResult:
     """The fork replay of ``config`` (module docstring) into a new store at ``store_path``."""
     from toolkit.devchain.anvil import start_anvil
-    from toolkit.pipeline import run_blocking
+    from toolkit.aio import run_blocking
 
     checked = plan(config.replay)
     deployments = fork_deployments(config)

@@ -225,7 +225,7 @@ class _OnChain:
 
 def _snapshots(devchain: Any, protocols: list[str], store_path: Path) -> list[str]:
     """Step 2's positions snapshots at the head, into the replay's store; their ids."""
-    from toolkit.pipeline import run_blocking
+    from toolkit.aio import run_blocking
     from toolkit.snapshot import snapshot_each
 
     block = devchain.mine(1)

@@ -341,7 +341,7 @@ def snapshot(chain: str | int, protocol: str, *, rpc: str | None = None, store: 
              batch_accounts: int = 500) -> SnapshotResult:
     """Synchronous :func:`snapshot_async` (also inside Jupyter); ``chain`` a name or chain id, ``rpc`` defaults to
     the chain's variable, ``market`` one deployment of the protocol."""
-    from toolkit.pipeline import run_blocking
+    from toolkit.aio import run_blocking
     from toolkit.settings import chain_name_of, resolve_rpc_url, resolve_store_path
 
     chain = chain_name_of(chain)
