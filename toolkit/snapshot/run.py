@@ -225,6 +225,7 @@ class _Snapshot:
                 checked += await self._check(market, dict(list(by_key.items())[:CHECK_ACCOUNTS - checked]),
                                              outcome)
             stored.commit_batch(self.writer, self.id, rows, first + len(batch))
+            self.state.clear()  # a batch's answers are not asked for again: the reader's cache stays bounded
             self._report("accounts", first + len(batch), len(work))
         outcome.rules = market.rules + (f"; {checked} re-read accounts checked against the protocol's own account "
                                         f"view, {len(outcome.warnings)} differ" if checked else "")
