@@ -357,11 +357,7 @@ def _row(composition: Composition, holding: Holding, st: AssetState, counted: bo
             "debt_index_raw": None,
             "stable_debt_raw": None if holding.stable_debt is None else str(holding.stable_debt),
             "emode_category": composition.emode_category, "read_block": composition.read_block,
-            "collateral_raw": str(collateral), "debt_raw": str(debt), "price_raw": str(price),
-            "price_unit_raw": str(st.price_unit_raw), "price_currency": st.price_currency,
-            "usd_per_currency_raw": None if st.usd_per_currency_raw is None else str(st.usd_per_currency_raw),
-            "usd_per_currency_unit_raw": None if st.usd_per_currency_unit_raw is None else str(
-                st.usd_per_currency_unit_raw),
+            "collateral_raw": str(collateral), "debt_raw": str(debt), **st.price_columns(price),
             "liquidation_threshold_raw": str(lt_bps * BPS_TO_WAD), "ltv_raw": str(ltv_bps * BPS_TO_WAD)}
 
 

@@ -201,11 +201,7 @@ class CompoundSnapshot:
                     "debt_balance_raw": str(holding.debt_balance),
                     "debt_index_raw": None if holding.debt_index is None else str(holding.debt_index),
                     "stable_debt_raw": None, "emode_category": 0, "read_block": composition.read_block,
-                    "collateral_raw": str(underlying), "debt_raw": str(borrowed), "price_raw": str(price),
-                    "price_unit_raw": str(st.price_unit_raw), "price_currency": st.price_currency,
-                    "usd_per_currency_raw": None if st.usd_per_currency_raw is None else str(st.usd_per_currency_raw),
-                    "usd_per_currency_unit_raw": (None if st.usd_per_currency_unit_raw is None
-                                                  else str(st.usd_per_currency_unit_raw)),
+                    "collateral_raw": str(underlying), "debt_raw": str(borrowed), **st.price_columns(),
                     "liquidation_threshold_raw": str(st.threshold_raw), "ltv_raw": str(st.ltv_raw)})
         if debt_sum == 0 and not any(int(r["debt_raw"]) for r in rows):
             return []

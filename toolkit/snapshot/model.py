@@ -82,6 +82,15 @@ class AssetState:
     ltv_raw: int
     params: dict[str, Any] = field(default_factory=dict)
 
+    def price_columns(self, price_raw: int | None = None) -> dict[str, str | None]:
+        """The ``positions`` price columns of the asset (as text): ``price_raw`` (default :attr:`price_raw`; Aave
+        v3.0 e-mode gives its category's), its unit and currency, and the currency's USD value."""
+        return {"price_raw": str(self.price_raw if price_raw is None else price_raw),
+                "price_unit_raw": str(self.price_unit_raw), "price_currency": self.price_currency,
+                "usd_per_currency_raw": None if self.usd_per_currency_raw is None else str(self.usd_per_currency_raw),
+                "usd_per_currency_unit_raw": (None if self.usd_per_currency_unit_raw is None
+                                              else str(self.usd_per_currency_unit_raw))}
+
 
 @dataclass
 class MarketState:

@@ -125,12 +125,7 @@ class MorphoSnapshot:
                 "debt_balance_raw": str(holding.debt_balance),
                 "debt_index_raw": None, "stable_debt_raw": None, "emode_category": 0,
                 "read_block": composition.read_block, "collateral_raw": str(amount), "debt_raw": str(debt),
-                "price_raw": str(st.price_raw), "price_unit_raw": str(st.price_unit_raw),
-                "price_currency": st.price_currency,
-                "usd_per_currency_raw": None if st.usd_per_currency_raw is None else str(st.usd_per_currency_raw),
-                "usd_per_currency_unit_raw": (None if st.usd_per_currency_unit_raw is None
-                                              else str(st.usd_per_currency_unit_raw)),
-                "liquidation_threshold_raw": str(st.threshold_raw), "ltv_raw": str(st.ltv_raw),
+                **st.price_columns(), "liquidation_threshold_raw": str(st.threshold_raw), "ltv_raw": str(st.ltv_raw),
                 "account_collateral_raw": str(max_borrow), "account_debt_raw": str(borrowed),
                 "health_factor_raw": str(max_borrow * WAD // borrowed)})
         return rows
