@@ -177,7 +177,7 @@ class AaveSnapshot:
         second: dict[Hashable, Call] = {"oracle": Call(block, provider, (PROVIDER_V3 if v3 else PROVIDER_V2).fn(
             "getPriceOracle"))}
         for asset in reserves:
-            second[("data", asset)] = Call(block, pool, positions.fn("getReserveData"), (asset,))
+            second[("data", asset)] = Call(block, pool, pool_abi.fn("getReserveData"), (asset,))
             second[("income", asset)] = Call(block, pool, positions.fn("getReserveNormalizedIncome"), (asset,))
             second[("debt", asset)] = Call(block, pool, positions.fn("getReserveNormalizedVariableDebt"), (asset,))
             second[("symbol", asset)] = Call(block, asset, ERC20.fn("symbol"))
