@@ -46,6 +46,7 @@ from toolkit.chain.rpc import RpcClient
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.protocols.discovery import discover
 from toolkit.protocols.registry import Deployment, registry
+from toolkit.pull_request import WrongChainError
 from toolkit.redact import redact_url
 from toolkit.snapshot.families import family_for
 from toolkit.snapshot.model import Composition, Discovery, Holding, Key, MarketState, SnapshotFamily
@@ -57,10 +58,6 @@ from toolkit.store.provenance import git_commit, new_run_id
 
 #: ``progress(deployment, phase, done, total)``: phases ``scan`` (blocks) and ``accounts``.
 Progress = Callable[[str, str, int, int], None]
-
-
-class WrongChain(ToolkitError):
-    """The node serves another chain than the deployment's."""
 
 
 @dataclass(frozen=True)
@@ -284,9 +281,9 @@ async def snapshot_async(request: SnapshotRequest, progress: Progress | None = N
         chain_id, version = await client.identity()
         expected = deployments[0].chain.chain_id
         if chain_id != expected:
-            raise WrongChain(f"the node at {client.redacted_url} serves chain id {chain_id}, but {request.chain} is "
-                             f"chain id {expected}; point --rpc at a {request.chain} node or choose the matching "
-                             "--chain")
+            raise WrongChainError(f"the node at {client.redacted_url} serves chain id {chain_id}, but {request.chain} "
+                                  f"is chain id {expected}; point --rpc at a {request.chain} node or choose the "
+                                  "matching --chain")
         headers = BlockHeaders(client)
         number = await headers.resolve_bound(request.block)
         header = (await headers.get([number]))[number]
