@@ -137,10 +137,6 @@ class Terms:
         return range(0, max(0, min(last, math.ceil(crossing * 100))))
 
 
-def _frac(value: Any) -> Fraction:
-    return value if isinstance(value, Fraction) else Fraction(str(value))
-
-
 @dataclass
 class Levels:
     """The result of :func:`levels`.
