@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from toolkit.errors import UserInputError
-from toolkit.protocols.registry import Deployment
+from toolkit.protocols.registry import Deployment, registry
 from toolkit.snapshot.model import SnapshotFamily
 
 #: Registry family -> snapshot module.
@@ -17,13 +17,8 @@ def family_for(deployment: Deployment) -> SnapshotFamily:
     """The snapshot family of ``deployment``; :class:`UserInputError` when there is none yet."""
     name = MODULES.get(deployment.family.replace("-", "_"))
     if name is None:
-        supported = sorted({d.protocol for d in _registry_deployments() if d.family in MODULES})
+        supported = sorted({d.protocol for d in registry().deployments if d.family in MODULES})
         raise UserInputError(f"no positions snapshot for {deployment.protocol} (family {deployment.family}) yet; "
                              f"supported: {', '.join(supported)}")
     return importlib.import_module(f"toolkit.snapshot.{name}").FAMILY
 
-
-def _registry_deployments() -> tuple[Deployment, ...]:
-    from toolkit.protocols.registry import registry
-
-    return registry().deployments
