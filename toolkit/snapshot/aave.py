@@ -195,8 +195,8 @@ class AaveSnapshot:
         revision = optional(three, "revision")
         math = AccountMath.of(_version(deployment), optional(three, "bitmap") is not None,
                               revision[0] if revision else None)
-        emodes = await (_emodes_bitmap(state, pool, block) if math.bitmap_emode else
-                        _emodes_v30(state, pool, oracle, block, configs) if v3 else _nothing())
+        emodes = (await _emodes_bitmap(state, pool, block) if math.bitmap_emode else
+                  await _emodes_v30(state, pool, oracle, block, configs) if v3 else {})
         if v3:
             unit, currency, usd = need(three, "unit")[0], "USD", (1, 1)
         else:
@@ -313,10 +313,6 @@ class AaveSnapshot:
         abi = POOL_V3 if _version(deployment) >= 3 else POOL_V2
         answers = await read(state, {key: Call(block, pool, abi.fn("getUserAccountData"), (key[1],)) for key in keys})
         return {key: (need(answers, key)[0], need(answers, key)[1], need(answers, key)[5]) for key in keys}
-
-
-async def _nothing() -> dict[int, EModeCategory]:
-    return {}
 
 
 async def _emodes_v30(state: Any, pool: str, oracle: str, block: int,
